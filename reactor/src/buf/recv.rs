@@ -1,0 +1,97 @@
+//! [`RecvBuf`]: bytes the reactor received into a buffer of its own choosing.
+
+use super::{BufPool, IoBuf};
+use std::{fmt, ops::Deref, rc::Rc};
+
+#[cfg(target_os = "linux")]
+use super::ring::BufRing;
+
+/// Bytes received by [`TcpStream::recv`](crate::net::TcpStream::recv) into a buffer the reactor
+/// picked: a slot of io_uring's provided-buffer ring, or a pooled heap buffer on the readiness
+/// backend. Dropping it returns the memory for the next receive, so a connection holds a buffer
+/// only while it has unprocessed data.
+///
+/// It is also an [`IoBuf`], so received bytes can be written back without a copy.
+pub struct RecvBuf {
+    inner: Inner,
+}
+
+enum Inner {
+    #[cfg(target_os = "linux")]
+    Ring {
+        ring: Rc<BufRing>,
+        bid: u16,
+        len: u32,
+    },
+    Heap {
+        buf: Vec<u8>,
+        pool: Rc<BufPool>,
+    },
+}
+
+impl RecvBuf {
+    #[cfg(target_os = "linux")]
+    pub(crate) fn from_ring(ring: Rc<BufRing>, bid: u16, len: u32) -> Self {
+        RecvBuf {
+            inner: Inner::Ring { ring, bid, len },
+        }
+    }
+
+    pub(crate) fn from_pool(buf: Vec<u8>, pool: Rc<BufPool>) -> Self {
+        RecvBuf {
+            inner: Inner::Heap { buf, pool },
+        }
+    }
+
+    /// Whether the bytes sit in the kernel's provided-buffer ring (io_uring) rather than in a
+    /// pooled heap buffer.
+    pub fn is_ring(&self) -> bool {
+        match self.inner {
+            #[cfg(target_os = "linux")]
+            Inner::Ring { .. } => true,
+            Inner::Heap { .. } => false,
+        }
+    }
+}
+
+impl Deref for RecvBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match &self.inner {
+            #[cfg(target_os = "linux")]
+            Inner::Ring { ring, bid, len } => ring.bytes(*bid, *len),
+            Inner::Heap { buf, .. } => buf,
+        }
+    }
+}
+
+// SAFETY: a ring slot belongs to this handle alone until it is pushed back in `drop`, and the
+// ring's memory is an mmap that never moves; a heap buffer's allocation never moves either.
+unsafe impl IoBuf for RecvBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.deref().as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.deref().len()
+    }
+}
+
+impl Drop for RecvBuf {
+    fn drop(&mut self) {
+        match &mut self.inner {
+            #[cfg(target_os = "linux")]
+            Inner::Ring { ring, bid, .. } => ring.recycle(*bid),
+            Inner::Heap { buf, pool } => pool.put(std::mem::take(buf)),
+        }
+    }
+}
+
+impl fmt::Debug for RecvBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvBuf")
+            .field("len", &self.len())
+            .field("ring", &self.is_ring())
+            .finish()
+    }
+}

@@ -1,0 +1,265 @@
+//! Thread-per-core: N worker threads, each pinned to a CPU and running its own runtime.
+//!
+//! Every core builds its runtime and reports back before any of them runs user code, so a
+//! launch either starts all cores or none, with each failure named by core and CPU.
+
+use crate::{Builder, Error, Handle, Selection};
+use std::{future::Future, sync::mpsc, thread};
+
+/// What a core's factory gets to know about the core it runs on.
+#[derive(Debug, Clone)]
+pub struct CoreInfo {
+    /// Worker index, 0-based.
+    pub index: usize,
+    /// CPU it is pinned to, if pinning was asked for.
+    pub cpu: Option<usize>,
+    /// The backend its runtime got, and why.
+    pub backend: Selection,
+}
+
+/// Configures a thread-per-core launch.
+#[derive(Debug, Clone)]
+pub struct Launcher {
+    workers: usize,
+    cpus: Option<Vec<usize>>,
+    name: String,
+    runtime: Builder,
+}
+
+impl Launcher {
+    /// `workers` threads (at least one), unpinned, with default runtimes.
+    pub fn new(workers: usize) -> Self {
+        Launcher {
+            workers: workers.max(1),
+            cpus: None,
+            name: "ringwire-worker".into(),
+            runtime: Builder::default(),
+        }
+    }
+
+    /// Pins worker `i` to `cpus[i % cpus.len()]`.
+    pub fn cpus(mut self, cpus: Vec<usize>) -> Self {
+        self.cpus = if cpus.is_empty() { None } else { Some(cpus) };
+        self
+    }
+
+    /// Thread name prefix (the index is appended).
+    pub fn name(mut self, prefix: impl Into<String>) -> Self {
+        self.name = prefix.into();
+        self
+    }
+
+    /// The runtime every core builds.
+    pub fn runtime(mut self, builder: Builder) -> Self {
+        self.runtime = builder;
+        self
+    }
+
+    /// Starts every core; each runs `factory(info)` to completion on its runtime.
+    pub fn launch<F, Fut>(self, factory: F) -> Result<Cores<Fut::Output>, Error>
+    where
+        F: Fn(CoreInfo) -> Fut + Send + Clone + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let (report_tx, report_rx) = mpsc::channel::<Result<(usize, Handle, Selection), Error>>();
+        let mut threads = Vec::with_capacity(self.workers);
+        let mut gos = Vec::with_capacity(self.workers);
+        for index in 0..self.workers {
+            let cpu = self.cpus.as_ref().map(|c| c[index % c.len()]);
+            let (go_tx, go_rx) = mpsc::channel::<bool>();
+            gos.push(go_tx);
+            let report = report_tx.clone();
+            let builder = self.runtime.clone();
+            let factory = factory.clone();
+            let spawned = thread::Builder::new()
+                .name(format!("{}-{index}", self.name))
+                .spawn(move || {
+                    let fail = |reason: String| Error::CoreStart {
+                        core: index,
+                        cpu,
+                        reason,
+                    };
+                    if let Some(cpu) = cpu {
+                        if let Err(e) = pin(cpu) {
+                            let _ = report.send(Err(fail(format!("cannot pin to cpu {cpu}: {e}"))));
+                            return None;
+                        }
+                    }
+                    let rt = match builder.build() {
+                        Ok(rt) => rt,
+                        Err(e) => {
+                            let _ = report.send(Err(fail(e.to_string())));
+                            return None;
+                        }
+                    };
+                    let backend = rt.backend().clone();
+                    let _ = report.send(Ok((index, rt.handle(), backend.clone())));
+                    drop(report);
+                    if !go_rx.recv().unwrap_or(false) {
+                        return None;
+                    }
+                    Some(rt.block_on(factory(CoreInfo {
+                        index,
+                        cpu,
+                        backend,
+                    })))
+                });
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    return Err(Error::CoreStart {
+                        core: index,
+                        cpu,
+                        reason: format!("cannot spawn thread: {e}"),
+                    });
+                }
+            }
+        }
+        drop(report_tx);
+        let mut handles: Vec<Option<(Handle, Selection)>> = vec![None; self.workers];
+        let mut failures = Vec::new();
+        for report in report_rx.iter().take(self.workers) {
+            match report {
+                Ok((i, h, s)) => handles[i] = Some((h, s)),
+                Err(e) => failures.push(e),
+            }
+        }
+        let ok = failures.is_empty() && handles.iter().all(Option::is_some);
+        for go in &gos {
+            let _ = go.send(ok);
+        }
+        if !ok {
+            for t in threads {
+                let _ = t.join();
+            }
+            return Err(failures
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| Error::CoreStart {
+                    core: 0,
+                    cpu: None,
+                    reason: "a worker exited before reporting".into(),
+                }));
+        }
+        let (handles, selections) = handles.into_iter().flatten().unzip();
+        Ok(Cores {
+            threads,
+            handles,
+            selections,
+        })
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn pin(cpu: usize) -> std::io::Result<()> {
+    crate::sys::unix::pin_current_thread(cpu)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pin(_cpu: usize) -> std::io::Result<()> {
+    tracing::warn!("CPU pinning is only implemented on Linux; worker left unpinned");
+    Ok(())
+}
+
+/// Running cores.
+pub struct Cores<T> {
+    threads: Vec<thread::JoinHandle<Option<T>>>,
+    handles: Vec<Handle>,
+    selections: Vec<Selection>,
+}
+
+impl<T> Cores<T> {
+    /// One handle per core, by index: send closures to a core or wake it.
+    pub fn handles(&self) -> &[Handle] {
+        &self.handles
+    }
+
+    /// The backend of each core, by index.
+    pub fn backends(&self) -> &[Selection] {
+        &self.selections
+    }
+
+    /// Waits for every core's factory future to finish; a panicked core yields `Err`.
+    pub fn join(self) -> Vec<Result<T, String>> {
+        self.threads
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| match t.join() {
+                Ok(Some(v)) => Ok(v),
+                Ok(None) => Err(format!("worker {i} did not start")),
+                Err(_) => Err(format!("worker {i} panicked")),
+            })
+            .collect()
+    }
+}
+
+/// Parses a CPU list such as `0-3,8,10-11` (the `taskset`/cgroup syntax).
+pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, Error> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || Error::CpuList(format!("{part:?} in {s:?} is not a CPU number or range"));
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (
+                    a.trim().parse().map_err(|_| bad())?,
+                    b.trim().parse().map_err(|_| bad())?,
+                );
+                if a > b {
+                    return Err(Error::CpuList(format!("range {part:?} runs backwards")));
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::CpuList(format!("{s:?} names no CPU")));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = out.iter().find(|c| !seen.insert(**c)) {
+        return Err(Error::CpuList(format!(
+            "cpu {dup} is listed twice in {s:?}"
+        )));
+    }
+    Ok(out)
+}
+
+/// The CPUs this process may run on (its affinity mask), in order.
+pub fn available_cpus() -> Vec<usize> {
+    #[cfg(target_os = "linux")]
+    if let Ok(cpus) = crate::sys::unix::allowed_cpus() {
+        if !cpus.is_empty() {
+            return cpus;
+        }
+    }
+    (0..thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cpu_lists() {
+        assert_eq!(parse_cpu_list("0-3,8").unwrap(), vec![0, 1, 2, 3, 8]);
+        assert_eq!(parse_cpu_list(" 1 ").unwrap(), vec![1]);
+        assert!(
+            parse_cpu_list("3-1")
+                .unwrap_err()
+                .to_string()
+                .contains("backwards")
+        );
+        assert!(
+            parse_cpu_list("1,1")
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
+        assert!(parse_cpu_list("a").is_err());
+        assert!(parse_cpu_list("").is_err());
+    }
+}

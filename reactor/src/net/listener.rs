@@ -1,0 +1,52 @@
+use super::{TcpStream, stream::sock_addr};
+use crate::sys::{
+    Io,
+    op::{self, accept::AcceptState},
+};
+use std::{fmt, io, net::SocketAddr};
+
+/// A listening TCP socket. On io_uring one multishot accept stays armed for it.
+pub struct TcpListener {
+    // Declared first so that on drop its multishot accept is cancelled before the close.
+    accept: AcceptState,
+    io: Io<mio::net::TcpListener>,
+}
+
+impl TcpListener {
+    /// Binds `addr` with the platform defaults (`SO_REUSEADDR` on Unix, backlog 128). For
+    /// per-core `SO_REUSEPORT` listeners build the socket yourself and use [`from_std`].
+    ///
+    /// [`from_std`]: TcpListener::from_std
+    pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+        Self::from_std(std::net::TcpListener::bind(addr)?)
+    }
+
+    /// Takes over a bound, listening std socket.
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            accept: AcceptState::default(),
+            io: Io::from_std_listener(listener)?,
+        })
+    }
+
+    /// The next connection. Errors such as `EMFILE` or `ECONNABORTED` concern one attempt;
+    /// the listener stays usable.
+    pub async fn accept(&self) -> io::Result<TcpStream> {
+        op::accept::accept(&self.io, &self.accept)
+            .await
+            .map(TcpStream::from_io)
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sock_addr(self.io.sock().local_addr()?)
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpListener")
+            .field("local", &self.local_addr().ok())
+            .finish()
+    }
+}

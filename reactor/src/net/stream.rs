@@ -1,0 +1,129 @@
+use crate::{
+    BackendKind,
+    buf::{BufResult, IoBuf, IoBufMut, RecvBuf},
+    sys::{
+        Io,
+        op::{self, recv::RecvState},
+    },
+};
+use std::{
+    fmt, io,
+    net::{Shutdown, SocketAddr},
+    rc::Rc,
+};
+
+/// A TCP connection driven by the current core's backend.
+///
+/// All I/O takes `&self`, so one task may read while another writes; run at most one
+/// receive (`recv`/`read`) at a time. Dropping the stream cancels its pending operations and
+/// closes it (through the ring, on io_uring, ordered after anything already queued).
+pub struct TcpStream {
+    // Declared first so that on drop its multishot receive is cancelled before the close.
+    recv: RecvState,
+    io: Io<mio::net::TcpStream>,
+}
+
+impl TcpStream {
+    pub(crate) fn from_io(io: Io<mio::net::TcpStream>) -> Self {
+        TcpStream {
+            recv: RecvState::default(),
+            io,
+        }
+    }
+
+    /// Connects to `addr`.
+    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        op::connect::connect(addr).await.map(Self::from_io)
+    }
+
+    /// Takes over a connected std socket.
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        Io::from_std_stream(stream).map(Self::from_io)
+    }
+
+    /// The backend this socket is driven by.
+    pub fn backend(&self) -> BackendKind {
+        match self.io {
+            #[cfg(target_os = "linux")]
+            Io::Uring(_) => BackendKind::Uring,
+            Io::Poll(_) => BackendKind::Poll,
+        }
+    }
+
+    /// Receives the next bytes into a buffer the reactor picks (a provided-buffer ring slot on
+    /// io_uring, a pooled buffer on epoll). `Ok(None)` means the peer closed its side.
+    pub async fn recv(&self) -> io::Result<Option<RecvBuf>> {
+        op::recv::recv(&self.io, &self.recv).await
+    }
+
+    /// Reads once into `buf`'s spare capacity; `Ok(0)` is end of stream.
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        op::read::read(&self.io, buf).await
+    }
+
+    /// Writes once from `buf`, possibly only part of it.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        op::write::write(&self.io, buf).await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        op::write::write_all(&self.io, buf).await
+    }
+
+    /// Writes all of `bufs`, in order, with vectored writes.
+    pub async fn writev_all<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<(), Vec<B>> {
+        op::writev::writev_all(&self.io, bufs).await
+    }
+
+    /// Sends `len` bytes of `file` from `offset` without copying them through user space.
+    pub async fn sendfile(
+        &self,
+        file: &Rc<std::fs::File>,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<u64> {
+        op::sendfile::sendfile(&self.io, file, offset, len).await
+    }
+
+    /// Shuts down one or both directions.
+    pub async fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        op::shutdown::shutdown(&self.io, how).await
+    }
+
+    /// Closes the socket and reports an error from the close itself.
+    pub async fn close(self) -> io::Result<()> {
+        let TcpStream { recv, io } = self;
+        drop(recv);
+        op::close::close(io).await
+    }
+
+    /// Sets `TCP_NODELAY`.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.io.sock().set_tcp_nodelay(on)
+    }
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        sock_addr(self.io.sock().peer_addr()?)
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sock_addr(self.io.sock().local_addr()?)
+    }
+}
+
+pub(crate) fn sock_addr(a: socket2::SockAddr) -> io::Result<SocketAddr> {
+    a.as_socket()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP socket address"))
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("backend", &self.backend())
+            .field("peer", &self.peer_addr().ok())
+            .finish()
+    }
+}

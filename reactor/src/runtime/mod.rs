@@ -1,0 +1,335 @@
+//! The per-core runtime: a run queue, a driver, timers, and the loop that turns them.
+
+pub(crate) mod context;
+mod shared;
+mod stats;
+mod task;
+
+pub use shared::Handle;
+pub use stats::LoopStats;
+pub use task::{JoinError, JoinHandle, spawn_local, yield_now};
+
+use crate::{
+    Backend, BackendKind, Error, Selection,
+    buf::BufPool,
+    driver::{Driver, DriverConfig},
+    time::Timers,
+};
+use context::Context;
+use shared::Shared;
+use std::{
+    cell::{Cell, RefCell},
+    collections::VecDeque,
+    future::Future,
+    pin::pin,
+    rc::Rc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    task::{Poll, Wake, Waker},
+    time::{Duration, Instant},
+};
+
+/// Configures and builds a [`Runtime`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    backend: Backend,
+    entries: u32,
+    recv_buffers: u16,
+    recv_buffer_size: u32,
+    pool_max_free: usize,
+    budget: usize,
+    forced_unavailable: Option<String>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            backend: Backend::Auto,
+            entries: 1024,
+            recv_buffers: 512,
+            recv_buffer_size: 4096,
+            pool_max_free: 256,
+            budget: 128,
+            forced_unavailable: None,
+        }
+    }
+}
+
+impl Builder {
+    /// Which backend to use (default [`Backend::Auto`]).
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// io_uring submission queue size (default 1024; the completion queue is 4x).
+    pub fn ring_entries(mut self, entries: u32) -> Self {
+        self.entries = entries.max(8);
+        self
+    }
+
+    /// Receive buffers: how many (io_uring's provided-buffer ring; a power of two, default
+    /// 512) and how large (default 4096 bytes, also the pooled buffer size on epoll).
+    pub fn recv_buffers(mut self, count: u16, size: u32) -> Self {
+        self.recv_buffers = count.max(1).next_power_of_two().min(32768);
+        self.recv_buffer_size = size.max(64);
+        self
+    }
+
+    /// How many tasks run before the loop checks for I/O again (default 128).
+    pub fn budget(mut self, tasks: usize) -> Self {
+        self.budget = tasks.max(1);
+        self
+    }
+
+    /// Makes the io_uring probe fail with `reason`, as if the kernel refused it. For tests of
+    /// the fallback, and for operators who must keep io_uring off one deployment (the
+    /// `RINGWIRE_URING_UNAVAILABLE` environment variable does the same).
+    pub fn simulate_uring_unavailable(mut self, reason: impl Into<String>) -> Self {
+        self.forced_unavailable = Some(reason.into());
+        self
+    }
+
+    /// Builds the runtime on the calling thread.
+    pub fn build(self) -> Result<Runtime, Error> {
+        let cfg = DriverConfig {
+            entries: self.entries,
+            recv_buffers: self.recv_buffers,
+            recv_buffer_size: self.recv_buffer_size,
+            forced_unavailable: self.forced_unavailable,
+        };
+        let (driver, selection) = Driver::new(self.backend, &cfg)?;
+        let shared = Arc::new(Shared::new(driver.unparker()));
+        let now = Instant::now();
+        let counters = stats::Counters::default();
+        counters.started.set(Some(now));
+        let cx = Rc::new(Context {
+            driver: RefCell::new(driver),
+            queue: RefCell::new(VecDeque::with_capacity(256)),
+            tasks: RefCell::new(slab::Slab::new()),
+            timers: RefCell::new(Timers::default()),
+            clock: Cell::new(now),
+            shared,
+            pool: Rc::new(BufPool::new(
+                self.recv_buffer_size as usize,
+                self.pool_max_free,
+            )),
+            selection,
+            counters,
+        });
+        Ok(Runtime {
+            cx,
+            budget: self.budget,
+        })
+    }
+}
+
+/// A single-threaded runtime. Build one per core; it is `!Send`.
+pub struct Runtime {
+    cx: Rc<Context>,
+    budget: usize,
+}
+
+impl Runtime {
+    /// A builder with the defaults.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A runtime with the default settings and [`Backend::Auto`].
+    pub fn new() -> Result<Runtime, Error> {
+        Builder::default().build()
+    }
+
+    /// The backend this runtime got, and why.
+    pub fn backend(&self) -> &Selection {
+        &self.cx.selection
+    }
+
+    /// A `Send` handle to run closures on this runtime from other threads.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            shared: self.cx.shared.clone(),
+        }
+    }
+
+    /// Runs `future` to completion on this thread, driving every task spawned meanwhile.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        let _enter = context::enter(self.cx.clone());
+        let main = Arc::new(MainWaker {
+            woken: AtomicBool::new(true),
+            shared: self.cx.shared.clone(),
+        });
+        let waker = Waker::from(main.clone());
+        let mut task_cx = std::task::Context::from_waker(&waker);
+        let mut future = pin!(future);
+        let cx = &*self.cx;
+        loop {
+            if main.woken.swap(false, Ordering::AcqRel) {
+                if let Poll::Ready(out) = future.as_mut().poll(&mut task_cx) {
+                    return out;
+                }
+            }
+            let ran = self.run_tasks(cx);
+            stats::bump(&cx.counters.tasks_polled, ran as u64);
+            cx.shared.clear_notified();
+            while let Some(r) = cx.shared.try_recv_task() {
+                cx.queue.borrow_mut().push_back(r);
+            }
+            while let Some(job) = cx.shared.try_recv_job() {
+                job();
+            }
+            let busy = !cx.queue.borrow().is_empty() || main.woken.load(Ordering::Acquire);
+            let timeout = if busy {
+                Some(Duration::ZERO)
+            } else {
+                cx.timers
+                    .borrow()
+                    .next_deadline()
+                    .map(|d| d.saturating_duration_since(cx.clock.get()))
+            };
+            self.park(cx, timeout);
+        }
+    }
+
+    /// Runs the tasks queued when the batch starts (at most `budget`). Tasks woken during the
+    /// batch, a yielding task included, wait for the next turn, after the main future and the
+    /// driver have had theirs.
+    fn run_tasks(&self, cx: &Context) -> usize {
+        let n = cx.queue.borrow().len().min(self.budget);
+        for _ in 0..n {
+            let Some(runnable) = cx.queue.borrow_mut().pop_front() else {
+                return n;
+            };
+            runnable.run();
+        }
+        n
+    }
+
+    fn park(&self, cx: &Context, timeout: Option<Duration>) {
+        stats::bump(&cx.counters.iterations, 1);
+        let (res, garbage) = {
+            let mut driver = cx.driver.borrow_mut();
+            let res = driver.park(timeout);
+            (res, driver.take_garbage())
+        };
+        drop(garbage);
+        match res {
+            Ok(slept) => stats::bump(&cx.counters.parked_ns, slept.as_nanos() as u64),
+            Err(e) => {
+                // A driver error here means the ring or epoll instance itself is broken; retrying
+                // in a tight loop would only burn the core.
+                tracing::error!("I/O driver failed: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let now = Instant::now();
+        cx.clock.set(now);
+        let expired = cx.timers.borrow_mut().expire(now);
+        for w in expired {
+            w.wake();
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Tear down on this thread, in order: every task's future is dropped first (their
+        // in-flight operations move their buffers into the driver), then the driver waits for
+        // the kernel to hand those buffers back.
+        let _enter = context::enter(self.cx.clone());
+        let cx = &*self.cx;
+        cx.shared.close();
+        loop {
+            let mut dropped = 0;
+            loop {
+                let next = cx.queue.borrow_mut().pop_front();
+                let Some(r) = next else { break };
+                drop(r);
+                dropped += 1;
+            }
+            while let Some(r) = cx.shared.try_recv_task() {
+                drop(r);
+                dropped += 1;
+            }
+            while cx.shared.try_recv_job().is_some() {}
+            let mut wakers = cx.driver.borrow_mut().take_wakers();
+            wakers.extend(cx.timers.borrow_mut().take_wakers());
+            // Waking a live task schedules it here, and the next round drops it unpolled.
+            let live: Vec<Waker> = cx.tasks.borrow_mut().drain().collect();
+            for w in &live {
+                w.wake_by_ref();
+            }
+            wakers.extend(live);
+            let woke = wakers.len();
+            drop(wakers);
+            if dropped == 0 && woke == 0 && cx.queue.borrow().is_empty() {
+                break;
+            }
+        }
+    }
+}
+
+struct MainWaker {
+    woken: AtomicBool,
+    shared: Arc<Shared>,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        if context::current_id() != self.shared.id {
+            self.shared.notify();
+        }
+    }
+}
+
+/// A handle to the runtime running on this thread.
+///
+/// # Panics
+/// Outside a runtime.
+pub fn handle() -> Handle {
+    context::with(|cx| Handle {
+        shared: cx.shared.clone(),
+    })
+}
+
+/// The backend of the runtime running on this thread, if any.
+pub fn current_backend() -> Option<BackendKind> {
+    context::try_with(|cx| cx.selection.kind)
+}
+
+/// A snapshot of this core's event-loop counters.
+///
+/// # Panics
+/// Outside a runtime.
+pub fn loop_stats() -> LoopStats {
+    context::with(|cx| {
+        let d = cx.driver.borrow().counters();
+        let c = &cx.counters;
+        let uptime = c
+            .started
+            .get()
+            .map(|s| s.elapsed().as_secs_f64())
+            .unwrap_or(0.0);
+        LoopStats {
+            backend: cx.selection.kind,
+            iterations: c.iterations.get(),
+            tasks_polled: c.tasks_polled.get(),
+            parked_seconds: c.parked_ns.get() as f64 / 1e9,
+            uptime_seconds: uptime,
+            syscalls: d.syscalls,
+            submitted: d.submitted,
+            completions: d.completions,
+            task_panics: stats::panics(),
+            recv_buffers_in_use: cx.driver.borrow().ring_buffers_out()
+                + cx.pool.outstanding() as u64,
+        }
+    })
+}

@@ -1,0 +1,43 @@
+//! Close a socket and learn whether the close itself failed.
+
+use crate::sys::Io;
+use mio::event::Source;
+use std::io;
+
+#[cfg(target_os = "linux")]
+struct CloseData;
+
+#[cfg(target_os = "linux")]
+impl crate::sys::uring::Completable for CloseData {
+    type Output = io::Result<()>;
+
+    fn complete(self, res: i32, _flags: u32) -> Self::Output {
+        crate::sys::uring::cqe_result(res).map(drop)
+    }
+}
+
+/// Closes `io` now (dropping it closes it too, without reporting errors).
+pub(crate) async fn close<S: Source>(io: Io<S>) -> io::Result<()> {
+    match io {
+        #[cfg(target_os = "linux")]
+        Io::Uring(fd) => {
+            use io_uring::{opcode, types};
+            use std::os::fd::IntoRawFd;
+            let raw = fd.into_owned().into_raw_fd();
+            let sqe = opcode::Close::new(types::Fd(raw)).build();
+            // SAFETY: a close carries no pointers; `raw` is ours and closed exactly once.
+            match unsafe { crate::sys::uring::Op::submit(CloseData, sqe) } {
+                Ok(op) => op.await,
+                Err((e, _)) => {
+                    // SAFETY: the ring refused the close; `raw` is still ours to close.
+                    unsafe { libc::close(raw) };
+                    Err(e)
+                }
+            }
+        }
+        Io::Poll(reg) => {
+            drop(reg);
+            Ok(())
+        }
+    }
+}

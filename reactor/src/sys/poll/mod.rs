@@ -1,0 +1,171 @@
+//! The readiness backend on mio: epoll on Linux, kqueue on BSD/macOS, IOCP on Windows.
+//!
+//! Sockets are registered edge-triggered for both directions once, when they are created. An
+//! operation first tries its system call; only on `WouldBlock` does it clear the readiness bit
+//! and wait for the next event, so a socket with data ready costs no wait at all.
+
+mod io;
+mod registration;
+
+pub(crate) use io::RawIo;
+#[cfg(target_os = "linux")]
+pub(crate) use registration::FdSource;
+pub(crate) use registration::{Direction, Registered};
+
+use crate::runtime::context;
+use mio::{Events, Interest, Poll, Token, Waker, event::Source};
+use slab::Slab;
+use std::{
+    sync::Arc,
+    task::Waker as TaskWaker,
+    time::{Duration, Instant},
+};
+
+const WAKE_TOKEN: Token = Token(usize::MAX);
+
+#[derive(Default)]
+struct ScheduledIo {
+    readable: bool,
+    writable: bool,
+    reader: Option<TaskWaker>,
+    writer: Option<TaskWaker>,
+}
+
+/// Counters for the metrics endpoint.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counters {
+    pub(crate) polls: u64,
+    pub(crate) events: u64,
+}
+
+pub(crate) struct Driver {
+    poll: Poll,
+    events: Events,
+    waker: Arc<Waker>,
+    sources: Slab<ScheduledIo>,
+    pub(crate) counters: Counters,
+}
+
+impl Driver {
+    pub(crate) fn new() -> std::io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE_TOKEN)?);
+        Ok(Driver {
+            poll,
+            events: Events::with_capacity(1024),
+            waker,
+            sources: Slab::with_capacity(256),
+            counters: Counters::default(),
+        })
+    }
+
+    pub(crate) fn waker(&self) -> Arc<Waker> {
+        self.waker.clone()
+    }
+
+    fn register(&mut self, source: &mut impl Source) -> std::io::Result<usize> {
+        // Unknown readiness counts as ready: the first operation just tries its system call.
+        let token = self.sources.insert(ScheduledIo {
+            readable: true,
+            writable: true,
+            ..Default::default()
+        });
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(source, Token(token), interest)
+        {
+            self.sources.remove(token);
+            return Err(e);
+        }
+        Ok(token)
+    }
+
+    fn deregister(&mut self, source: &mut impl Source, token: usize) {
+        let _ = self.poll.registry().deregister(source);
+        self.sources.try_remove(token);
+    }
+
+    fn poll_ready(&mut self, token: usize, dir: Direction, waker: &TaskWaker) -> bool {
+        let io = &mut self.sources[token];
+        let (ready, slot) = match dir {
+            Direction::Read => (io.readable, &mut io.reader),
+            Direction::Write => (io.writable, &mut io.writer),
+        };
+        if !ready {
+            match slot {
+                Some(w) if w.will_wake(waker) => {}
+                slot => *slot = Some(waker.clone()),
+            }
+        }
+        ready
+    }
+
+    fn clear_ready(&mut self, token: usize, dir: Direction) {
+        let io = &mut self.sources[token];
+        match dir {
+            Direction::Read => io.readable = false,
+            Direction::Write => io.writable = false,
+        }
+    }
+
+    /// Waits up to `timeout` for readiness events and wakes the tasks they concern. Returns how
+    /// long it slept.
+    pub(crate) fn park(&mut self, timeout: Option<Duration>) -> std::io::Result<Duration> {
+        self.counters.polls += 1;
+        let start = Instant::now();
+        if let Err(e) = self.poll.poll(&mut self.events, timeout) {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        let slept = if timeout.is_some_and(|t| t.is_zero()) {
+            Duration::ZERO
+        } else {
+            start.elapsed()
+        };
+        for event in self.events.iter() {
+            self.counters.events += 1;
+            if event.token() == WAKE_TOKEN {
+                continue;
+            }
+            let Some(io) = self.sources.get_mut(event.token().0) else {
+                continue;
+            };
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                io.readable = true;
+                if let Some(w) = io.reader.take() {
+                    w.wake();
+                }
+            }
+            if event.is_writable() || event.is_write_closed() || event.is_error() {
+                io.writable = true;
+                if let Some(w) = io.writer.take() {
+                    w.wake();
+                }
+            }
+        }
+        Ok(slept)
+    }
+
+    /// Wakers of every waiting operation, for teardown.
+    pub(crate) fn take_wakers(&mut self) -> Vec<TaskWaker> {
+        let mut out = Vec::new();
+        for (_, io) in self.sources.iter_mut() {
+            out.extend(io.reader.take());
+            out.extend(io.writer.take());
+        }
+        out
+    }
+}
+
+/// Runs `f` on the current runtime's readiness driver, `None` if there is none.
+fn try_with_driver<R>(f: impl FnOnce(&mut Driver) -> R) -> Option<R> {
+    context::try_with(|cx| match &mut *cx.driver.borrow_mut() {
+        crate::driver::Driver::Poll(d) => Some(f(d)),
+        #[allow(unreachable_patterns)] // the only variant off Linux
+        _ => None,
+    })
+    .flatten()
+}

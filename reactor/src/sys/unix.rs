@@ -1,0 +1,122 @@
+//! The one place raw Unix system calls are turned into `io::Result`.
+
+use std::io;
+#[cfg(target_os = "linux")]
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+/// Turns a libc-style return value (`-1` and errno on failure) into `io::Result`.
+pub(crate) fn cvt<T: Copy + PartialEq + From<i8>>(ret: T) -> io::Result<T> {
+    if ret == T::from(-1) {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// A blocking, close-on-exec eventfd: the io_uring backend keeps a read of it in flight as its
+/// cross-thread wake, and a read of a non-blocking eventfd would fail with EAGAIN at once.
+#[cfg(target_os = "linux")]
+pub(crate) fn eventfd() -> io::Result<OwnedFd> {
+    // SAFETY: eventfd takes no pointers; the returned descriptor is checked and then owned.
+    let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) })?;
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Adds one to an eventfd's counter, waking whoever waits on it.
+#[cfg(target_os = "linux")]
+pub(crate) fn eventfd_signal(fd: RawFd) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a live local; EAGAIN (counter saturated) still leaves the fd
+    // readable, which is all a wake needs.
+    unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+}
+
+/// A pipe pair (read end, write end), close-on-exec, for splicing files into sockets.
+#[cfg(target_os = "linux")]
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 writes two descriptors into the array we pass.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: both descriptors are fresh and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Pins the calling thread to `cpu`.
+#[cfg(target_os = "linux")]
+pub(crate) fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cpu index beyond CPU_SETSIZE",
+        ));
+    }
+    // SAFETY: cpu_set_t is plain data; zeroed is the empty set, CPU_SET indexes within it
+    // (checked above), and sched_setaffinity reads `size_of::<cpu_set_t>()` bytes of it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        cvt(libc::sched_setaffinity(
+            0,
+            size_of::<libc::cpu_set_t>(),
+            &set,
+        ))?;
+    }
+    Ok(())
+}
+
+/// CPUs this process may run on.
+#[cfg(target_os = "linux")]
+pub(crate) fn allowed_cpus() -> io::Result<Vec<usize>> {
+    // SAFETY: sched_getaffinity writes at most `size_of::<cpu_set_t>()` bytes into `set`;
+    // CPU_ISSET reads indexes below CPU_SETSIZE.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        cvt(libc::sched_getaffinity(
+            0,
+            size_of::<libc::cpu_set_t>(),
+            &mut set,
+        ))?;
+        Ok((0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect())
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn sigset(signals: &[i32]) -> io::Result<libc::sigset_t> {
+    // SAFETY: sigemptyset/sigaddset only write into the local set; invalid signal numbers are
+    // reported through their return value.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in signals {
+            cvt(libc::sigaddset(&mut set, s))?;
+        }
+        Ok(set)
+    }
+}
+
+/// Blocks `signals` on the calling thread (threads it creates afterwards inherit the mask).
+#[cfg(target_os = "linux")]
+pub(crate) fn block_signals(signals: &[i32]) -> io::Result<()> {
+    let set = sigset(signals)?;
+    // SAFETY: reads the set we built; no old mask is requested.
+    let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if r != 0 {
+        Err(io::Error::from_raw_os_error(r))
+    } else {
+        Ok(())
+    }
+}
+
+/// A signalfd for `signals` (which must be blocked in every thread to be delivered to it).
+#[cfg(target_os = "linux")]
+pub(crate) fn signalfd(signals: &[i32], nonblocking: bool) -> io::Result<OwnedFd> {
+    let set = sigset(signals)?;
+    let flags = libc::SFD_CLOEXEC | if nonblocking { libc::SFD_NONBLOCK } else { 0 };
+    // SAFETY: -1 asks for a new descriptor; the set is a live local.
+    let fd = cvt(unsafe { libc::signalfd(-1, &set, flags) })?;
+    // SAFETY: a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}

@@ -1,0 +1,133 @@
+//! `sleep`, `timeout` and deadlines.
+
+use crate::runtime::context;
+use std::{
+    fmt,
+    future::{Future, poll_fn},
+    pin::{Pin, pin},
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+/// Waits until `duration` after the loop's current clock.
+pub fn sleep(duration: Duration) -> Sleep {
+    sleep_until(super::now() + duration)
+}
+
+/// Waits until `deadline`.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        key: None,
+    }
+}
+
+/// A timer future. Resettable, so one `Sleep` can serve as a connection's moving deadline.
+#[derive(Debug)]
+pub struct Sleep {
+    deadline: Instant,
+    key: Option<usize>,
+}
+
+impl Sleep {
+    /// The instant this timer completes.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether the deadline has passed on the loop's clock.
+    pub fn is_elapsed(&self) -> bool {
+        super::now() >= self.deadline
+    }
+
+    /// Moves the deadline. Later is free until the old deadline passes (the timer then
+    /// re-arms itself); earlier re-arms now.
+    pub fn reset(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+        if let Some(key) = self.key {
+            context::with(|cx| {
+                let mut timers = cx.timers.borrow_mut();
+                let (registered, fired) = timers.state(key);
+                if !fired && deadline < registered {
+                    timers.reschedule(key, deadline);
+                }
+            });
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = self.deadline;
+        context::with(|rt| {
+            if rt.clock.get() >= deadline {
+                if let Some(key) = self.key.take() {
+                    rt.timers.borrow_mut().remove(key);
+                }
+                return Poll::Ready(());
+            }
+            let mut timers = rt.timers.borrow_mut();
+            match self.key {
+                None => self.key = Some(timers.insert(deadline, cx.waker().clone())),
+                Some(key) => {
+                    let (registered, fired) = timers.state(key);
+                    if fired || registered > deadline {
+                        timers.rearm(key, deadline, cx.waker());
+                    } else {
+                        timers.set_waker(key, cx.waker());
+                    }
+                }
+            }
+            Poll::Pending
+        })
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            context::try_with(|cx| cx.timers.borrow_mut().remove(key));
+        }
+    }
+}
+
+/// A future did not finish before its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed(());
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+impl From<Elapsed> for std::io::Error {
+    fn from(_: Elapsed) -> Self {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, "deadline elapsed")
+    }
+}
+
+/// Runs `future` for at most `duration`; on expiry it is dropped (cancelling its I/O).
+pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
+    timeout_at(super::now() + duration, future).await
+}
+
+/// Runs `future` until `deadline` at most.
+pub async fn timeout_at<F: Future>(deadline: Instant, future: F) -> Result<F::Output, Elapsed> {
+    let mut future = pin!(future);
+    let mut timer = sleep_until(deadline);
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = future.as_mut().poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        match Pin::new(&mut timer).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed(()))),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
