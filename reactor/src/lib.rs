@@ -41,6 +41,7 @@ pub mod buf;
 pub mod channel;
 mod driver;
 mod error;
+pub mod fs;
 pub mod launcher;
 pub mod net;
 mod runtime;

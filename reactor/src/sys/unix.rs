@@ -120,3 +120,32 @@ pub(crate) fn signalfd(signals: &[i32], nonblocking: bool) -> io::Result<OwnedFd
     // SAFETY: a fresh descriptor owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// `openat2(root, path, O_RDONLY|O_CLOEXEC, RESOLVE_BENEATH|RESOLVE_NO_MAGICLINKS)`.
+#[cfg(target_os = "linux")]
+pub(crate) fn openat2_beneath(
+    root: &std::fs::File,
+    path: &std::path::Path,
+) -> io::Result<std::fs::File> {
+    use std::os::{fd::AsRawFd, unix::ffi::OsStrExt};
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))?;
+    // SAFETY: open_how is plain data; all-zero is valid and the fields are set below.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: the path is a NUL-terminated string and `how` a live struct of the size passed;
+    // the kernel only reads both.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            c_path.as_ptr(),
+            &how as *const libc::open_how,
+            size_of::<libc::open_how>(),
+        )
+    };
+    let fd = cvt(fd)? as RawFd;
+    // SAFETY: a fresh descriptor owned by nobody else.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+}

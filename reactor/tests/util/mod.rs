@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 macro_rules! both_backends {
     ($(#[$meta:meta])* fn $name:ident($backend:ident) $body:block) => {
         mod $name {
-            #[allow(unused_imports)]
+            #[allow(unused_imports)] // tests that use nothing from their file still get the glob
             use super::*;
             $(#[$meta])*
             fn run($backend: ringwire_reactor::Backend) $body
