@@ -1,6 +1,36 @@
-//! The `ringwire` binary.
+//! The `ringwire` binary: `serve`, `check-config`.
+#![deny(
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc
+)]
+
+mod cli;
+mod config;
+mod files;
+mod logging;
+mod routes;
+mod serve;
 
 fn main() {
-    let rt = ringwire_reactor::Runtime::new().expect("runtime");
-    println!("ringwire {} on {}", env!("CARGO_PKG_VERSION"), rt.backend());
+    let code = match cli::parse(std::env::args_os(), std::env::vars().collect()) {
+        Ok(cli::Action::Serve(settings)) => serve::run(*settings),
+        Ok(cli::Action::CheckConfig(settings)) => {
+            println!(
+                "# ringwire {}: configuration is valid\n{}",
+                env!("CARGO_PKG_VERSION"),
+                settings.to_toml()
+            );
+            0
+        }
+        Ok(cli::Action::ConfigDocs) => {
+            print!("{}", cli::config_docs());
+            0
+        }
+        Err(msg) => {
+            eprintln!("{}", msg.trim_end());
+            2
+        }
+    };
+    std::process::exit(code);
 }

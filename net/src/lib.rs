@@ -1,0 +1,33 @@
+//! ringwire-net: sockets on the reactor, one listener per core, and the HTTP/1.1 connection
+//! loop with its limits, timeouts, drain and per-core stats.
+//!
+//! A worker core installs a [`Core`] (its configuration, stats, pools and connection
+//! registry), then runs [`serve_http`] on its own `SO_REUSEPORT` listener from
+//! [`bind_per_core`]. Services implement [`Service`]; see its module for an example.
+#![deny(
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc
+)]
+#![warn(missing_docs)]
+
+mod body;
+mod config;
+pub(crate) mod conn;
+mod core;
+mod error;
+mod listener;
+mod respond;
+mod server;
+mod service;
+mod stats;
+
+pub use body::Body;
+pub use config::Config;
+pub use core::Core;
+pub use error::Error;
+pub use listener::bind_per_core;
+pub use respond::Responder;
+pub use server::serve_http;
+pub use service::{Request, Service};
+pub use stats::{CloseReason, METHODS, Snapshot, Stats, method_class};

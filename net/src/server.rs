@@ -1,0 +1,44 @@
+//! The per-core accept loop.
+
+use crate::{CloseReason, Core, Service, conn};
+use ringwire_reactor::{net::TcpListener, spawn_local, time};
+use std::{future::poll_fn, pin::pin, rc::Rc, task::Poll, time::Duration};
+
+/// Serves HTTP/1.1 on `listener` with `service` until this core starts draining; then stops
+/// accepting (the listener is closed) while open connections finish. Needs [`Core::install`]
+/// on this thread first.
+pub async fn serve_http<S: Service>(listener: TcpListener, service: Rc<S>) {
+    let core = Core::current().expect("serve_http needs Core::install on this thread");
+    let mut drained = pin!(core.drained());
+    loop {
+        let mut accept = pin!(listener.accept());
+        let next = poll_fn(|cx| {
+            if drained.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            accept.as_mut().poll(cx).map(Some)
+        })
+        .await;
+        match next {
+            None => break,
+            Some(Ok(stream)) => {
+                core.stats().accepted();
+                if core.active_connections() >= core.config().max_connections {
+                    core.stats().closed(CloseReason::Rejected);
+                    continue;
+                }
+                let key = core.register();
+                let task = spawn_local(conn::run(stream, core.clone(), service.clone(), key));
+                core.set_task(key, task);
+            }
+            Some(Err(e)) => {
+                tracing::warn!(core = core.index(), "accept failed: {e}");
+                if matches!(e.raw_os_error(), Some(code) if code == 24 || code == 23) {
+                    // Out of descriptors (EMFILE/ENFILE): back off instead of spinning.
+                    time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+    tracing::debug!(core = core.index(), "listener closed for drain");
+}

@@ -1,0 +1,259 @@
+//! Per-core connection and request statistics, recorded with plain writes on the core's own
+//! thread (no locks, no shared atomics). The control core asks each core for a [`Snapshot`]
+//! and merges them.
+
+use hdrhistogram::Histogram;
+use std::cell::{Cell, RefCell};
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// The client closed it.
+    ClientClosed,
+    /// A response said `Connection: close` (the client asked, or HTTP/1.0).
+    ConnectionClose,
+    /// Idle too long between requests.
+    KeepAliveTimeout,
+    /// The request head or body did not arrive in time (408).
+    ReadTimeout,
+    /// A write made no progress in time.
+    WriteTimeout,
+    /// The client broke the protocol or a limit (4xx/5xx and close).
+    ProtocolError,
+    /// The server was draining.
+    Drain,
+    /// Still open at the drain deadline.
+    ForceClosed,
+    /// A socket error (reset, broken pipe...).
+    IoError,
+    /// Over the per-core connection limit: accepted and closed at once.
+    Rejected,
+}
+
+impl CloseReason {
+    /// Every reason, in a fixed order (the index of [`Snapshot::closed`]).
+    pub const ALL: [CloseReason; 10] = [
+        CloseReason::ClientClosed,
+        CloseReason::ConnectionClose,
+        CloseReason::KeepAliveTimeout,
+        CloseReason::ReadTimeout,
+        CloseReason::WriteTimeout,
+        CloseReason::ProtocolError,
+        CloseReason::Drain,
+        CloseReason::ForceClosed,
+        CloseReason::IoError,
+        CloseReason::Rejected,
+    ];
+
+    /// A stable label for metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "client_closed",
+            CloseReason::ConnectionClose => "connection_close",
+            CloseReason::KeepAliveTimeout => "keepalive_timeout",
+            CloseReason::ReadTimeout => "read_timeout",
+            CloseReason::WriteTimeout => "write_timeout",
+            CloseReason::ProtocolError => "protocol_error",
+            CloseReason::Drain => "drain",
+            CloseReason::ForceClosed => "force_closed",
+            CloseReason::IoError => "io_error",
+            CloseReason::Rejected => "rejected",
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
+    }
+}
+
+/// Request method classes counted separately.
+pub const METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OTHER"];
+
+/// Index of `method` in [`METHODS`].
+pub fn method_class(method: &str) -> usize {
+    METHODS[..5].iter().position(|m| *m == method).unwrap_or(5)
+}
+
+/// Status classes 1xx..5xx, index `status / 100 - 1`.
+fn status_class(status: u16) -> usize {
+    (status as usize / 100).clamp(1, 5) - 1
+}
+
+/// Histogram range: 1 µs to 60 s, 3 significant digits.
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("static histogram bounds")
+}
+
+/// One core's counters.
+pub struct Stats {
+    accepted: Cell<u64>,
+    closed: [Cell<u64>; CloseReason::ALL.len()],
+    requests: [[Cell<u64>; 5]; METHODS.len()],
+    bytes_in: Cell<u64>,
+    bytes_out: Cell<u64>,
+    errors: RefCell<Vec<(u16, u64)>>,
+    latency_us: RefCell<Histogram<u64>>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            accepted: Cell::new(0),
+            closed: Default::default(),
+            requests: Default::default(),
+            bytes_in: Cell::new(0),
+            bytes_out: Cell::new(0),
+            errors: RefCell::new(Vec::new()),
+            latency_us: RefCell::new(new_histogram()),
+        }
+    }
+}
+
+fn add(c: &Cell<u64>, n: u64) {
+    c.set(c.get().wrapping_add(n));
+}
+
+impl Stats {
+    pub(crate) fn accepted(&self) {
+        add(&self.accepted, 1);
+    }
+
+    pub(crate) fn closed(&self, reason: CloseReason) {
+        add(&self.closed[reason.index()], 1);
+    }
+
+    /// Counts one finished request and its duration.
+    pub(crate) fn request(&self, method: usize, status: u16, micros: u64) {
+        add(&self.requests[method][status_class(status)], 1);
+        let _ = self.latency_us.borrow_mut().record(micros.max(1));
+    }
+
+    pub(crate) fn bytes_in(&self, n: usize) {
+        add(&self.bytes_in, n as u64);
+    }
+
+    pub(crate) fn bytes_out(&self, n: usize) {
+        add(&self.bytes_out, n as u64);
+    }
+
+    /// A request rejected by the protocol layer with `status` (400, 408, 413, ...).
+    pub(crate) fn protocol_error(&self, status: u16) {
+        let mut errors = self.errors.borrow_mut();
+        match errors.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, n)) => *n += 1,
+            None => errors.push((status, 1)),
+        }
+    }
+
+    /// A copy of everything, with `active` connections filled in by the caller.
+    pub fn snapshot(&self, active: u64) -> Snapshot {
+        Snapshot {
+            accepted: self.accepted.get(),
+            active,
+            closed: self.closed.iter().map(Cell::get).collect(),
+            requests: self
+                .requests
+                .iter()
+                .map(|row| row.iter().map(Cell::get).collect())
+                .collect(),
+            bytes_in: self.bytes_in.get(),
+            bytes_out: self.bytes_out.get(),
+            protocol_errors: self.errors.borrow().clone(),
+            latency_us: self.latency_us.borrow().clone(),
+        }
+    }
+}
+
+/// A `Send` copy of one core's counters (or, after [`Snapshot::merge`], of several).
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Connections open now.
+    pub active: u64,
+    /// Connections closed, by [`CloseReason::ALL`] index.
+    pub closed: Vec<u64>,
+    /// Requests answered, by [`METHODS`] index, then status class (1xx..5xx).
+    pub requests: Vec<Vec<u64>>,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Requests refused by the protocol layer, by status code.
+    pub protocol_errors: Vec<(u16, u64)>,
+    /// Request durations in microseconds, head parsed to response written.
+    pub latency_us: Histogram<u64>,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Stats::default().snapshot(0)
+    }
+}
+
+impl Snapshot {
+    /// Adds `other` into `self`: counters add, histograms merge.
+    pub fn merge(&mut self, other: &Snapshot) {
+        self.accepted += other.accepted;
+        self.active += other.active;
+        for (a, b) in self.closed.iter_mut().zip(&other.closed) {
+            *a += b;
+        }
+        for (ra, rb) in self.requests.iter_mut().zip(&other.requests) {
+            for (a, b) in ra.iter_mut().zip(rb) {
+                *a += b;
+            }
+        }
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+        for &(status, n) in &other.protocol_errors {
+            match self.protocol_errors.iter_mut().find(|(s, _)| *s == status) {
+                Some((_, m)) => *m += n,
+                None => self.protocol_errors.push((status, n)),
+            }
+        }
+        let _ = self.latency_us.add(&other.latency_us);
+    }
+
+    /// Total requests answered.
+    pub fn total_requests(&self) -> u64 {
+        self.requests.iter().flatten().sum()
+    }
+
+    /// Connections closed for `reason`.
+    pub fn closed_for(&self, reason: CloseReason) -> u64 {
+        self.closed[reason.index()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_by_method_and_status_class_and_merges() {
+        let a = Stats::default();
+        a.request(method_class("GET"), 200, 10);
+        a.request(method_class("GET"), 404, 10);
+        a.request(method_class("PATCH"), 503, 1000);
+        a.protocol_error(400);
+        a.closed(CloseReason::Drain);
+        let b = Stats::default();
+        b.request(method_class("POST"), 201, 5);
+        b.protocol_error(400);
+        b.protocol_error(431);
+        let mut s = a.snapshot(2);
+        s.merge(&b.snapshot(1));
+        assert_eq!(s.total_requests(), 4);
+        assert_eq!(s.requests[0][1], 1, "GET 2xx");
+        assert_eq!(s.requests[0][3], 1, "GET 4xx");
+        assert_eq!(s.requests[5][4], 1, "OTHER 5xx");
+        assert_eq!(s.requests[2][1], 1, "POST 2xx");
+        assert_eq!(s.active, 3);
+        assert_eq!(s.latency_us.len(), 4);
+        assert_eq!(s.closed_for(CloseReason::Drain), 1);
+        let mut errs = s.protocol_errors.clone();
+        errs.sort();
+        assert_eq!(errs, vec![(400, 2), (431, 1)]);
+    }
+}

@@ -1,0 +1,292 @@
+//! Configuration: one typed [`Settings`] struct, filled from defaults, then a TOML file, then
+//! `RINGWIRE_*` environment variables, then command-line flags. Every key is declared once in
+//! [`keys::KEYS`], which drives all four sources, `ringwire check-config` and `docs/CONFIG.md`.
+
+pub mod keys;
+mod values;
+
+use ringwire_reactor::Backend;
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub io: Backend,
+    pub workers: usize,
+    pub cpus: Option<Vec<usize>>,
+    pub root: Option<PathBuf>,
+    pub server_name: Option<String>,
+    pub backlog: u32,
+    pub max_connections: usize,
+    pub max_request_line: usize,
+    pub max_head: usize,
+    pub max_headers: usize,
+    pub max_body: u64,
+    pub head_timeout: Duration,
+    pub keepalive_timeout: Duration,
+    pub body_timeout: Duration,
+    pub write_timeout: Duration,
+    pub shutdown_timeout: Duration,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub ring_entries: u32,
+    pub recv_buffers: u16,
+    pub recv_buffer_size: u32,
+}
+
+impl Default for Settings {
+    /// The embedded defaults: every key's `default` applied in order.
+    fn default() -> Self {
+        let mut s = Settings::zero();
+        for key in keys::KEYS {
+            (key.set)(&mut s, key.default)
+                .unwrap_or_else(|e| panic!("bad default for {}: {e}", key.name));
+        }
+        s
+    }
+}
+
+impl Settings {
+    fn zero() -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            io: Backend::Auto,
+            workers: 0,
+            cpus: None,
+            root: None,
+            server_name: None,
+            backlog: 0,
+            max_connections: 0,
+            max_request_line: 0,
+            max_head: 0,
+            max_headers: 0,
+            max_body: 0,
+            head_timeout: Duration::ZERO,
+            keepalive_timeout: Duration::ZERO,
+            body_timeout: Duration::ZERO,
+            write_timeout: Duration::ZERO,
+            shutdown_timeout: Duration::ZERO,
+            log_level: String::new(),
+            log_format: LogFormat::Text,
+            ring_entries: 0,
+            recv_buffers: 0,
+            recv_buffer_size: 0,
+        }
+    }
+
+    /// Where a key's value came from, for error messages.
+    fn set(&mut self, name: &str, value: &str, source: &Source) -> Result<(), ConfigError> {
+        let key = keys::find(name).ok_or_else(|| ConfigError::UnknownKey {
+            key: name.to_string(),
+            source: source.clone(),
+        })?;
+        (key.set)(self, value).map_err(|reason| ConfigError::Invalid {
+            key: key.name,
+            source: source.clone(),
+            reason,
+        })
+    }
+
+    /// Layers a TOML document over these settings.
+    pub fn apply_toml(&mut self, text: &str, file: &str) -> Result<(), ConfigError> {
+        let source = Source::File(file.to_string());
+        let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: file.to_string(),
+            reason: e.to_string(),
+        })?;
+        for (name, value) in flatten(&table) {
+            self.set(&name, &value, &source)?;
+        }
+        Ok(())
+    }
+
+    /// Layers `RINGWIRE_*` variables from `vars` over these settings.
+    pub fn apply_env<I: IntoIterator<Item = (String, String)>>(
+        &mut self,
+        vars: I,
+    ) -> Result<(), ConfigError> {
+        for (var, value) in vars {
+            let Some(key) = keys::KEYS.iter().find(|k| keys::env_name(k) == var) else {
+                continue;
+            };
+            self.set(key.name, &value, &Source::Env(var.clone()))?;
+        }
+        Ok(())
+    }
+
+    /// Layers one flag value over these settings.
+    pub fn apply_flag(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let flag = keys::find(key)
+            .map(|k| format!("--{}", k.flag))
+            .unwrap_or_else(|| key.to_string());
+        self.set(key, value, &Source::Flag(flag))
+    }
+
+    /// Checks rules that span keys.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &'static str, reason: String| ConfigError::Invalid {
+            key,
+            source: Source::Combined,
+            reason,
+        };
+        if let Some(root) = &self.root {
+            if !root.is_dir() {
+                return Err(invalid(
+                    "root",
+                    format!("{} is not a directory", root.display()),
+                ));
+            }
+        }
+        if let Some(cpus) = &self.cpus {
+            let allowed = ringwire_reactor::launcher::available_cpus();
+            if let Some(c) = cpus.iter().find(|c| !allowed.contains(c)) {
+                return Err(invalid(
+                    "cpus",
+                    format!("cpu {c} is not available to this process (allowed: {allowed:?})"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The settings as a TOML document (what `check-config` prints).
+    pub fn to_toml(&self) -> String {
+        let mut out = String::new();
+        let mut section = "";
+        for key in keys::KEYS {
+            let (sec, name) = key.name.rsplit_once('.').unwrap_or(("", key.name));
+            if sec != section {
+                out.push_str(&format!("\n[{sec}]\n"));
+                section = sec;
+            }
+            let value = (key.get)(self);
+            let shown = match key.kind {
+                keys::Kind::Number => value,
+                keys::Kind::Text => format!("{value:?}"),
+            };
+            out.push_str(&format!("{name} = {shown}\n"));
+        }
+        out.trim_start().to_string()
+    }
+
+    /// The HTTP connection-layer configuration these settings describe.
+    pub fn net_config(&self) -> ringwire_net::Config {
+        let limits = ringwire_protocol::http1::Limits {
+            max_request_line: self.max_request_line,
+            max_head: self.max_head,
+            max_headers: self.max_headers,
+            max_body: self.max_body,
+            ..Default::default()
+        };
+        ringwire_net::Config {
+            backlog: self.backlog,
+            nodelay: true,
+            head_timeout: self.head_timeout,
+            keepalive_timeout: self.keepalive_timeout,
+            body_timeout: self.body_timeout,
+            write_timeout: self.write_timeout,
+            max_connections: self.max_connections,
+            limits,
+            server_name: self.server_name.clone(),
+        }
+    }
+}
+
+/// Turns nested tables into dotted keys with string values.
+fn flatten(table: &toml::Table) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in table {
+        match v {
+            toml::Value::Table(t) => {
+                for (sub, val) in flatten(t) {
+                    out.push((format!("{k}.{sub}"), val));
+                }
+            }
+            toml::Value::String(s) => out.push((k.clone(), s.clone())),
+            toml::Value::Array(items) => {
+                let parts: Vec<String> = items
+                    .iter()
+                    .map(|i| i.to_string().trim_matches('"').to_string())
+                    .collect();
+                out.push((k.clone(), parts.join(",")));
+            }
+            other => out.push((k.clone(), other.to_string())),
+        }
+    }
+    out
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(String),
+    Env(String),
+    Flag(String),
+    /// A rule between several keys.
+    Combined,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File(p) => write!(f, "in {p}"),
+            Source::Env(v) => write!(f, "from ${v}"),
+            Source::Flag(fl) => write!(f, "from {fl}"),
+            Source::Combined => f.write_str("in the effective configuration"),
+        }
+    }
+}
+
+/// A configuration problem, naming the key and where its value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    UnknownKey {
+        key: String,
+        source: Source,
+    },
+    Invalid {
+        key: &'static str,
+        source: Source,
+        reason: String,
+    },
+    Syntax {
+        file: String,
+        reason: String,
+    },
+    Read {
+        file: String,
+        reason: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::UnknownKey { key, source } => {
+                write!(f, "unknown configuration key {key:?} {source}")
+            }
+            ConfigError::Invalid {
+                key,
+                source,
+                reason,
+            } => write!(f, "invalid value for {key} {source}: {reason}"),
+            ConfigError::Syntax { file, reason } => write!(f, "cannot parse {file}: {reason}"),
+            ConfigError::Read { file, reason } => write!(f, "cannot read {file}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,105 @@
+use super::*;
+
+#[test]
+fn defaults_are_the_documented_ones() {
+    let s = Settings::default();
+    assert_eq!(s.listen, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(s.io, Backend::Auto);
+    assert_eq!(s.head_timeout, Duration::from_secs(10));
+    assert_eq!(s.keepalive_timeout, Duration::from_secs(60));
+    assert_eq!(s.body_timeout, Duration::from_secs(10));
+    assert_eq!(s.write_timeout, Duration::from_secs(30));
+    assert_eq!(s.max_body, 1 << 20);
+    assert_eq!(s.shutdown_timeout, Duration::from_secs(25));
+    assert!(s.validate().is_ok());
+}
+
+#[test]
+fn layers_apply_in_order_file_env_flag() {
+    let mut s = Settings::default();
+    s.apply_toml("listen = \"127.0.0.1:9000\"\nworkers = 3\n[timeouts]\nhead = \"5s\"\n[limits]\nmax_body = \"2m\"\n", "test.toml").unwrap();
+    assert_eq!(s.listen.port(), 9000);
+    assert_eq!(s.workers, 3);
+    assert_eq!(s.max_body, 2 << 20);
+    s.apply_env([
+        ("RINGWIRE_TIMEOUTS_HEAD".to_string(), "7s".to_string()),
+        ("UNRELATED".to_string(), "x".to_string()),
+    ])
+    .unwrap();
+    assert_eq!(s.head_timeout, Duration::from_secs(7));
+    s.apply_flag("timeouts.head", "9s").unwrap();
+    assert_eq!(s.head_timeout, Duration::from_secs(9));
+}
+
+#[test]
+fn errors_name_the_key_and_the_source() {
+    let mut s = Settings::default();
+    let e = s
+        .apply_toml("[timeouts]\nhead = \"soon\"\n", "/etc/ringwire.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("timeouts.head") && e.contains("/etc/ringwire.toml"),
+        "{e}"
+    );
+    let e = s
+        .apply_toml("[limits]\nmax_bodyy = 1\n", "f.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unknown configuration key \"limits.max_bodyy\""),
+        "{e}"
+    );
+    let e = s
+        .apply_env([("RINGWIRE_WORKERS".into(), "many".into())])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("workers") && e.contains("$RINGWIRE_WORKERS"),
+        "{e}"
+    );
+    let e = s.apply_flag("io", "kqueue").unwrap_err().to_string();
+    assert!(
+        e.contains("io") && e.contains("--io") && e.contains("kqueue"),
+        "{e}"
+    );
+    let e = s
+        .apply_toml("listen = [", "bad.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cannot parse bad.toml"), "{e}");
+}
+
+#[test]
+fn cross_key_rules_are_checked() {
+    let s = Settings { root: Some("/definitely/not/here".into()), ..Default::default() };
+    assert!(s.validate().unwrap_err().to_string().contains("root"));
+}
+
+#[test]
+fn printed_config_reads_back_to_the_same_settings() {
+    let mut s = Settings::default();
+    s.apply_flag("cpus", "0").unwrap();
+    s.apply_flag("head-timeout", "1500ms").unwrap();
+    let text = s.to_toml();
+    let mut back = Settings::default();
+    back.apply_toml(&text, "printed").unwrap();
+    assert_eq!(back, s, "{text}");
+}
+
+#[test]
+fn every_key_has_a_unique_flag_env_and_valid_default() {
+    let mut flags = std::collections::HashSet::new();
+    let mut envs = std::collections::HashSet::new();
+    for k in keys::KEYS {
+        assert!(flags.insert(k.flag), "duplicate flag {}", k.flag);
+        assert!(
+            envs.insert(keys::env_name(k)),
+            "duplicate env for {}",
+            k.name
+        );
+        assert!(!k.help.is_empty());
+        let mut s = Settings::default();
+        (k.set)(&mut s, k.default).unwrap();
+    }
+}

@@ -1,0 +1,82 @@
+//! The built-in routes.
+
+use crate::files::StaticFiles;
+use ringwire_net::{Error, Request, Responder, Service};
+use std::path::Path;
+
+const TEXT: (&str, &[u8]) = ("Content-Type", b"text/plain; charset=utf-8");
+
+/// `/plaintext`, `/json`, `/echo`, `/static/...`, and 404 for everything else.
+pub struct Router {
+    files: Option<StaticFiles>,
+}
+
+impl Router {
+    /// Routes with static files served from `root`, if given.
+    pub fn new(root: Option<&Path>) -> std::io::Result<Router> {
+        Ok(Router {
+            files: root.map(StaticFiles::new).transpose()?,
+        })
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Message {
+    message: &'static str,
+}
+
+impl Service for Router {
+    async fn call(&self, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), Error> {
+        let method = req.method().as_str();
+        let path = req.path();
+        match path {
+            "/plaintext" if method == "GET" || method == "HEAD" => {
+                res.send(200, &[TEXT], b"Hello, World!")
+            }
+            "/json" if method == "GET" || method == "HEAD" => {
+                // Serialized per request, as the TechEmpower rules ask.
+                let body = serde_json::to_vec(&Message {
+                    message: "Hello, World!",
+                })
+                .map_err(|e| Error::Service(e.to_string()))?;
+                res.send(200, &[("Content-Type", b"application/json")], &body)
+            }
+            "/echo" if method == "POST" => echo(req, res).await,
+            "/plaintext" | "/json" => res.send(
+                405,
+                &[("Allow", b"GET, HEAD"), TEXT],
+                b"method not allowed\n",
+            ),
+            "/echo" => res.send(405, &[("Allow", b"POST"), TEXT], b"method not allowed\n"),
+            _ => match (&self.files, path.strip_prefix("/static/")) {
+                (Some(files), Some(rest)) if method == "GET" || method == "HEAD" => {
+                    files.serve(req, rest, res)
+                }
+                (Some(_), Some(_)) => res.send(
+                    405,
+                    &[("Allow", b"GET, HEAD"), TEXT],
+                    b"method not allowed\n",
+                ),
+                _ => res.send(404, &[TEXT], b"not found\n"),
+            },
+        }
+    }
+}
+
+/// Streams the request body back: same length if it had one, chunked otherwise. Never holds
+/// more than one received buffer of it.
+async fn echo(req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), Error> {
+    let length = match req.body().framing() {
+        ringwire_protocol::http1::Framing::None => Some(0),
+        ringwire_protocol::http1::Framing::Length(n) => Some(n),
+        ringwire_protocol::http1::Framing::Chunked => None,
+    };
+    let content_type = req
+        .header("content-type")
+        .unwrap_or(b"application/octet-stream");
+    res.start(200, &[("Content-Type", content_type)], length)?;
+    while let Some(piece) = req.body().chunk().await? {
+        res.write(piece).await?;
+    }
+    res.finish().await
+}
