@@ -45,7 +45,8 @@ pub fn run(settings: Settings) -> i32 {
     let runtime = Runtime::builder()
         .backend(settings.io)
         .ring_entries(settings.ring_entries)
-        .recv_buffers(settings.recv_buffers, settings.recv_buffer_size);
+        .recv_buffers(settings.recv_buffers, settings.recv_buffer_size)
+        .expected_sockets(settings.max_connections + 64);
     let (done_tx, done_rx) = channel::channel::<usize>();
     let net_config = settings.net_config();
     let root = settings.root.clone();

@@ -160,3 +160,22 @@ both_backends! {
         assert!(!Path::new(&root.path().join("escape.txt")).starts_with(outside.path()));
     }
 }
+
+both_backends! {
+    fn edited_small_files_are_served_fresh_within_a_second(io) {
+        let root = static_root();
+        let s = Server::start(io, &["--root", root.path().to_str().unwrap(), "--workers", "1"]);
+        let get = || raw(&s, b"GET /static/index.html HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let first = get();
+        assert_eq!(first.body, b"<h1>hi</h1>\n");
+        assert_eq!(get().body, first.body, "served from the core's cache");
+        std::fs::write(root.path().join("index.html"), b"<h1>changed, and longer</h1>\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let after = get();
+        assert_eq!(after.body, b"<h1>changed, and longer</h1>\n");
+        assert_ne!(after.header("etag"), first.header("etag"));
+        std::fs::remove_file(root.path().join("index.html")).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(get().status, 404, "a deleted file is gone within a second");
+    }
+}

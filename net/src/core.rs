@@ -1,8 +1,9 @@
 //! The per-core server context: configuration, stats, pools, the connection registry and the
 //! drain state. One per worker thread, reached through a thread-local, never shared.
 
+use crate::conn::Kit;
 use crate::{CloseReason, Config, Snapshot, Stats};
-use ringwire_protocol::http1::{HTTP_DATE_LEN, Parser, http_date};
+use ringwire_protocol::http1::{HTTP_DATE_LEN, http_date};
 use ringwire_reactor::JoinHandle;
 use std::{
     cell::{Cell, RefCell},
@@ -12,15 +13,15 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-/// Capacity of pooled output buffers; larger ones are not kept.
-const OUT_BUF: usize = 4096;
-/// Pooled output buffers and parsers kept per core at most.
+/// Burst kits (parser, output buffer) kept per core at most.
 const POOL_MAX: usize = 1024;
 
 struct ConnEntry {
     task: Option<JoinHandle<()>>,
-    /// Set while the connection waits for its next request: drain wakes it to close.
-    idle: Option<Waker>,
+    /// When the connection started waiting for its next request (`None` while busy). The
+    /// sweeper closes it once this is older than the keep-alive timeout, and drain closes it
+    /// at once: an idle connection needs no timer of its own.
+    idle_since: Option<Instant>,
 }
 
 /// One worker core's server state.
@@ -29,11 +30,11 @@ pub struct Core {
     config: RefCell<Rc<Config>>,
     stats: Stats,
     date: DateCache,
-    out_pool: RefCell<Vec<Vec<u8>>>,
-    parsers: RefCell<Vec<Parser>>,
+    kits: RefCell<Vec<Kit>>,
     conns: RefCell<slab::Slab<ConnEntry>>,
     draining: Cell<bool>,
     drain_deadline: Cell<Option<Instant>>,
+    sweeping: Cell<bool>,
     drain_waiters: RefCell<Vec<Waker>>,
     empty_waiter: RefCell<Option<Waker>>,
 }
@@ -45,16 +46,18 @@ thread_local! {
 impl Core {
     /// Creates this thread's core context (replacing any earlier one) and returns it.
     pub fn install(index: usize, config: Config) -> Rc<Core> {
+        // Sized up front: a growing table leaves its old copy resident in the allocator.
+        let capacity = config.max_connections.min(1 << 20);
         let core = Rc::new(Core {
             index,
             config: RefCell::new(Rc::new(config)),
             stats: Stats::default(),
             date: DateCache::default(),
-            out_pool: RefCell::new(Vec::new()),
-            parsers: RefCell::new(Vec::new()),
-            conns: RefCell::new(slab::Slab::new()),
+            kits: RefCell::new(Vec::new()),
+            conns: RefCell::new(slab::Slab::with_capacity(capacity)),
             draining: Cell::new(false),
             drain_deadline: Cell::new(None),
+            sweeping: Cell::new(false),
             drain_waiters: RefCell::new(Vec::new()),
             empty_waiter: RefCell::new(None),
         });
@@ -81,7 +84,7 @@ impl Core {
     /// connection's next request; the listen address and backlog cannot change this way.
     pub fn reload(&self, config: Config) {
         *self.config.borrow_mut() = Rc::new(config);
-        self.parsers.borrow_mut().clear();
+        self.kits.borrow_mut().clear();
     }
 
     /// This core's counters.
@@ -110,14 +113,22 @@ impl Core {
         if self.draining.replace(true) {
             return;
         }
-        let mut wake: Vec<Waker> = self.drain_waiters.borrow_mut().drain(..).collect();
-        wake.extend(
-            self.conns
-                .borrow_mut()
-                .iter_mut()
-                .filter_map(|(_, c)| c.idle.take()),
-        );
+        let wake: Vec<Waker> = self.drain_waiters.borrow_mut().drain(..).collect();
         wake.into_iter().for_each(Waker::wake);
+        // Idle keep-alive connections close now (as nginx does). A request that arrived in
+        // the same instant is lost with its connection, which is what a client of a
+        // keep-alive connection must be ready for anyway.
+        let idle: Vec<JoinHandle<()>> = self
+            .conns
+            .borrow_mut()
+            .iter_mut()
+            .filter(|(_, c)| c.idle_since.is_some())
+            .filter_map(|(_, c)| c.task.take())
+            .collect();
+        for task in idle {
+            self.stats.closed(CloseReason::Drain);
+            task.abort();
+        }
     }
 
     /// Starts draining with a deadline for whoever finishes the drain ([`Core::drain`]).
@@ -177,7 +188,7 @@ impl Core {
     pub(crate) fn register(&self) -> usize {
         self.conns.borrow_mut().insert(ConnEntry {
             task: None,
-            idle: None,
+            idle_since: None,
         })
     }
 
@@ -202,13 +213,43 @@ impl Core {
         }
     }
 
-    /// Marks connection `key` idle (with the waker drain should use) or busy (`None`).
-    pub(crate) fn set_idle(&self, key: usize, waker: Option<&Waker>) {
+    /// Marks connection `key` idle since `since` (waiting for its next request), or busy.
+    pub(crate) fn set_idle(&self, key: usize, since: Option<Instant>) {
         if let Some(c) = self.conns.borrow_mut().get_mut(key) {
-            match (waker, &mut c.idle) {
-                (Some(w), Some(old)) if old.will_wake(w) => {}
-                (w, slot) => *slot = w.cloned(),
+            c.idle_since = since;
+        }
+    }
+
+    /// Closes idle connections whose keep-alive time ran out, every quarter of that timeout
+    /// (at most once a second). One task per core replaces a timer per connection.
+    pub(crate) async fn sweep_idle(&self) {
+        loop {
+            let keepalive = self.config().keepalive_timeout;
+            let period = (keepalive / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+            ringwire_reactor::time::sleep(period).await;
+            let now = ringwire_reactor::time::now();
+            let expired: Vec<JoinHandle<()>> = self
+                .conns
+                .borrow_mut()
+                .iter_mut()
+                .filter(|(_, c)| {
+                    c.idle_since
+                        .is_some_and(|t| now.saturating_duration_since(t) >= keepalive)
+                })
+                .filter_map(|(_, c)| c.task.take())
+                .collect();
+            for task in expired {
+                self.stats.closed(CloseReason::KeepAliveTimeout);
+                task.abort();
             }
+        }
+    }
+
+    /// Starts this core's idle sweeper once.
+    pub(crate) fn ensure_sweeper(self: &Rc<Self>) {
+        if !self.sweeping.replace(true) {
+            let core = self.clone();
+            ringwire_reactor::spawn_local(async move { core.sweep_idle().await });
         }
     }
 
@@ -217,33 +258,18 @@ impl Core {
         self.date.get(now)
     }
 
-    pub(crate) fn take_out(&self) -> Vec<u8> {
-        self.out_pool
+    pub(crate) fn take_kit(&self, config: &Config) -> Kit {
+        self.kits
             .borrow_mut()
             .pop()
-            .unwrap_or_else(|| Vec::with_capacity(OUT_BUF))
+            .unwrap_or_else(|| Kit::new(config))
     }
 
-    pub(crate) fn put_out(&self, mut buf: Vec<u8>) {
-        let mut pool = self.out_pool.borrow_mut();
-        if buf.capacity() == OUT_BUF && pool.len() < POOL_MAX {
-            buf.clear();
-            pool.push(buf);
-        }
-    }
-
-    pub(crate) fn take_parser(&self, config: &Config) -> Parser {
-        self.parsers
-            .borrow_mut()
-            .pop()
-            .unwrap_or_else(|| Parser::new(config.limits))
-    }
-
-    pub(crate) fn put_parser(&self, parser: Parser, config: &Config) {
-        let mut pool = self.parsers.borrow_mut();
+    pub(crate) fn put_kit(&self, kit: Kit, config: &Config) {
+        let mut pool = self.kits.borrow_mut();
         // A parser built from limits replaced by a reload is dropped, not reused.
-        if pool.len() < POOL_MAX && *parser.limits() == config.limits.effective() {
-            pool.push(parser);
+        if pool.len() < POOL_MAX && *kit.parser.limits() == config.limits.effective() {
+            pool.push(kit);
         }
     }
 }

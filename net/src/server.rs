@@ -9,6 +9,7 @@ use std::{future::poll_fn, pin::pin, rc::Rc, task::Poll, time::Duration};
 /// on this thread first.
 pub async fn serve_http<S: Service>(listener: TcpListener, service: Rc<S>) {
     let core = Core::current().expect("serve_http needs Core::install on this thread");
+    core.ensure_sweeper();
     let mut drained = pin!(core.drained());
     loop {
         let mut accept = pin!(listener.accept());

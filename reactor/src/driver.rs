@@ -11,6 +11,7 @@ pub(crate) struct DriverConfig {
     pub(crate) recv_buffers: u16,
     pub(crate) recv_buffer_size: u32,
     pub(crate) forced_unavailable: Option<String>,
+    pub(crate) capacity: usize,
 }
 
 // One per core, built once and never moved afterwards: boxing the larger variant would only
@@ -34,8 +35,8 @@ impl Driver {
     /// Builds the driver `backend` asks for; `Auto` falls back to poll with the reason.
     pub(crate) fn new(backend: Backend, cfg: &DriverConfig) -> Result<(Driver, Selection), Error> {
         let poll = |reason: String| -> Result<(Driver, Selection), Error> {
-            let d =
-                sys::poll::Driver::new().map_err(|e| Error::io("creating the poll driver", e))?;
+            let d = sys::poll::Driver::new(cfg.capacity)
+                .map_err(|e| Error::io("creating the poll driver", e))?;
             Ok((
                 Driver::Poll(d),
                 Selection {
@@ -85,6 +86,7 @@ impl Driver {
             recv_buffers: cfg.recv_buffers,
             recv_buffer_size: cfg.recv_buffer_size,
             forced_unavailable: cfg.forced_unavailable.clone(),
+            capacity: cfg.capacity,
         };
         sys::uring::Driver::new(&c).map(Driver::Uring)
     }

@@ -72,7 +72,10 @@ fn errors_name_the_key_and_the_source() {
 
 #[test]
 fn cross_key_rules_are_checked() {
-    let s = Settings { root: Some("/definitely/not/here".into()), ..Default::default() };
+    let s = Settings {
+        root: Some("/definitely/not/here".into()),
+        ..Default::default()
+    };
     assert!(s.validate().unwrap_err().to_string().contains("root"));
 }
 

@@ -1,14 +1,17 @@
 //! `GET|HEAD /static/<path>`: files under the configured root, with validators, conditional
 //! requests, single byte ranges, and zero-copy transfer (sendfile, or splice on io_uring).
 
+mod cache;
 pub mod path;
 pub mod range;
 
+use bytes::Bytes;
+use cache::{Cache, Meta};
 use ringwire_net::{Error, Request, Responder};
 use ringwire_protocol::http1::http_date;
 use std::{
     fs::File,
-    io,
+    io::{self, Read},
     path::{Path, PathBuf},
     rc::Rc,
     time::UNIX_EPOCH,
@@ -16,10 +19,17 @@ use std::{
 
 const TEXT: (&str, &[u8]) = ("Content-Type", b"text/plain; charset=utf-8");
 
-/// Files under one root directory.
+/// Files under one root directory (one instance per core, with its own small-file cache).
 pub struct StaticFiles {
     root: File,
     root_path: PathBuf,
+    cache: Cache,
+}
+
+/// Where a response body comes from.
+enum Body {
+    Memory(Bytes),
+    File(Rc<File>),
 }
 
 impl StaticFiles {
@@ -35,6 +45,7 @@ impl StaticFiles {
         Ok(StaticFiles {
             root: file,
             root_path: root.to_path_buf(),
+            cache: Cache::default(),
         })
     }
 
@@ -52,75 +63,130 @@ impl StaticFiles {
             }
             Err(path::Refused::Hidden) => return not_found(res),
         };
-        let file = match ringwire_reactor::fs::open_beneath(&self.root, &self.root_path, &rel) {
-            Ok(f) => f,
-            Err(e) if e.raw_os_error() == Some(13) => {
-                return res.send(403, &[TEXT], b"forbidden\n");
-            }
-            // Not found, a directory on the way, or a symlink leaving the root: all look alike.
-            Err(_) => return not_found(res),
+        let now = ringwire_reactor::time::now();
+        let (meta, body) = match self.cache.fresh(&rel, now) {
+            Some((meta, bytes)) => (meta, Body::Memory(bytes)),
+            None => match self.load(&rel, now) {
+                Ok(Some(found)) => found,
+                Ok(None) => return not_found(res),
+                Err(e) if e.raw_os_error() == Some(13) => {
+                    return res.send(403, &[TEXT], b"forbidden\n");
+                }
+                Err(e) => return Err(Error::Io(e)),
+            },
         };
-        let meta = file.metadata()?;
-        if !meta.is_file() {
-            return not_found(res);
+        respond(req, res, &meta, body)
+    }
+
+    /// Opens `rel` and returns its metadata and body: cached bytes if the cache holds this
+    /// version, freshly read bytes for a small file, the open file otherwise. `None`: not
+    /// found, not a regular file, or outside the root (all look alike to the client).
+    fn load(&self, rel: &Path, now: std::time::Instant) -> io::Result<Option<(Meta, Body)>> {
+        let mut file = match ringwire_reactor::fs::open_beneath(&self.root, &self.root_path, rel) {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(13) => return Err(e),
+            Err(_) => {
+                self.cache.remove(rel);
+                return Ok(None);
+            }
+        };
+        let stat = file.metadata()?;
+        if !stat.is_file() {
+            self.cache.remove(rel);
+            return Ok(None);
         }
-        let size = meta.len();
-        let mtime = meta
+        let mtime = stat
             .modified()
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .unwrap_or_default();
-        let etag = format!("\"{:x}-{:x}\"", mtime.as_nanos(), size);
-        let last_modified = http_date(mtime.as_secs());
-        let content_type = mime_guess::from_path(&rel)
-            .first_raw()
-            .unwrap_or("application/octet-stream");
-        let validators = [
-            ("ETag", etag.as_bytes()),
-            ("Last-Modified", &last_modified[..]),
-        ];
-
-        if not_modified(req, &etag, mtime.as_secs()) {
-            return res.send(304, &validators, b"");
-        }
-        let wants_range =
-            req.method().as_str() == "GET" && if_range_holds(req, &etag, &last_modified);
-        let ranged = if wants_range {
-            range::parse(req.header("range"), size)
-        } else {
-            range::Ranged::Full
+        let meta = Meta {
+            size: stat.len(),
+            mtime_ns: mtime.as_nanos(),
+            etag: format!("\"{:x}-{:x}\"", mtime.as_nanos(), stat.len()),
+            last_modified: http_date(mtime.as_secs()),
+            content_type: mime_guess::from_path(rel)
+                .first_raw()
+                .unwrap_or("application/octet-stream"),
         };
-        let file = Rc::new(file);
-        match ranged {
-            range::Ranged::Full => {
-                let headers = [
-                    ("Content-Type", content_type.as_bytes()),
-                    ("Accept-Ranges", b"bytes"),
-                    validators[0],
-                    validators[1],
-                ];
-                res.send_file(200, &headers, file, 0, size)
-            }
-            range::Ranged::Part(r) => {
-                let content_range = format!("bytes {}-{}/{size}", r.start, r.end - 1);
-                let headers = [
-                    ("Content-Type", content_type.as_bytes()),
-                    ("Content-Range", content_range.as_bytes()),
-                    ("Accept-Ranges", b"bytes"),
-                    validators[0],
-                    validators[1],
-                ];
-                res.send_file(206, &headers, file, r.start, r.end - r.start)
-            }
-            range::Ranged::Unsatisfiable => {
-                let content_range = format!("bytes */{size}");
-                res.send(
-                    416,
-                    &[("Content-Range", content_range.as_bytes()), TEXT],
-                    b"range not satisfiable\n",
-                )
-            }
+        if meta.size > cache::MAX_FILE {
+            self.cache.remove(rel);
+            return Ok(Some((meta, Body::File(Rc::new(file)))));
         }
+        if let Some(bytes) = self.cache.revalidate(rel, &meta, now) {
+            return Ok(Some((meta, Body::Memory(bytes))));
+        }
+        // Small and (re)loaded: a page-cache read of at most MAX_FILE bytes.
+        let mut buf = Vec::with_capacity(meta.size as usize);
+        file.by_ref().take(cache::MAX_FILE).read_to_end(&mut buf)?;
+        if buf.len() as u64 != meta.size {
+            // Changed while being read: serve what was read, cache nothing.
+            return Ok(Some((meta, Body::Memory(Bytes::from(buf)))));
+        }
+        let bytes = Bytes::from(buf);
+        self.cache.insert(rel, meta.clone(), bytes.clone(), now);
+        Ok(Some((meta, Body::Memory(bytes))))
+    }
+}
+
+/// Validators, conditionals, ranges, then the body from memory or from the file.
+fn respond(
+    req: &Request<'_>,
+    res: &mut Responder<'_>,
+    meta: &Meta,
+    body: Body,
+) -> Result<(), Error> {
+    let size = match &body {
+        Body::Memory(b) => b.len() as u64,
+        Body::File(_) => meta.size,
+    };
+    let validators = [
+        ("ETag", meta.etag.as_bytes()),
+        ("Last-Modified", &meta.last_modified[..]),
+    ];
+    if not_modified(req, &meta.etag, (meta.mtime_ns / 1_000_000_000) as u64) {
+        return res.send(304, &validators, b"");
+    }
+    let wants_range =
+        req.method().as_str() == "GET" && if_range_holds(req, &meta.etag, &meta.last_modified);
+    let ranged = if wants_range {
+        range::parse(req.header("range"), size)
+    } else {
+        range::Ranged::Full
+    };
+    let content_type = meta.content_type.as_bytes();
+    let (status, part, content_range) = match ranged {
+        range::Ranged::Full => (200, 0..size, None),
+        range::Ranged::Part(r) => (
+            206,
+            r.clone(),
+            Some(format!("bytes {}-{}/{size}", r.start, r.end - 1)),
+        ),
+        range::Ranged::Unsatisfiable => {
+            let content_range = format!("bytes */{size}");
+            return res.send(
+                416,
+                &[("Content-Range", content_range.as_bytes()), TEXT],
+                b"range not satisfiable\n",
+            );
+        }
+    };
+    let mut headers: Vec<(&str, &[u8])> = vec![("Content-Type", content_type)];
+    if let Some(cr) = &content_range {
+        headers.push(("Content-Range", cr.as_bytes()));
+    }
+    headers.extend([
+        ("Accept-Ranges", &b"bytes"[..]),
+        validators[0],
+        validators[1],
+    ]);
+    match body {
+        Body::Memory(b) => res.send_bytes(
+            status,
+            &headers,
+            b.slice(part.start as usize..part.end as usize),
+        ),
+        Body::File(f) => res.send_file(status, &headers, f, part.start, part.end - part.start),
     }
 }
 

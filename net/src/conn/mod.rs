@@ -28,13 +28,7 @@ use ringwire_reactor::{
     net::TcpStream,
     time::{self, Sleep},
 };
-use std::{
-    future::poll_fn,
-    pin::{Pin, pin},
-    rc::Rc,
-    task::Poll,
-    time::Instant,
-};
+use std::{future::Future, pin::Pin, rc::Rc, task::Poll, time::Instant};
 
 /// Removes the connection from the core's registry however its task ends (also when aborted).
 struct Registration<'a> {
@@ -48,16 +42,52 @@ impl Drop for Registration<'_> {
     }
 }
 
-/// The task of one HTTP connection.
-pub(crate) async fn run<S: Service>(stream: TcpStream, core: Rc<Core>, service: Rc<S>, key: usize) {
-    let _registration = Registration { core: &core, key };
-    let reason = serve(&stream, &core, &*service, key).await;
-    core.stats().closed(reason);
-    if matches!(
-        reason,
-        CloseReason::ProtocolError | CloseReason::ReadTimeout
-    ) {
-        linger(&stream).await;
+/// The task of one HTTP connection. Everything it keeps across an idle wait is in this one
+/// future (socket, two timers, a few references), which is what an idle keep-alive connection
+/// costs; `connection_futures_stay_small` below guards its size.
+// Not an `async fn`, deliberately (see inside); the size test below holds it to that.
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn run<S: Service>(
+    stream: TcpStream,
+    core: Rc<Core>,
+    service: Rc<S>,
+    key: usize,
+) -> impl Future<Output = ()> {
+    // An async block, not an `async fn`: a function's arguments would be stored twice in its
+    // future (as captured and as rebound locals); a block captures them once.
+    async move {
+        let _registration = Registration { core: &core, key };
+        let now = time::now();
+        let mut timers = Timers {
+            read: time::sleep_until(now),
+            write: time::sleep_until(now),
+        };
+        let reason = loop {
+            let idle = Idle {
+                stream: &stream,
+                core: &core,
+                key,
+                marked: false,
+            };
+            let first = match idle.await {
+                Ok(first) => first,
+                Err(reason) => break reason,
+            };
+            core.stats().bytes_in(first.len());
+            if let Some(reason) =
+                Box::pin(burst(&stream, &core, &*service, first, &mut timers)).await
+            {
+                break reason;
+            }
+        };
+        core.stats().closed(reason);
+        if matches!(
+            reason,
+            CloseReason::ProtocolError | CloseReason::ReadTimeout
+        ) {
+            // Boxed: rare, and it would otherwise enlarge every connection's future.
+            Box::pin(linger(&stream)).await;
+        }
     }
 }
 
@@ -81,64 +111,66 @@ async fn linger(stream: &TcpStream) {
     }
 }
 
-async fn serve<S: Service>(
-    stream: &TcpStream,
-    core: &Core,
-    service: &S,
+/// Waits for the first bytes of the next request. A named future of three references: an
+/// idle connection keeps no receive future and no timer (the core's sweeper enforces the
+/// keep-alive timeout, and drain closes idle connections directly).
+struct Idle<'a> {
+    stream: &'a TcpStream,
+    core: &'a Core,
     key: usize,
-) -> CloseReason {
-    let mut timer = time::sleep_until(time::now());
-    loop {
-        let first = match idle(stream, core, key, &mut timer).await {
-            Ok(first) => first,
-            Err(reason) => return reason,
-        };
-        core.stats().bytes_in(first.len());
-        if let Some(reason) = Box::pin(burst(stream, core, service, first, &mut timer)).await {
-            return reason;
-        }
-    }
+    marked: bool,
 }
 
-/// Waits for the first bytes of the next request.
-async fn idle(
-    stream: &TcpStream,
-    core: &Core,
-    key: usize,
-    timer: &mut Sleep,
-) -> Result<RecvBuf, CloseReason> {
-    if core.is_draining() {
-        return Err(CloseReason::Drain);
-    }
-    timer.reset(time::now() + core.config().keepalive_timeout);
-    let mut recv = pin!(stream.recv());
-    let got = poll_fn(|cx| {
-        if let Poll::Ready(r) = recv.as_mut().poll(cx) {
-            return Poll::Ready(Ok(r));
+impl Future for Idle<'_> {
+    type Output = Result<RecvBuf, CloseReason>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let core = this.core;
+        let done = match this.stream.poll_recv(cx) {
+            Poll::Ready(Ok(Some(buf))) => Ok(buf),
+            Poll::Ready(Ok(None)) => Err(CloseReason::ClientClosed),
+            Poll::Ready(Err(_)) => Err(CloseReason::IoError),
+            Poll::Pending if core.is_draining() => Err(CloseReason::Drain),
+            Poll::Pending => {
+                if !this.marked {
+                    this.marked = true;
+                    core.set_idle(this.key, Some(time::now()));
+                }
+                return Poll::Pending;
+            }
+        };
+        if this.marked {
+            core.set_idle(this.key, None);
         }
-        if core.is_draining() {
-            return Poll::Ready(Err(CloseReason::Drain));
-        }
-        if Pin::new(&mut *timer).poll(cx).is_ready() {
-            return Poll::Ready(Err(CloseReason::KeepAliveTimeout));
-        }
-        core.set_idle(key, Some(cx.waker()));
-        Poll::Pending
-    })
-    .await;
-    core.set_idle(key, None);
-    match got? {
-        Ok(Some(buf)) => Ok(buf),
-        Ok(None) => Err(CloseReason::ClientClosed),
-        Err(_) => Err(CloseReason::IoError),
+        Poll::Ready(done)
     }
 }
 
 /// Requests answered but not yet written: their durations are recorded when the write ends.
-struct Pending {
+pub(crate) struct Pending {
     method: usize,
     status: u16,
     received: Instant,
+}
+
+/// What a burst needs besides the connection, pooled per core so a burst allocates nothing
+/// but its own future: the parser with its header index, the output buffer, and the list of
+/// answered-but-unwritten requests.
+pub(crate) struct Kit {
+    pub(crate) parser: Parser,
+    out: Output,
+    pending: Vec<Pending>,
+}
+
+impl Kit {
+    pub(crate) fn new(config: &Config) -> Kit {
+        Kit {
+            parser: Parser::new(config.limits),
+            out: Output::default(),
+            pending: Vec::new(),
+        }
+    }
 }
 
 /// Per-burst state, boxed with the burst.
@@ -148,7 +180,7 @@ struct Burst<'a, S> {
     service: &'a S,
     config: Rc<Config>,
     out: Output,
-    wtimer: Sleep,
+    wtimer: &'a mut Sleep,
     pending: Vec<Pending>,
 }
 
@@ -159,24 +191,44 @@ async fn burst<S: Service>(
     core: &Core,
     service: &S,
     first: RecvBuf,
-    timer: &mut Sleep,
+    timers: &mut Timers,
 ) -> Option<CloseReason> {
     let config = core.config();
-    let mut parser = core.take_parser(&config);
+    let Kit {
+        mut parser,
+        out,
+        pending,
+    } = core.take_kit(&config);
     let mut input = Input::Recv { buf: first, pos: 0 };
     let mut b = Burst {
         stream,
         core,
         service,
         config,
-        out: Output::default(),
-        wtimer: time::sleep_until(time::now()),
-        pending: Vec::new(),
+        out,
+        wtimer: &mut timers.write,
+        pending,
     };
-    let result = b.requests(&mut parser, &mut input, timer).await;
-    b.out.release(core);
-    core.put_parser(parser, &b.config);
+    let result = b.requests(&mut parser, &mut input, &mut timers.read).await;
+    b.out.reset();
+    b.pending.clear();
+    core.put_kit(
+        Kit {
+            parser,
+            out: b.out,
+            pending: b.pending,
+        },
+        &b.config,
+    );
     result
+}
+
+/// A connection's two timers, kept for its whole life: re-arming a registered timer to a later
+/// deadline costs nothing, so requests and responses touch the timer set only when a read or a
+/// write actually stalls.
+struct Timers {
+    read: Sleep,
+    write: Sleep,
 }
 
 impl<S: Service> Burst<'_, S> {
@@ -301,7 +353,7 @@ impl<S: Service> Burst<'_, S> {
             reply,
             date,
             server,
-            &mut self.wtimer,
+            self.wtimer,
             self.config.write_timeout,
         );
         let outcome = self.service.call(&mut req, &mut res).await;
@@ -407,7 +459,7 @@ impl<S: Service> Burst<'_, S> {
         if !self.out.is_empty() {
             match self
                 .out
-                .flush(self.stream, &mut self.wtimer, self.config.write_timeout)
+                .flush(self.stream, self.wtimer, self.config.write_timeout)
                 .await
             {
                 Ok(n) => self.core.stats().bytes_out(n),
@@ -421,5 +473,53 @@ impl<S: Service> Burst<'_, S> {
             self.core.stats().request(p.method, p.status, micros);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Error, Request, Responder, Service};
+    use ringwire_reactor::{Runtime, net::TcpListener};
+
+    struct Nothing;
+    impl Service for Nothing {
+        async fn call(&self, _: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), Error> {
+            res.send(204, &[], b"")
+        }
+    }
+
+    fn size<F: std::future::Future>(_: &F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Guards the memory an idle connection costs: its task future is what stays allocated
+    /// between requests (the burst future is boxed separately and freed after each burst).
+    #[test]
+    fn connection_futures_stay_small() {
+        let rt = Runtime::builder()
+            .backend(ringwire_reactor::Backend::Poll)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let l = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let s = ringwire_reactor::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+            let core = Core::install(0, Config::default());
+            let conn = run(s, core.clone(), Rc::new(Nothing), 0);
+            let conn_size = size(&conn);
+            let s2 = ringwire_reactor::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+            let now = time::now();
+            let mut timers = Timers { read: time::sleep_until(now), write: time::sleep_until(now) };
+            let first = s2.recv();
+            let recv_size = size(&first);
+            drop(first);
+            eprintln!(
+                "connection future {conn_size} B, recv future {recv_size} B, stream {} B, sleep {} B",
+                std::mem::size_of::<ringwire_reactor::net::TcpStream>(),
+                std::mem::size_of::<Sleep>()
+            );
+            let _ = &mut timers;
+            assert!(conn_size <= 192, "an idle connection's future grew to {conn_size} bytes");
+        });
     }
 }

@@ -12,6 +12,10 @@ use std::{fs::File, io, rc::Rc, time::Duration};
 pub(crate) const FLUSH_AT: usize = 64 * 1024;
 /// Bytes of a file sent under one stall deadline.
 const FILE_PIECE: u64 = 1 << 20;
+/// Initial capacity of an output buffer.
+const OUT_BUF: usize = 4096;
+/// An output buffer that grew past this (a big streamed body) is not kept in the pool.
+const OUT_BUF_MAX: usize = 256 * 1024;
 
 enum Chunk {
     Bytes(Bytes),
@@ -37,9 +41,9 @@ pub(crate) struct Output {
 }
 
 impl Output {
-    pub(crate) fn buf(&mut self, core: &Core) -> &mut Vec<u8> {
+    pub(crate) fn buf(&mut self, _core: &Core) -> &mut Vec<u8> {
         if self.buf.capacity() == 0 {
-            self.buf = core.take_out();
+            self.buf.reserve(OUT_BUF);
         }
         &mut self.buf
     }
@@ -149,12 +153,12 @@ impl Output {
         Ok(sent)
     }
 
-    /// Hands the buffer back to the core's pool.
-    pub(crate) fn release(&mut self, core: &Core) {
+    /// Empties the output, keeping the buffer's capacity for the next burst.
+    pub(crate) fn reset(&mut self) {
         self.queue.clear();
-        let buf = std::mem::take(&mut self.buf);
-        if buf.capacity() > 0 {
-            core.put_out(buf);
+        self.buf.clear();
+        if self.buf.capacity() > OUT_BUF_MAX {
+            self.buf = Vec::new();
         }
     }
 }

@@ -53,7 +53,16 @@ impl TcpStream {
     /// Receives the next bytes into a buffer the reactor picks (a provided-buffer ring slot on
     /// io_uring, a pooled buffer on epoll). `Ok(None)` means the peer closed its side.
     pub async fn recv(&self) -> io::Result<Option<RecvBuf>> {
-        op::recv::recv(&self.io, &self.recv).await
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Poll form of [`TcpStream::recv`], for hand-written futures: waiting this way keeps no
+    /// state at all in the caller.
+    pub fn poll_recv(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<Option<RecvBuf>>> {
+        op::recv::poll_recv(&self.io, &self.recv, cx)
     }
 
     /// Reads once into `buf`'s spare capacity; `Ok(0)` is end of stream.

@@ -41,6 +41,7 @@ pub struct Builder {
     pool_max_free: usize,
     budget: usize,
     forced_unavailable: Option<String>,
+    capacity: usize,
 }
 
 impl Default for Builder {
@@ -53,6 +54,7 @@ impl Default for Builder {
             pool_max_free: 256,
             budget: 128,
             forced_unavailable: None,
+            capacity: 1024,
         }
     }
 }
@@ -78,6 +80,15 @@ impl Builder {
         self
     }
 
+    /// Sockets and tasks the runtime expects at most (default 1024). Its per-socket tables are
+    /// allocated at this size up front: a table that grows leaves its old copy in the
+    /// allocator, still resident, so growing under load costs memory that never comes back.
+    /// Only entries in use are touched, so a generous value costs address space, not memory.
+    pub fn expected_sockets(mut self, n: usize) -> Self {
+        self.capacity = n.clamp(16, 1 << 24);
+        self
+    }
+
     /// How many tasks run before the loop checks for I/O again (default 128).
     pub fn budget(mut self, tasks: usize) -> Self {
         self.budget = tasks.max(1);
@@ -99,6 +110,7 @@ impl Builder {
             recv_buffers: self.recv_buffers,
             recv_buffer_size: self.recv_buffer_size,
             forced_unavailable: self.forced_unavailable,
+            capacity: self.capacity,
         };
         let (driver, selection) = Driver::new(self.backend, &cfg)?;
         let shared = Arc::new(Shared::new(driver.unparker()));
@@ -108,7 +120,7 @@ impl Builder {
         let cx = Rc::new(Context {
             driver: RefCell::new(driver),
             queue: RefCell::new(VecDeque::with_capacity(256)),
-            tasks: RefCell::new(slab::Slab::new()),
+            tasks: RefCell::new(slab::Slab::with_capacity(self.capacity)),
             timers: RefCell::new(Timers::default()),
             clock: Cell::new(now),
             shared,

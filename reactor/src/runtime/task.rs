@@ -30,24 +30,9 @@ where
 {
     context::with(|cx| {
         let shared = cx.shared.clone();
-        let wrapped = async move {
-            let mut future = std::pin::pin!(future);
-            let mut registered: Option<Registered> = None;
-            poll_fn(move |cx| {
-                if registered.is_none() {
-                    registered = Some(Registered::new(cx.waker()));
-                }
-                match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-                    Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-                    Ok(Poll::Pending) => Poll::Pending,
-                    Err(panic) => {
-                        tracing::error!("task panicked: {}", panic_message(&*panic));
-                        super::stats::record_panic();
-                        Poll::Ready(Err(panic))
-                    }
-                }
-            })
-            .await
+        let wrapped = CatchUnwind {
+            future,
+            registered: None,
         };
         let (runnable, task) =
             Builder::new().spawn_local(move |()| wrapped, move |r| schedule(&shared, r));
@@ -56,6 +41,39 @@ where
             task: Some(task.fallible()),
         }
     })
+}
+
+pin_project_lite::pin_project! {
+    /// A task's future as the executor runs it: panics are caught (the core survives), and the
+    /// task registers itself in the core's registry of live tasks on its first poll. A named
+    /// future rather than an `async` block, which would store the inner future twice (the
+    /// moved-from capture and the pinned local) and double every task's size.
+    struct CatchUnwind<F> {
+        #[pin]
+        future: F,
+        registered: Option<Registered>,
+    }
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Panic>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if this.registered.is_none() {
+            *this.registered = Some(Registered::new(cx.waker()));
+        }
+        let future = this.future;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panic) => {
+                tracing::error!("task panicked: {}", panic_message(&*panic));
+                super::stats::record_panic();
+                Poll::Ready(Err(panic))
+            }
+        }
+    }
 }
 
 /// A task's entry in its core's registry of live tasks, removed when the future is dropped.

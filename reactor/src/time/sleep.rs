@@ -17,34 +17,66 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// Waits until `deadline`.
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
-        deadline,
-        key: None,
+        deadline: to_tick(deadline),
+        key: NO_KEY,
     }
 }
 
 /// A timer future. Resettable, so one `Sleep` can serve as a connection's moving deadline.
+///
+/// Sixteen bytes (a deadline in nanoseconds since a process-wide epoch and a 32-bit timer
+/// key): connections keep two of these for their whole life.
 #[derive(Debug)]
 pub struct Sleep {
-    deadline: Instant,
-    key: Option<usize>,
+    deadline: u64,
+    key: u32,
+}
+
+const NO_KEY: u32 = u32::MAX;
+
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn to_tick(at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(epoch()).as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn from_tick(tick: u64) -> Instant {
+    epoch() + Duration::from_nanos(tick)
 }
 
 impl Sleep {
     /// The instant this timer completes.
     pub fn deadline(&self) -> Instant {
-        self.deadline
+        from_tick(self.deadline)
     }
 
     /// Whether the deadline has passed on the loop's clock.
     pub fn is_elapsed(&self) -> bool {
-        super::now() >= self.deadline
+        super::now() >= self.deadline()
+    }
+
+    fn key(&self) -> Option<usize> {
+        (self.key != NO_KEY).then_some(self.key as usize)
+    }
+
+    fn set_key(&mut self, key: Option<usize>) {
+        self.key = match key {
+            Some(k) => u32::try_from(k)
+                .ok()
+                .filter(|k| *k != NO_KEY)
+                .expect("more than 4 billion timers"),
+            None => NO_KEY,
+        };
     }
 
     /// Moves the deadline. Later is free until the old deadline passes (the timer then
     /// re-arms itself); earlier re-arms now.
     pub fn reset(&mut self, deadline: Instant) {
-        self.deadline = deadline;
-        if let Some(key) = self.key {
+        self.deadline = to_tick(deadline);
+        if let Some(key) = self.key() {
             context::with(|cx| {
                 let mut timers = cx.timers.borrow_mut();
                 let (registered, fired) = timers.state(key);
@@ -60,17 +92,21 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let deadline = self.deadline;
+        let deadline = self.deadline();
         context::with(|rt| {
             if rt.clock.get() >= deadline {
-                if let Some(key) = self.key.take() {
+                if let Some(key) = self.key() {
+                    self.set_key(None);
                     rt.timers.borrow_mut().remove(key);
                 }
                 return Poll::Ready(());
             }
             let mut timers = rt.timers.borrow_mut();
-            match self.key {
-                None => self.key = Some(timers.insert(deadline, cx.waker().clone())),
+            match self.key() {
+                None => {
+                    let key = timers.insert(deadline, cx.waker().clone());
+                    self.set_key(Some(key));
+                }
                 Some(key) => {
                     let (registered, fired) = timers.state(key);
                     if fired || registered > deadline {
@@ -87,7 +123,7 @@ impl Future for Sleep {
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
+        if let Some(key) = self.key() {
             context::try_with(|cx| cx.timers.borrow_mut().remove(key));
         }
     }

@@ -10,8 +10,26 @@ use crate::{
 use mio::event::Source;
 
 #[cfg(target_os = "linux")]
-struct ReadData<B> {
+pub(crate) struct ReadData<B> {
     buf: B,
+}
+
+/// Submits an io_uring read of `fd` into `buf`; the returned op owns the buffer.
+#[cfg(target_os = "linux")]
+pub(crate) fn submit_uring<B: IoBufMut>(
+    fd: std::os::fd::RawFd,
+    mut buf: B,
+) -> Result<crate::sys::uring::Op<ReadData<B>>, (std::io::Error, B)> {
+    use io_uring::{opcode, types};
+    let ptr = buf.stable_mut_ptr();
+    let len = buf.bytes_total().min(u32::MAX as usize) as u32;
+    // Offset -1: the descriptor's own position, the only one sockets and pipes have.
+    let sqe = opcode::Read::new(types::Fd(fd), ptr, len)
+        .offset(u64::MAX)
+        .build();
+    // SAFETY: `ptr..ptr+len` is `buf`'s writable memory, which ReadData owns and which does
+    // not move with it (IoBufMut contract).
+    unsafe { crate::sys::uring::Op::submit(ReadData { buf }, sqe) }.map_err(|(e, d)| (e, d.buf))
 }
 
 #[cfg(target_os = "linux")]

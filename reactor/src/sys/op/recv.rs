@@ -5,6 +5,9 @@
 //! ENOBUFS, and that receive falls back to a single-shot read into a pooled heap buffer, so a
 //! connection always makes progress. Readiness backend: on a readable event, read into a
 //! pooled buffer, which goes straight back to the pool if the read would block.
+//!
+//! The operation is poll-based (`poll_recv`): waiting for bytes needs no future state at all,
+//! which keeps an idle connection's task small.
 
 use crate::{
     buf::RecvBuf,
@@ -15,116 +18,132 @@ use crate::{
     },
 };
 use mio::event::Source;
-use std::io;
+use std::{
+    io,
+    task::{Context, Poll, ready},
+};
 
-/// Per-socket receive state (the armed multishot, on io_uring).
+/// Per-socket receive state (the armed multishot, and the fallback read, on io_uring). Cells,
+/// not RefCells: every connection carries one, so its size counts.
 #[derive(Default)]
 pub(crate) struct RecvState {
     #[cfg(target_os = "linux")]
-    multi: std::cell::RefCell<Option<crate::sys::uring::MultiOp>>,
+    multi: std::cell::Cell<Option<crate::sys::uring::MultiOp>>,
+    #[cfg(target_os = "linux")]
+    fallback: std::cell::Cell<Option<Box<FallbackRead>>>,
 }
 
-/// The next bytes from the peer; `Ok(None)` at end of stream.
+#[cfg(target_os = "linux")]
+type FallbackRead = crate::sys::uring::Op<super::read::ReadData<Vec<u8>>>;
+
+/// The next bytes from the peer; `Ready(Ok(None))` at end of stream.
 #[cfg_attr(not(target_os = "linux"), allow(unused_variables))] // `state` is io_uring's
-pub(crate) async fn recv<S: Source + RawIo>(
+pub(crate) fn poll_recv<S: Source + RawIo>(
     io: &Io<S>,
     state: &RecvState,
-) -> io::Result<Option<RecvBuf>> {
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<Option<RecvBuf>>> {
     match io {
         #[cfg(target_os = "linux")]
-        Io::Uring(fd) => recv_uring(io, fd.raw(), state).await,
-        Io::Poll(reg) => {
+        Io::Uring(fd) => poll_recv_uring(fd.raw(), state, cx),
+        Io::Poll(reg) => loop {
+            ready!(reg.poll_ready(Direction::Read, cx));
             let pool = context::with(|cx| cx.pool.clone());
-            let res = reg
-                .io(Direction::Read, |s| {
-                    let mut buf = pool.take();
-                    // SAFETY: the pool buffer's capacity is writable and outlives the call.
-                    match unsafe { s.read_raw(buf.as_mut_ptr(), buf.capacity()) } {
-                        Ok(n) => {
-                            // SAFETY: read(2) initialised `n` bytes (n <= capacity).
-                            unsafe { buf.set_len(n) };
-                            Ok(buf)
-                        }
-                        Err(e) => {
-                            pool.put(buf);
-                            Err(e)
-                        }
-                    }
-                })
-                .await;
-            match res {
-                Ok(buf) if buf.is_empty() => {
+            let mut buf = pool.take();
+            // SAFETY: the pool buffer's capacity is writable and outlives the call.
+            match unsafe { reg.get_ref().read_raw(buf.as_mut_ptr(), buf.capacity()) } {
+                Ok(0) => {
                     pool.put(buf);
-                    Ok(None)
+                    return Poll::Ready(Ok(None));
                 }
-                Ok(buf) => Ok(Some(RecvBuf::from_pool(buf, pool))),
-                Err(e) => Err(e),
+                Ok(n) => {
+                    // SAFETY: read(2) initialised `n` bytes (n <= capacity).
+                    unsafe { buf.set_len(n) };
+                    return Poll::Ready(Ok(Some(RecvBuf::from_pool(buf, pool))));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    pool.put(buf);
+                    reg.clear(Direction::Read);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => pool.put(buf),
+                Err(e) => {
+                    pool.put(buf);
+                    return Poll::Ready(Err(e));
+                }
             }
-        }
+        },
     }
 }
 
 #[cfg(target_os = "linux")]
-async fn recv_uring<S: Source + RawIo>(
-    io: &Io<S>,
+fn poll_recv_uring(
     fd: std::os::fd::RawFd,
     state: &RecvState,
-) -> io::Result<Option<RecvBuf>> {
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<Option<RecvBuf>>> {
     use crate::sys::uring::{Cleanup, MultiOp, with_driver};
     use io_uring::{cqueue, opcode, types};
-    use std::future::poll_fn;
+    use std::{future::Future, pin::Pin};
 
     loop {
-        if state.multi.borrow().is_none() {
-            let bgid = with_driver(|d| d.bufs.bgid());
-            let sqe = opcode::RecvMulti::new(types::Fd(fd), bgid).build();
-            // SAFETY: a buffer-select receive carries no pointers of ours; the kernel writes
-            // only into ring slots, which the driver's ring keeps alive.
-            let op = unsafe { MultiOp::submit(sqe, Cleanup::Buffers) }?;
-            *state.multi.borrow_mut() = Some(op);
+        if let Some(mut op) = state.fallback.take() {
+            let (res, buf) = match Pin::new(&mut *op).poll(cx) {
+                Poll::Ready(done) => done,
+                Poll::Pending => {
+                    state.fallback.set(Some(op));
+                    return Poll::Pending;
+                }
+            };
+            let pool = context::with(|cx| cx.pool.clone());
+            return Poll::Ready(match res {
+                Ok(n) if n > 0 => Ok(Some(RecvBuf::from_pool(buf, pool))),
+                other => {
+                    pool.put(buf);
+                    other.map(|_| None)
+                }
+            });
         }
-        let next = poll_fn(|cx| {
-            state
-                .multi
-                .borrow()
-                .as_ref()
-                .expect("armed above")
-                .poll_next(cx)
-        })
-        .await;
+        let multi = match state.multi.take() {
+            Some(m) => m,
+            None => {
+                let bgid = with_driver(|d| d.bufs.bgid());
+                let sqe = opcode::RecvMulti::new(types::Fd(fd), bgid).build();
+                // SAFETY: a buffer-select receive carries no pointers of ours; the kernel
+                // writes only into ring slots, which the driver's ring keeps alive.
+                unsafe { MultiOp::submit(sqe, Cleanup::Buffers) }?
+            }
+        };
+        let next = multi.poll_next(cx);
+        state.multi.set(Some(multi));
+        let next = ready!(next);
         let Some((res, flags)) = next else {
             // The kernel ended the multishot and every completion was consumed: re-arm.
-            *state.multi.borrow_mut() = None;
+            state.multi.set(None);
             continue;
         };
         if let Some(bid) = cqueue::buffer_select(flags) {
             let bufs = with_driver(|d| d.bufs.clone());
             bufs.taken(bid);
             if res > 0 {
-                return Ok(Some(RecvBuf::from_ring(bufs, bid, res as u32)));
+                return Poll::Ready(Ok(Some(RecvBuf::from_ring(bufs, bid, res as u32))));
             }
             bufs.recycle(bid);
         }
-        return match res {
-            0 => Ok(None),
+        match res {
+            0 => return Poll::Ready(Ok(None)),
             r if r == -libc::ENOBUFS => {
                 // Every ring slot is in use: receive this one into a pooled heap buffer.
                 let pool = context::with(|cx| cx.pool.clone());
-                let (res, buf) = super::read::read(io, pool.take()).await;
-                match res {
-                    Ok(0) => {
+                match super::read::submit_uring(fd, pool.take()) {
+                    Ok(op) => state.fallback.set(Some(Box::new(op))),
+                    Err((e, buf)) => {
                         pool.put(buf);
-                        Ok(None)
-                    }
-                    Ok(_) => Ok(Some(RecvBuf::from_pool(buf, pool))),
-                    Err(e) => {
-                        pool.put(buf);
-                        Err(e)
+                        return Poll::Ready(Err(e));
                     }
                 }
             }
-            r if r < 0 => Err(io::Error::from_raw_os_error(-r)),
+            r if r < 0 => return Poll::Ready(Err(io::Error::from_raw_os_error(-r))),
             _ => unreachable!("a positive receive without a buffer"),
-        };
+        }
     }
 }

@@ -47,14 +47,14 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    pub(crate) fn new() -> std::io::Result<Self> {
+    pub(crate) fn new(capacity: usize) -> std::io::Result<Self> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE_TOKEN)?);
         Ok(Driver {
             poll,
             events: Events::with_capacity(1024),
             waker,
-            sources: Slab::with_capacity(256),
+            sources: Slab::with_capacity(capacity),
             counters: Counters::default(),
         })
     }

@@ -14,13 +14,15 @@ pub(crate) enum Direction {
 /// A mio source registered with this core's poll driver; deregistered on drop.
 pub(crate) struct Registered<S: Source> {
     io: S,
-    token: usize,
+    token: u32,
 }
 
 impl<S: Source> Registered<S> {
     pub(crate) fn new(mut io: S) -> io::Result<Self> {
         let token = try_with_driver(|d: &mut Driver| d.register(&mut io))
             .ok_or_else(|| io::Error::other("no readiness runtime on this thread"))??;
+        let token =
+            u32::try_from(token).map_err(|_| io::Error::other("more than 4 billion sources"))?;
         Ok(Registered { io, token })
     }
 
@@ -30,15 +32,17 @@ impl<S: Source> Registered<S> {
 
     /// Waits until `dir` may be ready.
     pub(crate) async fn ready(&self, dir: Direction) {
-        poll_fn(|cx| {
-            let ready = try_with_driver(|d| d.poll_ready(self.token, dir, cx.waker()));
-            if ready.unwrap_or(true) {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await
+        poll_fn(|cx| self.poll_ready(dir, cx)).await
+    }
+
+    /// Ready if `dir` may be ready; otherwise registers the waker for the next event.
+    pub(crate) fn poll_ready(&self, dir: Direction, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let ready = try_with_driver(|d| d.poll_ready(self.token as usize, dir, cx.waker()));
+        if ready.unwrap_or(true) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 
     /// Runs `f` until it stops returning `WouldBlock`, waiting for readiness in between.
@@ -58,13 +62,13 @@ impl<S: Source> Registered<S> {
 
     /// Marks `dir` as not ready after a `WouldBlock`: the next wait lasts until a new event.
     pub(crate) fn clear(&self, dir: Direction) {
-        try_with_driver(|d| d.clear_ready(self.token, dir));
+        try_with_driver(|d| d.clear_ready(self.token as usize, dir));
     }
 }
 
 impl<S: Source> Drop for Registered<S> {
     fn drop(&mut self) {
-        let token = self.token;
+        let token = self.token as usize;
         try_with_driver(|d| d.deregister(&mut self.io, token));
     }
 }

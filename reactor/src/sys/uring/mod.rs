@@ -40,6 +40,7 @@ pub(crate) struct Config {
     pub(crate) recv_buffers: u16,
     pub(crate) recv_buffer_size: u32,
     pub(crate) forced_unavailable: Option<String>,
+    pub(crate) capacity: usize,
 }
 
 /// Counters for the metrics endpoint ("submissions per syscall").
@@ -81,7 +82,7 @@ impl Driver {
         let wake_fd = super::unix::eventfd().map_err(|e| format!("eventfd: {e}"))?;
         Ok(Driver {
             ring,
-            ops: Slab::with_capacity(256),
+            ops: Slab::with_capacity(cfg.capacity),
             bufs: Rc::new(bufs),
             wake_fd: Arc::new(wake_fd),
             wake_buf: Box::new(0),
