@@ -8,7 +8,6 @@
 mod cli;
 mod config;
 mod files;
-mod logging;
 mod routes;
 mod serve;
 

@@ -9,13 +9,18 @@ const TEXT: (&str, &[u8]) = ("Content-Type", b"text/plain; charset=utf-8");
 /// `/plaintext`, `/json`, `/echo`, `/static/...`, and 404 for everything else.
 pub struct Router {
     files: Option<StaticFiles>,
+    /// `/debug/stall?ms=N`, which blocks the worker thread: only with
+    /// `RINGWIRE_TEST_HOOKS=1`, for the tests that prove a stuck worker trips the watchdog.
+    test_hooks: bool,
 }
 
 impl Router {
     /// Routes with static files served from `root`, if given.
     pub fn new(root: Option<&Path>) -> std::io::Result<Router> {
+        let test_hooks = std::env::var("RINGWIRE_TEST_HOOKS").is_ok_and(|v| v == "1");
         Ok(Router {
             files: root.map(StaticFiles::new).transpose()?,
+            test_hooks,
         })
     }
 }
@@ -42,6 +47,15 @@ impl Service for Router {
                 res.send(200, &[("Content-Type", b"application/json")], &body)
             }
             "/echo" if method == "POST" => echo(req, res).await,
+            "/debug/stall" if self.test_hooks => {
+                let ms = req
+                    .query()
+                    .and_then(|q| q.strip_prefix("ms="))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1000);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                res.send(200, &[TEXT], b"stalled\n")
+            }
             "/plaintext" | "/json" => res.send(
                 405,
                 &[("Allow", b"GET, HEAD"), TEXT],

@@ -1,13 +1,19 @@
-//! `ringwire serve`: bind one listener per worker, start the pinned workers, and turn
-//! SIGTERM/SIGINT into a graceful drain (SIGHUP into a reload).
+//! `ringwire serve`: bind one listener per worker (or take systemd's), start the pinned
+//! workers, and hand the main thread to the control core (`ringwire-ops`), which serves the
+//! admin endpoints, watches the workers, and turns signals into a drain or a reload.
 
-use crate::{cli, config::Settings, routes::Router};
+use crate::{
+    cli,
+    config::{ControlCpu, LogFormat, Settings},
+    routes::Router,
+};
 use ringwire_net::{Core, bind_per_core, serve_http};
+use ringwire_ops::{Logging, Options, WorkerEvent, Workers};
 use ringwire_reactor::{
-    Backend, Runtime, channel,
+    Runtime, channel,
     launcher::{Launcher, available_cpus},
     net::TcpListener,
-    signal::{self, SIGHUP, SIGINT, SIGTERM, Signals},
+    signal::{self, SIGHUP, SIGINT, SIGTERM},
 };
 use std::{
     rc::Rc,
@@ -17,20 +23,44 @@ use std::{
 
 /// Runs the server until it is told to stop; returns the process exit code.
 pub fn run(settings: Settings) -> i32 {
-    crate::logging::init(&settings);
-    // Before any other thread exists: signals must reach the signalfd, not a random thread.
+    // Before any other thread exists (the log writer is one): a process-directed signal must
+    // reach the control core's signalfd, not a thread that would die of it.
     if let Err(e) = signal::block(&[SIGTERM, SIGINT, SIGHUP]) {
-        tracing::error!("cannot block signals: {e}");
+        eprintln!("ringwire: cannot block signals: {e}");
         return 1;
     }
+    let format = match settings.log_format {
+        LogFormat::Text => ringwire_ops::LogFormat::Text,
+        LogFormat::Json => ringwire_ops::LogFormat::Json,
+    };
+    let logging = match Logging::init(&settings.log_level, format) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("ringwire: {e}");
+            return 1;
+        }
+    };
+    let code = serve(&settings, &logging);
+    drop(logging); // flushes the log writer thread
+    code
+}
+
+fn serve(settings: &Settings, logging: &Logging) -> i32 {
     let cpus = settings.cpus.clone().unwrap_or_else(available_cpus);
     let workers = if settings.workers == 0 {
         cpus.len()
     } else {
         settings.workers
     };
-    let listeners = match bind_per_core(settings.listen, workers, settings.backlog, true) {
+    let listeners = match listeners(settings, workers) {
         Ok(l) => l,
+        Err(e) => {
+            tracing::error!("{e}");
+            return 1;
+        }
+    };
+    let admin = match settings.admin.map(bind_admin).transpose() {
+        Ok(a) => a,
         Err(e) => {
             tracing::error!("{e}");
             return 1;
@@ -47,16 +77,16 @@ pub fn run(settings: Settings) -> i32 {
         .ring_entries(settings.ring_entries)
         .recv_buffers(settings.recv_buffers, settings.recv_buffer_size)
         .expected_sockets(settings.max_connections + 64);
-    let (done_tx, done_rx) = channel::channel::<usize>();
+    let (events_tx, events_rx) = channel::channel::<WorkerEvent>();
     let net_config = settings.net_config();
     let root = settings.root.clone();
     let shutdown = settings.shutdown_timeout;
     let launched = Launcher::new(workers)
-        .cpus(cpus)
+        .cpus(cpus.clone())
         .runtime(runtime)
         .launch(move |info| {
             let listener = listeners.lock().expect("listener table")[info.index].take();
-            let (net_config, root, done_tx) = (net_config.clone(), root.clone(), done_tx.clone());
+            let (net_config, root, events) = (net_config.clone(), root.clone(), events_tx.clone());
             async move {
                 let core = Core::install(info.index, net_config);
                 let cpu = info
@@ -67,19 +97,17 @@ pub fn run(settings: Settings) -> i32 {
                     "worker on {cpu}: backend {}",
                     info.backend
                 );
-                let router = match Router::new(root.as_deref()) {
-                    Ok(r) => Rc::new(r),
-                    Err(e) => {
-                        tracing::error!(core = info.index, "cannot open the static root: {e}");
-                        let _ = done_tx.send(info.index);
-                        return;
+                let router = Router::new(root.as_deref()).map(Rc::new);
+                match (router, listener.map(TcpListener::from_std)) {
+                    (Ok(router), Some(Ok(l))) => {
+                        let _ = events.send(WorkerEvent::Listening(info.index));
+                        serve_http(l, router).await;
                     }
-                };
-                let listener = listener.map(TcpListener::from_std);
-                match listener {
-                    Some(Ok(l)) => serve_http(l, router).await,
-                    Some(Err(e)) => tracing::error!(core = info.index, "listener: {e}"),
-                    None => tracing::error!(core = info.index, "no listener for this worker"),
+                    (Err(e), _) => {
+                        tracing::error!(core = info.index, "cannot open the static root: {e}")
+                    }
+                    (_, Some(Err(e))) => tracing::error!(core = info.index, "listener: {e}"),
+                    (_, None) => tracing::error!(core = info.index, "no listener for this worker"),
                 }
                 let deadline = core
                     .drain_deadline()
@@ -91,7 +119,7 @@ pub fn run(settings: Settings) -> i32 {
                         "force-closed {forced} connections at the drain deadline"
                     );
                 }
-                let _ = done_tx.send(info.index);
+                let _ = events.send(WorkerEvent::Stopped(info.index));
             }
         });
     let cores = match launched {
@@ -105,64 +133,27 @@ pub fn run(settings: Settings) -> i32 {
         "ringwire {} listening on http://{addr} with {workers} workers",
         env!("CARGO_PKG_VERSION")
     );
-    let handles = cores.handles().to_vec();
-    let control = match Runtime::builder().backend(Backend::Auto).build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!("control runtime: {e}");
-            return 1;
-        }
+    let control_cpu = match settings.control_cpu {
+        ControlCpu::Cpu(c) => Some(c),
+        ControlCpu::None => None,
+        ControlCpu::Auto => available_cpus()
+            .into_iter()
+            .rev()
+            .find(|c| !cpus[..workers.min(cpus.len())].contains(c)),
     };
-    let code = control.block_on(async move {
-        let signals = match Signals::new(&[SIGTERM, SIGINT, SIGHUP]) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!("cannot receive signals: {e}");
-                return 1;
-            }
-        };
-        let mut draining = false;
-        let mut finished = 0;
-        // Kept across turns: dropping a pending signalfd read could lose a signal.
-        let mut next_signal = Box::pin(signals.recv());
-        loop {
-            let next = select(next_signal.as_mut(), done_rx.recv()).await;
-            if matches!(next, Either::Left(_)) {
-                next_signal = Box::pin(signals.recv());
-            }
-            match next {
-                Either::Left(Ok(sig)) if sig == SIGHUP => reload(&handles),
-                Either::Left(Ok(sig)) if draining => {
-                    tracing::warn!("second signal ({sig}) during drain: exiting now");
-                    return 1;
-                }
-                Either::Left(Ok(sig)) => {
-                    draining = true;
-                    let deadline = Instant::now() + shutdown;
-                    tracing::info!(
-                        "signal {sig}: draining, deadline in {}",
-                        humantime::format_duration(shutdown)
-                    );
-                    for h in &handles {
-                        h.spawn(move || {
-                            if let Some(core) = Core::current() {
-                                core.begin_drain(deadline);
-                            }
-                        });
-                    }
-                }
-                Either::Left(Err(e)) => tracing::error!("signal stream: {e}"),
-                Either::Right(Some(_)) => {
-                    finished += 1;
-                    if finished == handles.len() {
-                        tracing::info!("all workers stopped");
-                        return 0;
-                    }
-                }
-                Either::Right(None) => return 0,
-            }
-        }
-    });
+    let opts = Options {
+        admin,
+        cpu: control_cpu,
+        heartbeat_interval: settings.heartbeat_interval,
+        heartbeat_timeout: settings.heartbeat_timeout,
+        shutdown_timeout: settings.shutdown_timeout,
+        checks: Vec::new(),
+    };
+    let workers = Workers {
+        handles: cores.handles().to_vec(),
+        events: events_rx,
+    };
+    let code = ringwire_ops::run(opts, workers, logging, Box::new(reload));
     if code == 0 {
         for r in cores.join() {
             if let Err(e) = r {
@@ -173,48 +164,40 @@ pub fn run(settings: Settings) -> i32 {
     code
 }
 
-/// SIGHUP: re-read the file and environment and hand the new limits and timeouts to every
-/// core. The listen address, workers, CPUs and backend need a restart and are not changed.
-fn reload(handles: &[ringwire_reactor::Handle]) {
-    let args: Vec<String> = std::env::args().collect();
-    let settings = match cli::parse(&args, std::env::vars().collect()) {
-        Ok(cli::Action::Serve(s)) => s,
-        Ok(_) => return,
-        Err(e) => {
-            tracing::error!("SIGHUP: configuration not reloaded: {e}");
-            return;
+/// One listener per worker: systemd's socket (shared by every worker) when socket-activated,
+/// otherwise one `SO_REUSEPORT` socket per worker.
+fn listeners(settings: &Settings, workers: usize) -> Result<Vec<std::net::TcpListener>, String> {
+    let inherited = ringwire_reactor::activation::systemd_listeners()
+        .map_err(|e| format!("socket activation: {e}"))?;
+    if let Some(first) = inherited.into_iter().next() {
+        tracing::info!(
+            "socket activation: serving on the listener systemd passed (fd 3), shared by {workers} workers"
+        );
+        let mut out = Vec::with_capacity(workers);
+        for _ in 1..workers {
+            out.push(
+                first
+                    .try_clone()
+                    .map_err(|e| format!("socket activation: {e}"))?,
+            );
         }
-    };
-    let config = settings.net_config();
-    for h in handles {
-        let config = config.clone();
-        h.spawn(move || {
-            if let Some(core) = Core::current() {
-                core.reload(config);
-            }
-        });
+        out.push(first);
+        return Ok(out);
     }
-    tracing::info!(
-        "SIGHUP: limits and timeouts reloaded; listen address, workers and backend need a restart"
-    );
+    bind_per_core(settings.listen, workers, settings.backlog, true).map_err(|e| e.to_string())
 }
 
-enum Either<A, B> {
-    Left(A),
-    Right(B),
+fn bind_admin(addr: std::net::SocketAddr) -> Result<std::net::TcpListener, String> {
+    let l = ringwire_net::bind_per_core(addr, 1, 128, true).map_err(|e| format!("admin: {e}"))?;
+    Ok(l.into_iter().next().expect("one listener"))
 }
 
-async fn select<A: std::future::Future, B: std::future::Future>(
-    a: A,
-    b: B,
-) -> Either<A::Output, B::Output> {
-    let mut a = std::pin::pin!(a);
-    let mut b = std::pin::pin!(b);
-    std::future::poll_fn(|cx| {
-        if let std::task::Poll::Ready(v) = a.as_mut().poll(cx) {
-            return std::task::Poll::Ready(Either::Left(v));
-        }
-        b.as_mut().poll(cx).map(Either::Right)
-    })
-    .await
+/// SIGHUP: re-read the file and environment (the command line cannot change) and return the
+/// new connection settings and log level.
+fn reload() -> Result<(ringwire_net::Config, String), String> {
+    let args: Vec<String> = std::env::args().collect();
+    match cli::parse(&args, std::env::vars().collect())? {
+        cli::Action::Serve(s) => Ok((s.net_config(), s.log_level.clone())),
+        _ => Err("not a serve command line".into()),
+    }
 }

@@ -25,6 +25,8 @@ pub struct Config {
     pub limits: Limits,
     /// The `Server` field value; `None` sends none.
     pub server_name: Option<String>,
+    /// Share of requests written to the access log (0 = none, 1 = all).
+    pub access_log_sample: f64,
 }
 
 impl Default for Config {
@@ -39,6 +41,7 @@ impl Default for Config {
             max_connections: 16_384,
             limits: Limits::default(),
             server_name: Some("ringwire".into()),
+            access_log_sample: 0.01,
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct Core {
     draining: Cell<bool>,
     drain_deadline: Cell<Option<Instant>>,
     sweeping: Cell<bool>,
+    sampler: crate::access::Sampler,
+    requests_seen: Cell<u64>,
     drain_waiters: RefCell<Vec<Waker>>,
     empty_waiter: RefCell<Option<Waker>>,
 }
@@ -58,6 +60,8 @@ impl Core {
             draining: Cell::new(false),
             drain_deadline: Cell::new(None),
             sweeping: Cell::new(false),
+            sampler: Default::default(),
+            requests_seen: Cell::new(0),
             drain_waiters: RefCell::new(Vec::new()),
             empty_waiter: RefCell::new(None),
         });
@@ -85,6 +89,24 @@ impl Core {
     pub fn reload(&self, config: Config) {
         *self.config.borrow_mut() = Rc::new(config);
         self.kits.borrow_mut().clear();
+    }
+
+    /// The access-log sampler of this core.
+    pub(crate) fn sampler(&self) -> &crate::access::Sampler {
+        &self.sampler
+    }
+
+    /// A new request id, unique across cores and restarts: a per-process random prefix, the
+    /// core, and a per-core counter (32 hex digits, like a W3C trace id).
+    pub(crate) fn next_request_id(&self) -> String {
+        let n = self.requests_seen.get().wrapping_add(1);
+        self.requests_seen.set(n);
+        format!(
+            "{:012x}{:04x}{:016x}",
+            process_nonce() & 0xffff_ffff_ffff,
+            self.index & 0xffff,
+            n
+        )
     }
 
     /// This core's counters.
@@ -272,6 +294,24 @@ impl Core {
             pool.push(kit);
         }
     }
+}
+
+/// Random bits fixed at process start, so request ids from different runs differ.
+fn process_nonce() -> u64 {
+    static NONCE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *NONCE.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        // RandomState is seeded from the OS; hashing the time and pid adds uniqueness.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
+        h.write_u32(std::process::id());
+        h.finish()
+    })
 }
 
 #[derive(Default)]

@@ -11,6 +11,7 @@
 )]
 #![warn(missing_docs)]
 
+pub mod access;
 mod body;
 mod config;
 pub(crate) mod conn;

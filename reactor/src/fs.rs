@@ -9,6 +9,7 @@ use std::{fs::File, io, path::Path};
 /// refuses `..` that would climb out, absolute paths, and symlinks that lead outside `root`
 /// (those that stay inside are followed). Elsewhere, and on kernels before 5.6, the path is
 /// resolved with `realpath` and checked to stay under the root's real path.
+#[cfg_attr(not(target_os = "linux"), allow(unused_variables))] // `root` is for openat2
 pub fn open_beneath(root: &File, root_path: &Path, relative: &Path) -> io::Result<File> {
     #[cfg(target_os = "linux")]
     match crate::sys::unix::openat2_beneath(root, relative) {

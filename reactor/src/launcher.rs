@@ -151,6 +151,11 @@ impl Launcher {
     }
 }
 
+/// Pins the calling thread to `cpu` (Linux; elsewhere a warning and no effect).
+pub fn pin_current_thread(cpu: usize) -> std::io::Result<()> {
+    pin(cpu)
+}
+
 #[cfg(target_os = "linux")]
 fn pin(cpu: usize) -> std::io::Result<()> {
     crate::sys::unix::pin_current_thread(cpu)
@@ -158,7 +163,7 @@ fn pin(cpu: usize) -> std::io::Result<()> {
 
 #[cfg(not(target_os = "linux"))]
 fn pin(_cpu: usize) -> std::io::Result<()> {
-    tracing::warn!("CPU pinning is only implemented on Linux; worker left unpinned");
+    tracing::warn!("CPU pinning is only implemented on Linux; thread left unpinned");
     Ok(())
 }
 

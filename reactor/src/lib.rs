@@ -36,6 +36,7 @@
 )]
 #![warn(missing_docs)]
 
+pub mod activation;
 mod backend;
 pub mod buf;
 pub mod channel;

@@ -1,7 +1,7 @@
 //! Every configuration key, declared once: its dotted name (TOML), flag, default and help.
 //! The environment variable is derived: `RINGWIRE_` + the name upper-cased with `.` → `_`.
 
-use super::{LogFormat, Settings, values};
+use super::{ControlCpu, LogFormat, Settings, values};
 use std::path::PathBuf;
 
 /// How a value is written in TOML.
@@ -141,6 +141,46 @@ pub static KEYS: &[Key] = &[
             Ok(())
         },
         get: |s| s.server_name.clone().unwrap_or_default(),
+    },
+    Key {
+        name: "admin",
+        flag: "admin",
+        kind: Kind::Text,
+        default: "127.0.0.1:9090",
+        help: "Address of the admin endpoints (/metrics, /health/live, /health/ready, /health/startup); empty: off.",
+        set: |s, v| {
+            s.admin = match v.trim() {
+                "" => None,
+                a => Some(a.parse().map_err(|_| {
+                    format!("expected an address such as 127.0.0.1:9090, got {v:?}")
+                })?),
+            };
+            Ok(())
+        },
+        get: |s| s.admin.map(|a| a.to_string()).unwrap_or_default(),
+    },
+    Key {
+        name: "control_cpu",
+        flag: "control-cpu",
+        kind: Kind::Text,
+        default: "auto",
+        help: "CPU of the control core: auto (a CPU no worker uses, else unpinned), none, or a CPU number.",
+        set: |s, v| {
+            s.control_cpu = match v.trim() {
+                "auto" => ControlCpu::Auto,
+                "none" => ControlCpu::None,
+                n => ControlCpu::Cpu(
+                    n.parse()
+                        .map_err(|_| format!("expected auto, none or a CPU number, got {v:?}"))?,
+                ),
+            };
+            Ok(())
+        },
+        get: |s| match s.control_cpu {
+            ControlCpu::Auto => "auto".into(),
+            ControlCpu::None => "none".into(),
+            ControlCpu::Cpu(c) => c.to_string(),
+        },
     },
     Key {
         name: "limits.backlog",
@@ -314,6 +354,49 @@ pub static KEYS: &[Key] = &[
             LogFormat::Text => "text".into(),
             LogFormat::Json => "json".into(),
         },
+    },
+    Key {
+        name: "log.access_sample",
+        flag: "access-log-sample",
+        kind: Kind::Number,
+        default: "0.01",
+        help: "Share of requests written to the access log, 0 to 1 (method, path, status, bytes, duration, core, request and trace id).",
+        set: |s, v| {
+            let r: f64 = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("expected a number from 0 to 1, got {v:?}"))?;
+            if !(0.0..=1.0).contains(&r) {
+                return Err(format!("{r} is out of range 0..=1"));
+            }
+            s.access_sample = r;
+            Ok(())
+        },
+        get: |s| s.access_sample.to_string(),
+    },
+    Key {
+        name: "ops.heartbeat_interval",
+        flag: "heartbeat-interval",
+        kind: Kind::Text,
+        default: "500ms",
+        help: "How often the control core asks each worker for a heartbeat (and its stats).",
+        set: |s, v| {
+            s.heartbeat_interval = positive(values::duration(v)?)?;
+            Ok(())
+        },
+        get: |s| values::show_duration(s.heartbeat_interval),
+    },
+    Key {
+        name: "ops.heartbeat_timeout",
+        flag: "heartbeat-timeout",
+        kind: Kind::Text,
+        default: "2s",
+        help: "A worker silent this long fails /health/live and stops the systemd watchdog pings.",
+        set: |s, v| {
+            s.heartbeat_timeout = positive(values::duration(v)?)?;
+            Ok(())
+        },
+        get: |s| values::show_duration(s.heartbeat_timeout),
     },
     Key {
         name: "io_uring.ring_entries",

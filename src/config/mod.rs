@@ -17,6 +17,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where the control core runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlCpu {
+    /// A CPU no worker uses if there is one, else unpinned.
+    Auto,
+    /// Unpinned.
+    None,
+    /// This CPU.
+    Cpu(usize),
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -39,6 +50,11 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     pub log_level: String,
     pub log_format: LogFormat,
+    pub access_sample: f64,
+    pub admin: Option<SocketAddr>,
+    pub control_cpu: ControlCpu,
+    pub heartbeat_interval: Duration,
+    pub heartbeat_timeout: Duration,
     pub ring_entries: u32,
     pub recv_buffers: u16,
     pub recv_buffer_size: u32,
@@ -78,6 +94,11 @@ impl Settings {
             shutdown_timeout: Duration::ZERO,
             log_level: String::new(),
             log_format: LogFormat::Text,
+            access_sample: 0.0,
+            admin: None,
+            control_cpu: ControlCpu::Auto,
+            heartbeat_interval: Duration::ZERO,
+            heartbeat_timeout: Duration::ZERO,
             ring_entries: 0,
             recv_buffers: 0,
             recv_buffer_size: 0,
@@ -147,6 +168,12 @@ impl Settings {
                 ));
             }
         }
+        if self.heartbeat_timeout <= self.heartbeat_interval {
+            return Err(invalid(
+                "ops.heartbeat_timeout",
+                "must be longer than ops.heartbeat_interval".into(),
+            ));
+        }
         if let Some(cpus) = &self.cpus {
             let allowed = ringwire_reactor::launcher::available_cpus();
             if let Some(c) = cpus.iter().find(|c| !allowed.contains(c)) {
@@ -198,6 +225,7 @@ impl Settings {
             max_connections: self.max_connections,
             limits,
             server_name: self.server_name.clone(),
+            access_log_sample: self.access_sample,
         }
     }
 }

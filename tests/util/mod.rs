@@ -55,23 +55,36 @@ pub fn uring_unavailable() -> Option<String> {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// The admin endpoints' address (`None` if the test turned them off).
+    pub admin: Option<SocketAddr>,
     log: Arc<Mutex<String>>,
 }
 
 impl Server {
-    /// Starts `ringwire serve --io <io> --listen 127.0.0.1:0 <args>` and waits until it listens.
+    /// Starts `ringwire serve --io <io> --listen 127.0.0.1:0 --admin 127.0.0.1:0 <args>` and
+    /// waits until it listens.
     pub fn start(io: &str, args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringwire"))
-            .args([
-                "serve",
-                "--io",
-                io,
-                "--listen",
-                "127.0.0.1:0",
-                "--log-level",
-                "info",
-            ])
+        Self::start_with_env(io, args, &[])
+    }
+
+    /// Like [`Server::start`], with extra environment variables.
+    pub fn start_with_env(io: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringwire"));
+        cmd.args([
+            "serve",
+            "--io",
+            io,
+            "--listen",
+            "127.0.0.1:0",
+            "--log-level",
+            "info",
+        ]);
+        if !args.contains(&"--admin") {
+            cmd.args(["--admin", "127.0.0.1:0"]);
+        }
+        let mut child = cmd
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -82,29 +95,60 @@ impl Server {
         let sink = log.clone();
         thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let addr = rest
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_string();
-                    let _ = tx.send(addr);
+                for (key, marker) in [
+                    ("http", "listening on http://"),
+                    ("admin", "admin endpoints on http://"),
+                ] {
+                    if let Some(rest) = line.split(marker).nth(1) {
+                        let addr = rest
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_string();
+                        let _ = tx.send((key, addr));
+                    }
                 }
                 sink.lock().unwrap().push_str(&(line + "\n"));
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(a) => a.parse().expect("address in the log"),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("ringwire did not start:\n{}", log.lock().unwrap());
+        let admin_off = args
+            .windows(2)
+            .any(|w| w[0] == "--admin" && w[1].is_empty());
+        let (mut addr, mut admin) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while addr.is_none() || (admin.is_none() && !admin_off) {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(("http", a)) => addr = Some(a.parse().expect("address in the log")),
+                Ok((_, a)) => admin = Some(a.parse().expect("admin address in the log")),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("ringwire did not start:\n{}", log.lock().unwrap());
+                }
             }
-        };
-        Server { child, addr, log }
+        }
+        Server {
+            child,
+            addr: addr.unwrap(),
+            admin,
+            log,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// GET on the admin endpoints: (status, body).
+    pub fn admin_get(&self, path: &str) -> (u16, String) {
+        let admin = self.admin.expect("admin endpoints are on");
+        let mut s = TcpStream::connect(admin).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+        let r = read_response(&mut BufReader::new(s), false).expect("admin response");
+        (r.status, String::from_utf8_lossy(&r.body).into_owned())
     }
 
     pub fn log(&self) -> String {

@@ -13,6 +13,7 @@ pub(crate) mod output;
 
 use crate::{
     CloseReason, Config, Core, Error, Request, Responder, Service,
+    access::{self, Access},
     body::{Body, Leftover},
     stats::method_class,
 };
@@ -152,6 +153,8 @@ pub(crate) struct Pending {
     method: usize,
     status: u16,
     received: Instant,
+    /// Set for requests picked by the access-log sampler.
+    access: Option<Box<Access>>,
 }
 
 /// What a burst needs besides the connection, pooled per core so a burst allocates nothing
@@ -323,6 +326,27 @@ impl<S: Service> Burst<'_, S> {
     ) -> Result<(Leftover, bool), CloseReason> {
         let core = self.core;
         let method = method_class(head.method().as_str());
+        let trace = head.header("traceparent").and_then(access::trace_id);
+        let mut access = core
+            .sampler()
+            .sample(self.config.access_log_sample)
+            .then(|| {
+                let request_id = match head
+                    .header("x-request-id")
+                    .and_then(access::client_request_id)
+                {
+                    Some(id) => id.to_string(),
+                    None => core.next_request_id(),
+                };
+                Box::new(Access {
+                    method: head.method().as_str().to_string(),
+                    path: head.raw_target().to_string(),
+                    request_id,
+                    trace_id: trace.map(str::to_string),
+                    status: 0,
+                    bytes: 0,
+                })
+            });
         let mut reply = head.reply();
         if core.is_draining() {
             reply.keep_alive = false;
@@ -356,7 +380,14 @@ impl<S: Service> Burst<'_, S> {
             self.wtimer,
             self.config.write_timeout,
         );
-        let outcome = self.service.call(&mut req, &mut res).await;
+        let outcome = match trace {
+            // A span only for traced requests, so their other log lines carry the trace id.
+            Some(trace_id) => {
+                let span = tracing::info_span!("request", trace_id);
+                tracing::Instrument::instrument(self.service.call(&mut req, &mut res), span).await
+            }
+            None => self.service.call(&mut req, &mut res).await,
+        };
         let mut keep = true;
         let mut close_reason = None;
         match outcome {
@@ -407,12 +438,17 @@ impl<S: Service> Burst<'_, S> {
         }
         keep &= res.keep_alive();
         let status = res.status();
+        if let Some(a) = access.as_mut() {
+            a.status = status;
+            a.bytes = res.body_bytes();
+        }
         drop(res);
         if status > 0 {
             self.pending.push(Pending {
                 method,
                 status,
                 received: now,
+                access,
             });
         }
         if let Some(reason) = close_reason {
@@ -471,6 +507,9 @@ impl<S: Service> Burst<'_, S> {
         for p in self.pending.drain(..) {
             let micros = now.saturating_duration_since(p.received).as_micros() as u64;
             self.core.stats().request(p.method, p.status, micros);
+            if let Some(a) = p.access {
+                a.log(self.core.index(), micros);
+            }
         }
         Ok(())
     }

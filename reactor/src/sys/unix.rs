@@ -1,7 +1,6 @@
 //! The one place raw Unix system calls are turned into `io::Result`.
 
 use std::io;
-#[cfg(target_os = "linux")]
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 /// Turns a libc-style return value (`-1` and errno on failure) into `io::Result`.
@@ -148,4 +147,28 @@ pub(crate) fn openat2_beneath(
     let fd = cvt(fd)? as RawFd;
     // SAFETY: a fresh descriptor owned by nobody else.
     Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
+/// Takes ownership of the `count` descriptors systemd passed from fd 3 on, once per process.
+#[cfg(unix)]
+pub(crate) fn take_inherited(count: usize) -> io::Result<Vec<std::os::fd::OwnedFd>> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    if TAKEN.swap(true, Ordering::SeqCst) {
+        return Err(io::Error::other("inherited sockets were already taken"));
+    }
+    let mut out = Vec::with_capacity(count);
+    for fd in 3..3 + count as RawFd {
+        // F_GETFD fails with EBADF on a descriptor that is not open: refuse to claim it.
+        // SAFETY: fcntl(F_GETFD) only inspects the descriptor table.
+        cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+        // SAFETY: systemd handed descriptors 3..3+count to this process (LISTEN_PID checked
+        // by the caller), the check above shows it is open, and TAKEN makes this the only
+        // place that ever takes ownership of them.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: FD_CLOEXEC keeps them from leaking into child processes.
+        cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) })?;
+        out.push(owned);
+    }
+    Ok(out)
 }

@@ -1,0 +1,139 @@
+//! Access logging: which requests to log (sampling), their request id, and their W3C trace id.
+
+use std::cell::Cell;
+
+/// Decides which requests are logged. An accumulator rather than a random draw: over any run
+/// of requests the number logged is within one of `rate × count`, and it costs an add.
+#[derive(Debug, Default)]
+pub struct Sampler {
+    acc: Cell<f64>,
+}
+
+impl Sampler {
+    /// Whether the next request is logged, at `rate` (0 = never, 1 = always).
+    pub fn sample(&self, rate: f64) -> bool {
+        if rate <= 0.0 {
+            return false;
+        }
+        let acc = self.acc.get() + rate.min(1.0);
+        if acc >= 1.0 {
+            self.acc.set(acc - 1.0);
+            true
+        } else {
+            self.acc.set(acc);
+            false
+        }
+    }
+}
+
+/// A 32-hex-digit trace id from a valid `traceparent` field (W3C Trace Context, level 1):
+/// `version-traceid-parentid-flags`, lowercase hex, ids not all zeros, version not `ff`;
+/// version `00` has exactly these four fields, later versions may append more after a `-`.
+pub fn trace_id(traceparent: &[u8]) -> Option<&str> {
+    let s = std::str::from_utf8(traceparent)
+        .ok()?
+        .trim_matches([' ', '\t']);
+    if s.len() < 55 {
+        return None;
+    }
+    let b = s.as_bytes();
+    let hex =
+        |r: std::ops::Range<usize>| b[r].iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+    let nonzero = |r: std::ops::Range<usize>| b[r].iter().any(|c| *c != b'0');
+    let version_ok = hex(0..2) && &s[0..2] != "ff";
+    let shape_ok =
+        b[2] == b'-' && b[35] == b'-' && b[52] == b'-' && hex(3..35) && hex(36..52) && hex(53..55);
+    let tail_ok = match &s[0..2] {
+        "00" => s.len() == 55,
+        _ => s.len() == 55 || b[55] == b'-',
+    };
+    (version_ok && shape_ok && tail_ok && nonzero(3..35) && nonzero(36..52)).then(|| &s[3..35])
+}
+
+/// A client's `X-Request-Id` if it is usable in a log line: 1 to 128 visible ASCII bytes.
+pub fn client_request_id(value: &[u8]) -> Option<&str> {
+    let ok = !value.is_empty() && value.len() <= 128 && value.iter().all(|c| c.is_ascii_graphic());
+    ok.then(|| std::str::from_utf8(value).ok()).flatten()
+}
+
+/// What an access log line needs, captured when the request is answered (only for logged
+/// requests: the path and ids are copied then).
+pub(crate) struct Access {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) request_id: String,
+    pub(crate) trace_id: Option<String>,
+    pub(crate) status: u16,
+    pub(crate) bytes: u64,
+}
+
+impl Access {
+    pub(crate) fn log(&self, core: usize, micros: u64) {
+        tracing::info!(
+            target: "ringwire::access",
+            method = %self.method,
+            path = %self.path,
+            status = self.status,
+            bytes = self.bytes,
+            duration_us = micros,
+            core,
+            request_id = %self.request_id,
+            trace_id = self.trace_id.as_deref().unwrap_or(""),
+            "request"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn w3c_trace_context_examples() {
+        let good = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(trace_id(good), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert_eq!(
+            trace_id(b"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra"),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        for bad in [
+            &b"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"[..], // uppercase
+            b"00-00000000000000000000000000000000-00f067aa0ba902b7-01",      // zero trace id
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",      // zero parent id
+            b"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",      // forbidden version
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", // v00 has no extra fields
+            b"00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",    // short trace id
+            b"00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
+            b"",
+        ] {
+            assert_eq!(trace_id(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn request_ids_must_be_printable_and_short() {
+        assert_eq!(client_request_id(b"abc-123"), Some("abc-123"));
+        assert_eq!(client_request_id(b""), None);
+        assert_eq!(client_request_id(b"with space"), None);
+        assert_eq!(client_request_id(&[b'a'; 129]), None);
+    }
+
+    proptest! {
+        /// The sampled share stays within 10 % of the configured rate over >= 1,000 requests
+        /// (the accumulator makes it exact to within one request).
+        #[test]
+        fn sampling_rate_holds(rate in 0.01f64..=1.0, n in 1000usize..20_000) {
+            let s = Sampler::default();
+            let logged = (0..n).filter(|_| s.sample(rate)).count() as f64;
+            let expected = rate * n as f64;
+            prop_assert!((logged - expected).abs() <= (0.1 * expected).max(1.0), "rate {rate}: {logged} of {n}");
+        }
+
+        #[test]
+        fn zero_rate_logs_nothing(n in 1usize..5000) {
+            let s = Sampler::default();
+            prop_assert_eq!((0..n).filter(|_| s.sample(0.0)).count(), 0);
+        }
+    }
+}
