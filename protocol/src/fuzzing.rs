@@ -4,6 +4,10 @@
 //!
 //! Not a stable API: it exists so the fuzzers and the corpus test run the very same code.
 
+pub mod stream;
+
+pub use stream::{stream_conn, stream_frame};
+
 use crate::http1::{
     BodyDecoder, CHUNK_END, ChunkHeader, Error, Event, Framing, LAST_CHUNK, Limits, Parser,
     RequestHead, Status, encode_error, http_date,

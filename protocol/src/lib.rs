@@ -10,6 +10,7 @@
 #![deny(unsafe_code)]
 
 pub mod http1;
+pub mod stream;
 
 #[doc(hidden)]
 pub mod fuzzing;

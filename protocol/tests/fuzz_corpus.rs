@@ -69,3 +69,58 @@ fn corpus_head_seeds_reach_varied_verdicts() {
         );
     }
 }
+
+#[test]
+fn corpus_stream_frame() {
+    run("stream_frame", fuzzing::stream_frame);
+}
+
+#[test]
+fn corpus_stream_conn() {
+    run("stream_conn", fuzzing::stream_conn);
+}
+
+/// The stream seeds must reach a clean run and each class of connection error, and the
+/// stream-level outcomes (refusal, stream reset) that leave the connection alive.
+#[test]
+fn corpus_stream_seeds_reach_varied_verdicts() {
+    use fuzzing::stream::{App, client_hello, run_server};
+    use ringwire_protocol::stream::ErrorCode;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/stream_conn");
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let data = fs::read(entry.unwrap().path()).unwrap();
+        let app = App::from_byte(data[0]);
+        let mut input = if app.hello {
+            client_hello()
+        } else {
+            Vec::new()
+        };
+        input.extend_from_slice(&data[1..]);
+        let t = run_server(app, &input, &[]);
+        seen.insert(match t.error.and_then(|e| e.code()) {
+            None => "clean".to_string(),
+            Some(code) => code.to_string(),
+        });
+        for e in &t.events {
+            for kind in ["Refused", "StreamError", "WindowOpened", "GoAway", "Ping"] {
+                if e.starts_with(kind) {
+                    seen.insert(kind.to_string());
+                }
+            }
+        }
+    }
+    for want in [
+        "clean".to_string(),
+        ErrorCode::PROTOCOL_ERROR.to_string(),
+        ErrorCode::FLOW_CONTROL_ERROR.to_string(),
+        ErrorCode::UNSUPPORTED_VERSION.to_string(),
+        "Refused".into(),
+        "StreamError".into(),
+        "WindowOpened".into(),
+        "GoAway".into(),
+        "Ping".into(),
+    ] {
+        assert!(seen.contains(&want), "no seed reaches {want}: {seen:?}");
+    }
+}
