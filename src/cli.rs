@@ -1,6 +1,7 @@
 //! The command line: subcommands, and one flag per configuration key.
 
 use crate::config::{ConfigError, Settings, keys};
+use crate::stream_cli;
 use clap::{Arg, ArgMatches, Command};
 use std::ffi::OsString;
 
@@ -9,6 +10,10 @@ pub enum Action {
     Serve(Box<Settings>),
     CheckConfig(Box<Settings>),
     ConfigDocs,
+    /// `ringwire client ping|echo|pub|sub`.
+    Client(Box<stream_cli::ClientArgs>),
+    /// `ringwire bench-stream`.
+    BenchStream(Box<stream_cli::BenchArgs>),
 }
 
 fn key_args() -> Vec<Arg> {
@@ -19,7 +24,7 @@ fn key_args() -> Vec<Arg> {
             .value_name("FILE")
             .help("TOML configuration file (also $RINGWIRE_CONFIG); flags and environment override it."),
     ];
-    for k in keys::KEYS {
+    for k in keys::all() {
         let default = if k.default.is_empty() {
             "unset"
         } else {
@@ -56,6 +61,8 @@ pub fn command() -> Command {
                 .about("Validate the configuration and print the effective settings as TOML")
                 .args(key_args()),
         )
+        .subcommand(stream_cli::client_command())
+        .subcommand(stream_cli::bench_command())
         .subcommand(
             Command::new("config-docs")
                 .about("Print docs/CONFIG.md")
@@ -80,6 +87,8 @@ where
             settings(m, env).map_err(|e| e.to_string())?,
         ))),
         Some(("config-docs", _)) => Ok(Action::ConfigDocs),
+        Some(("client", m)) => Ok(Action::Client(Box::new(stream_cli::parse_client(m)?))),
+        Some(("bench-stream", m)) => Ok(Action::BenchStream(Box::new(stream_cli::parse_bench(m)?))),
         _ => Err(command().render_help().to_string()),
     }
 }
@@ -99,7 +108,7 @@ fn settings(m: &ArgMatches, env: Vec<(String, String)>) -> Result<Settings, Conf
         s.apply_toml(&text, &file)?;
     }
     s.apply_env(env)?;
-    for k in keys::KEYS {
+    for k in keys::all() {
         if let Some(v) = m.get_one::<String>(k.name) {
             s.apply_flag(k.name, v)?;
         }
@@ -122,7 +131,7 @@ pub fn config_docs() -> String {
          `500ms`, `2m` (a bare number is seconds).\n\n\
          | key (TOML) | flag | environment | default | meaning |\n|---|---|---|---|---|\n",
     );
-    for k in keys::KEYS {
+    for k in keys::all() {
         let default = if k.default.is_empty() {
             "(unset)".to_string()
         } else {

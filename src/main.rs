@@ -1,4 +1,4 @@
-//! The `ringwire` binary: `serve`, `check-config`.
+//! The `ringwire` binary: `serve`, `check-config`, `client`, `bench-stream`.
 #![deny(
     unsafe_op_in_unsafe_fn,
     clippy::undocumented_unsafe_blocks,
@@ -10,6 +10,7 @@ mod config;
 mod files;
 mod routes;
 mod serve;
+mod stream_cli;
 
 fn main() {
     let code = match cli::parse(std::env::args_os(), std::env::vars().collect()) {
@@ -26,6 +27,8 @@ fn main() {
             print!("{}", cli::config_docs());
             0
         }
+        Ok(cli::Action::Client(args)) => stream_cli::run_client(*args),
+        Ok(cli::Action::BenchStream(args)) => stream_cli::run_bench(*args),
         Err(msg) => {
             eprintln!("{}", msg.trim_end());
             2

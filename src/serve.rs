@@ -66,6 +66,35 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             return 1;
         }
     };
+    let stream_listeners = match settings
+        .stream_listen
+        .map(|a| bind_per_core(a, workers, settings.backlog, true))
+        .transpose()
+    {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("stream_listen: {e}");
+            return 1;
+        }
+    };
+    let stream_addr = stream_listeners
+        .as_ref()
+        .and_then(|l| l[0].local_addr().ok());
+    let stream_listeners: Arc<Mutex<Vec<Option<std::net::TcpListener>>>> = Arc::new(Mutex::new(
+        stream_listeners
+            .unwrap_or_default()
+            .into_iter()
+            .map(Some)
+            .collect(),
+    ));
+    let seeds: Arc<Mutex<Vec<Option<ringwire_net::stream::Seed>>>> = Arc::new(Mutex::new(
+        ringwire_net::stream::mesh(workers)
+            .into_iter()
+            .map(Some)
+            .collect(),
+    ));
+    let stream_settings = settings.stream_settings();
+    let subscriber_queue = settings.subscriber_queue;
     let addr = listeners[0]
         .local_addr()
         .map(|a| a.to_string())
@@ -86,9 +115,30 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
         .runtime(runtime)
         .launch(move |info| {
             let listener = listeners.lock().expect("listener table")[info.index].take();
+            let stream_listener = stream_listeners
+                .lock()
+                .expect("listener table")
+                .get_mut(info.index)
+                .and_then(Option::take);
+            let seed = seeds.lock().expect("seed table")[info.index].take();
             let (net_config, root, events) = (net_config.clone(), root.clone(), events_tx.clone());
             async move {
                 let core = Core::install(info.index, net_config);
+                // The stream protocol: a pub/sub hub joined to the other cores, its own
+                // listener if configured, and HTTP Upgrade on the HTTP listener either way.
+                let hub = seed.map(|s| ringwire_net::stream::Hub::start(s, subscriber_queue));
+                core.set_stream_server(ringwire_net::stream::StreamServer::new(
+                    stream_settings,
+                    hub,
+                ));
+                if let Some(l) = stream_listener {
+                    match TcpListener::from_std(l) {
+                        Ok(l) => {
+                            ringwire_reactor::spawn_local(ringwire_net::stream::serve_stream(l));
+                        }
+                        Err(e) => tracing::error!(core = info.index, "stream listener: {e}"),
+                    }
+                }
                 let cpu = info
                     .cpu
                     .map_or("unpinned".to_string(), |c| format!("cpu {c}"));
@@ -133,6 +183,11 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
         "ringwire {} listening on http://{addr} with {workers} workers",
         env!("CARGO_PKG_VERSION")
     );
+    if let Some(a) = stream_addr {
+        tracing::info!(
+            "stream protocol on tcp://{a} (and by Upgrade: ringwire-stream/1 on http://{addr})"
+        );
+    }
     let control_cpu = match settings.control_cpu {
         ControlCpu::Cpu(c) => Some(c),
         ControlCpu::None => None,

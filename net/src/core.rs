@@ -36,8 +36,12 @@ pub struct Core {
     drain_deadline: Cell<Option<Instant>>,
     sweeping: Cell<bool>,
     sampler: crate::access::Sampler,
+    stream_server: RefCell<Option<Rc<crate::stream::StreamServer>>>,
     requests_seen: Cell<u64>,
     drain_waiters: RefCell<Vec<Waker>>,
+    /// Busy connections that must hear of a drain at once (stream connections send GOAWAY),
+    /// by registry key.
+    drain_watchers: RefCell<std::collections::HashMap<usize, Waker>>,
     empty_waiter: RefCell<Option<Waker>>,
 }
 
@@ -61,8 +65,10 @@ impl Core {
             drain_deadline: Cell::new(None),
             sweeping: Cell::new(false),
             sampler: Default::default(),
+            stream_server: RefCell::new(None),
             requests_seen: Cell::new(0),
             drain_waiters: RefCell::new(Vec::new()),
+            drain_watchers: RefCell::new(Default::default()),
             empty_waiter: RefCell::new(None),
         });
         CORE.with(|c| *c.borrow_mut() = Some(core.clone()));
@@ -116,7 +122,22 @@ impl Core {
 
     /// A `Send` copy of this core's counters.
     pub fn snapshot(&self) -> Snapshot {
-        self.stats.snapshot(self.active_connections() as u64)
+        let mut s = self.stats.snapshot(self.active_connections() as u64);
+        if let Some(hub) = self.stream_server().and_then(|srv| srv.hub_stats()) {
+            s.stream.pubsub = hub;
+        }
+        s
+    }
+
+    /// Enables the stream protocol on this core: [`crate::stream::serve_stream`] and HTTP
+    /// `Upgrade: ringwire-stream/1` use `server`.
+    pub fn set_stream_server(&self, server: Rc<crate::stream::StreamServer>) {
+        *self.stream_server.borrow_mut() = Some(server);
+    }
+
+    /// The stream server of this core, if the stream protocol is on.
+    pub fn stream_server(&self) -> Option<Rc<crate::stream::StreamServer>> {
+        self.stream_server.borrow().clone()
     }
 
     /// Connections open on this core.
@@ -137,6 +158,13 @@ impl Core {
         }
         let wake: Vec<Waker> = self.drain_waiters.borrow_mut().drain(..).collect();
         wake.into_iter().for_each(Waker::wake);
+        let watchers: Vec<Waker> = self
+            .drain_watchers
+            .borrow_mut()
+            .drain()
+            .map(|(_, w)| w)
+            .collect();
+        watchers.into_iter().for_each(Waker::wake);
         // Idle keep-alive connections close now (as nginx does). A request that arrived in
         // the same instant is lost with its connection, which is what a client of a
         // keep-alive connection must be ready for anyway.
@@ -220,7 +248,19 @@ impl Core {
         }
     }
 
+    /// Wakes `waker` when draining starts; connection `key` replaces its earlier waker.
+    pub(crate) fn watch_drain(&self, key: usize, waker: &Waker) {
+        let mut watchers = self.drain_watchers.borrow_mut();
+        match watchers.get(&key) {
+            Some(w) if w.will_wake(waker) => {}
+            _ => {
+                watchers.insert(key, waker.clone());
+            }
+        }
+    }
+
     pub(crate) fn deregister(&self, key: usize) {
+        self.drain_watchers.borrow_mut().remove(&key);
         let mut conns = self.conns.borrow_mut();
         if let Some(mut c) = conns.try_remove(key) {
             if let Some(t) = c.task.take() {

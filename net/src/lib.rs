@@ -22,6 +22,7 @@ mod respond;
 mod server;
 mod service;
 mod stats;
+pub mod stream;
 
 pub use body::Body;
 pub use config::Config;
@@ -31,4 +32,6 @@ pub use listener::bind_per_core;
 pub use respond::Responder;
 pub use server::serve_http;
 pub use service::{Request, Service};
-pub use stats::{CloseReason, METHODS, Snapshot, Stats, method_class};
+pub use stats::{
+    CloseReason, METHODS, STREAM_SERVICES, Snapshot, Stats, StreamSnapshot, method_class,
+};

@@ -28,11 +28,14 @@ pub enum CloseReason {
     IoError,
     /// Over the per-core connection limit: accepted and closed at once.
     Rejected,
+    /// Switched to the stream protocol (HTTP `Upgrade`); its end is counted as a stream
+    /// connection's, not here.
+    Upgraded,
 }
 
 impl CloseReason {
     /// Every reason, in a fixed order (the index of [`Snapshot::closed`]).
-    pub const ALL: [CloseReason; 10] = [
+    pub const ALL: [CloseReason; 11] = [
         CloseReason::ClientClosed,
         CloseReason::ConnectionClose,
         CloseReason::KeepAliveTimeout,
@@ -43,6 +46,7 @@ impl CloseReason {
         CloseReason::ForceClosed,
         CloseReason::IoError,
         CloseReason::Rejected,
+        CloseReason::Upgraded,
     ];
 
     /// A stable label for metrics.
@@ -58,12 +62,46 @@ impl CloseReason {
             CloseReason::ForceClosed => "force_closed",
             CloseReason::IoError => "io_error",
             CloseReason::Rejected => "rejected",
+            CloseReason::Upgraded => "upgraded",
         }
     }
 
     fn index(self) -> usize {
         Self::ALL.iter().position(|r| *r == self).unwrap_or(0)
     }
+}
+
+/// Stream services counted separately (`other` is an unknown service, refused).
+pub const STREAM_SERVICES: [&str; 3] = ["echo", "pubsub", "other"];
+
+/// Stream-protocol counters of one core.
+#[derive(Default)]
+struct StreamCounters {
+    connections: Cell<u64>,
+    opened: [Cell<u64>; 3],
+    messages_in: Cell<u64>,
+    resets: Cell<u64>,
+    goaways: Cell<u64>,
+    errors: RefCell<Vec<(u32, u64)>>,
+}
+
+/// A copy of the stream-protocol counters (merged like the rest).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamSnapshot {
+    /// Stream-protocol connections (own port or upgraded).
+    pub connections: u64,
+    /// Streams opened, by [`STREAM_SERVICES`] index.
+    pub opened: Vec<u64>,
+    /// DATA frames received.
+    pub messages_in: u64,
+    /// Streams reset (by the peer, or by the codec after a stream error).
+    pub resets: u64,
+    /// GOAWAY frames sent for a drain.
+    pub goaways: u64,
+    /// Connections closed for a protocol error, by error code.
+    pub errors: Vec<(u32, u64)>,
+    /// Pub/sub counters of the core's hub.
+    pub pubsub: crate::stream::HubStats,
 }
 
 /// Request method classes counted separately.
@@ -94,6 +132,7 @@ pub struct Stats {
     bytes_out: Cell<u64>,
     errors: RefCell<Vec<(u16, u64)>>,
     latency_us: RefCell<Histogram<u64>>,
+    stream: StreamCounters,
 }
 
 impl Default for Stats {
@@ -106,6 +145,7 @@ impl Default for Stats {
             bytes_out: Cell::new(0),
             errors: RefCell::new(Vec::new()),
             latency_us: RefCell::new(new_histogram()),
+            stream: StreamCounters::default(),
         }
     }
 }
@@ -151,6 +191,34 @@ impl Stats {
         }
     }
 
+    pub(crate) fn stream_connection(&self) {
+        add(&self.stream.connections, 1);
+    }
+
+    pub(crate) fn stream_opened(&self, service: usize) {
+        add(&self.stream.opened[service.min(2)], 1);
+    }
+
+    pub(crate) fn stream_message_in(&self) {
+        add(&self.stream.messages_in, 1);
+    }
+
+    pub(crate) fn stream_reset(&self) {
+        add(&self.stream.resets, 1);
+    }
+
+    pub(crate) fn stream_goaway(&self) {
+        add(&self.stream.goaways, 1);
+    }
+
+    pub(crate) fn stream_error(&self, code: u32) {
+        let mut errors = self.stream.errors.borrow_mut();
+        match errors.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, n)) => *n += 1,
+            None => errors.push((code, 1)),
+        }
+    }
+
     /// A copy of everything, with `active` connections filled in by the caller.
     pub fn snapshot(&self, active: u64) -> Snapshot {
         Snapshot {
@@ -166,6 +234,15 @@ impl Stats {
             bytes_out: self.bytes_out.get(),
             protocol_errors: self.errors.borrow().clone(),
             latency_us: self.latency_us.borrow().clone(),
+            stream: StreamSnapshot {
+                connections: self.stream.connections.get(),
+                opened: self.stream.opened.iter().map(Cell::get).collect(),
+                messages_in: self.stream.messages_in.get(),
+                resets: self.stream.resets.get(),
+                goaways: self.stream.goaways.get(),
+                errors: self.stream.errors.borrow().clone(),
+                pubsub: Default::default(),
+            },
         }
     }
 }
@@ -189,6 +266,8 @@ pub struct Snapshot {
     pub protocol_errors: Vec<(u16, u64)>,
     /// Request durations in microseconds, head parsed to response written.
     pub latency_us: Histogram<u64>,
+    /// The stream protocol's counters.
+    pub stream: StreamSnapshot,
 }
 
 impl Default for Snapshot {
@@ -219,6 +298,24 @@ impl Snapshot {
             }
         }
         let _ = self.latency_us.add(&other.latency_us);
+        let (s, o) = (&mut self.stream, &other.stream);
+        s.connections += o.connections;
+        for (a, b) in s.opened.iter_mut().zip(&o.opened) {
+            *a += b;
+        }
+        s.messages_in += o.messages_in;
+        s.resets += o.resets;
+        s.goaways += o.goaways;
+        for &(code, n) in &o.errors {
+            match s.errors.iter_mut().find(|(c, _)| *c == code) {
+                Some((_, m)) => *m += n,
+                None => s.errors.push((code, n)),
+            }
+        }
+        s.pubsub.published += o.pubsub.published;
+        s.pubsub.delivered += o.pubsub.delivered;
+        s.pubsub.slow_consumers += o.pubsub.slow_consumers;
+        s.pubsub.subscriptions += o.pubsub.subscriptions;
     }
 
     /// Total requests answered.

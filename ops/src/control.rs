@@ -389,7 +389,7 @@ async fn control(
                             }
                             match logging.set_level(&level) {
                                 Ok(()) => tracing::info!(
-                                    "SIGHUP: reloaded limits, timeouts and log level ({level}); listen addresses, workers and backend need a restart"
+                                    "SIGHUP: reloaded limits, timeouts and log level ({level}); listen addresses, workers, backend and stream.* settings need a restart"
                                 ),
                                 Err(e) => {
                                     tracing::error!("SIGHUP: limits reloaded, log level not: {e}")
@@ -466,11 +466,14 @@ async fn heartbeats(state: Rc<State>, interval: Duration) {
     }
 }
 
-/// Pings the systemd watchdog only while every worker answers (or while draining on purpose).
+/// Pings the systemd watchdog only while every worker answers (or while draining on purpose),
+/// and only after READY=1 (start-up is bounded by systemd's start timeout instead).
 async fn watchdog(state: Rc<State>, notifier: Rc<Notifier>, every: Duration) {
     loop {
         let (alive, why) = state.all_alive(Instant::now());
-        if alive || state.draining.get() {
+        if !state.started.get() {
+            // Not ready yet: nothing to vouch for.
+        } else if alive || state.draining.get() {
             let _ = notifier.notify("WATCHDOG=1");
         } else {
             tracing::error!("watchdog withheld: {why}");

@@ -1,6 +1,6 @@
 //! Configuration: one typed [`Settings`] struct, filled from defaults, then a TOML file, then
 //! `RINGWIRE_*` environment variables, then command-line flags. Every key is declared once in
-//! [`keys::KEYS`], which drives all four sources, `ringwire check-config` and `docs/CONFIG.md`.
+//! [`keys::all`], which drives all four sources, `ringwire check-config` and `docs/CONFIG.md`.
 
 pub mod keys;
 mod values;
@@ -55,6 +55,12 @@ pub struct Settings {
     pub control_cpu: ControlCpu,
     pub heartbeat_interval: Duration,
     pub heartbeat_timeout: Duration,
+    pub stream_listen: Option<SocketAddr>,
+    pub stream_max_streams: u32,
+    pub stream_window: u32,
+    pub stream_connection_window: u32,
+    pub stream_max_frame: u32,
+    pub subscriber_queue: usize,
     pub ring_entries: u32,
     pub recv_buffers: u16,
     pub recv_buffer_size: u32,
@@ -64,7 +70,7 @@ impl Default for Settings {
     /// The embedded defaults: every key's `default` applied in order.
     fn default() -> Self {
         let mut s = Settings::zero();
-        for key in keys::KEYS {
+        for key in keys::all() {
             (key.set)(&mut s, key.default)
                 .unwrap_or_else(|e| panic!("bad default for {}: {e}", key.name));
         }
@@ -99,6 +105,12 @@ impl Settings {
             control_cpu: ControlCpu::Auto,
             heartbeat_interval: Duration::ZERO,
             heartbeat_timeout: Duration::ZERO,
+            stream_listen: None,
+            stream_max_streams: 0,
+            stream_window: 0,
+            stream_connection_window: 0,
+            stream_max_frame: 0,
+            subscriber_queue: 0,
             ring_entries: 0,
             recv_buffers: 0,
             recv_buffer_size: 0,
@@ -137,7 +149,7 @@ impl Settings {
         vars: I,
     ) -> Result<(), ConfigError> {
         for (var, value) in vars {
-            let Some(key) = keys::KEYS.iter().find(|k| keys::env_name(k) == var) else {
+            let Some(key) = keys::all().find(|k| keys::env_name(k) == var) else {
                 continue;
             };
             self.set(key.name, &value, &Source::Env(var.clone()))?;
@@ -168,6 +180,9 @@ impl Settings {
                 ));
             }
         }
+        if let Err(e) = self.stream_settings().validate() {
+            return Err(invalid("stream", e.to_string()));
+        }
         if self.heartbeat_timeout <= self.heartbeat_interval {
             return Err(invalid(
                 "ops.heartbeat_timeout",
@@ -190,7 +205,7 @@ impl Settings {
     pub fn to_toml(&self) -> String {
         let mut out = String::new();
         let mut section = "";
-        for key in keys::KEYS {
+        for key in keys::all() {
             let (sec, name) = key.name.rsplit_once('.').unwrap_or(("", key.name));
             if sec != section {
                 out.push_str(&format!("\n[{sec}]\n"));
@@ -204,6 +219,17 @@ impl Settings {
             out.push_str(&format!("{name} = {shown}\n"));
         }
         out.trim_start().to_string()
+    }
+
+    /// The stream protocol's limits, as announced in the server's HELLO.
+    pub fn stream_settings(&self) -> ringwire_protocol::stream::Settings {
+        ringwire_protocol::stream::Settings {
+            max_frame_size: self.stream_max_frame,
+            initial_stream_window: self.stream_window,
+            initial_connection_window: self.stream_connection_window,
+            max_concurrent_streams: self.stream_max_streams,
+            ..Default::default()
+        }
     }
 
     /// The HTTP connection-layer configuration these settings describe.

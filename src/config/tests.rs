@@ -94,7 +94,7 @@ fn printed_config_reads_back_to_the_same_settings() {
 fn every_key_has_a_unique_flag_env_and_valid_default() {
     let mut flags = std::collections::HashSet::new();
     let mut envs = std::collections::HashSet::new();
-    for k in keys::KEYS {
+    for k in keys::all() {
         assert!(flags.insert(k.flag), "duplicate flag {}", k.flag);
         assert!(
             envs.insert(keys::env_name(k)),

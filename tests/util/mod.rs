@@ -1,6 +1,8 @@
 //! Starting the real `ringwire` binary and talking to it over real sockets.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod wire;
+
 use std::{
     io::{BufRead, BufReader, Write},
     net::{SocketAddr, TcpStream},
@@ -57,6 +59,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The admin endpoints' address (`None` if the test turned them off).
     pub admin: Option<SocketAddr>,
+    /// The stream protocol's own listener (`None` if the test turned it off).
+    pub stream: Option<SocketAddr>,
     log: Arc<Mutex<String>>,
 }
 
@@ -82,6 +86,9 @@ impl Server {
         if !args.contains(&"--admin") {
             cmd.args(["--admin", "127.0.0.1:0"]);
         }
+        if !args.contains(&"--stream-listen") {
+            cmd.args(["--stream-listen", "127.0.0.1:0"]);
+        }
         let mut child = cmd
             .args(args)
             .envs(env.iter().copied())
@@ -94,11 +101,13 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = log.clone();
         thread::spawn(move || {
+            let markers = [
+                ("http", "listening on http://"),
+                ("admin", "admin endpoints on http://"),
+                ("stream", "stream protocol on tcp://"),
+            ];
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                for (key, marker) in [
-                    ("http", "listening on http://"),
-                    ("admin", "admin endpoints on http://"),
-                ] {
+                for (key, marker) in markers {
                     if let Some(rest) = line.split(marker).nth(1) {
                         let addr = rest
                             .split_whitespace()
@@ -111,14 +120,15 @@ impl Server {
                 sink.lock().unwrap().push_str(&(line + "\n"));
             }
         });
-        let admin_off = args
-            .windows(2)
-            .any(|w| w[0] == "--admin" && w[1].is_empty());
-        let (mut addr, mut admin) = (None, None);
+        let off = |flag: &str| args.windows(2).any(|w| w[0] == flag && w[1].is_empty());
+        let (admin_off, stream_off) = (off("--admin"), off("--stream-listen"));
+        let (mut addr, mut admin, mut stream) = (None, None, None);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while addr.is_none() || (admin.is_none() && !admin_off) {
+        while addr.is_none() || (admin.is_none() && !admin_off) || (stream.is_none() && !stream_off)
+        {
             match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(("http", a)) => addr = Some(a.parse().expect("address in the log")),
+                Ok(("stream", a)) => stream = Some(a.parse().expect("stream address in the log")),
                 Ok((_, a)) => admin = Some(a.parse().expect("admin address in the log")),
                 Err(_) => {
                     let _ = child.kill();
@@ -130,6 +140,7 @@ impl Server {
             child,
             addr: addr.unwrap(),
             admin,
+            stream,
             log,
         }
     }

@@ -8,8 +8,10 @@
 //! for keep-alive, stay small.
 
 pub(crate) mod deadline;
+mod idle;
 pub(crate) mod input;
 pub(crate) mod output;
+mod upgrade;
 
 use crate::{
     CloseReason, Config, Core, Error, Request, Responder, Service,
@@ -18,6 +20,7 @@ use crate::{
     stats::method_class,
 };
 use deadline::{Expired, until};
+use idle::{Idle, linger};
 use input::Input;
 use output::{FlushError, Output};
 use ringwire_protocol::http1::{
@@ -29,12 +32,18 @@ use ringwire_reactor::{
     net::TcpStream,
     time::{self, Sleep},
 };
-use std::{future::Future, pin::Pin, rc::Rc, task::Poll, time::Instant};
+use std::{future::Future, rc::Rc, time::Instant};
 
 /// Removes the connection from the core's registry however its task ends (also when aborted).
-struct Registration<'a> {
+pub(crate) struct Registration<'a> {
     core: &'a Core,
     key: usize,
+}
+
+impl<'a> Registration<'a> {
+    pub(crate) fn new(core: &'a Core, key: usize) -> Self {
+        Registration { core, key }
+    }
 }
 
 impl Drop for Registration<'_> {
@@ -75,11 +84,17 @@ pub(crate) fn run<S: Service>(
                 Err(reason) => break reason,
             };
             core.stats().bytes_in(first.len());
-            if let Some(reason) =
-                Box::pin(burst(&stream, &core, &*service, first, &mut timers)).await
-            {
-                break reason;
-            }
+            // The scrutinee is a temporary of this statement only: held across the upgraded
+            // connection's await below, it would grow every HTTP connection's future.
+            let leftover =
+                match Box::pin(burst(&stream, &core, &*service, first, &mut timers)).await {
+                    Exit::Keep => continue,
+                    Exit::Close(reason) => break reason,
+                    Exit::Upgrade(leftover) => leftover,
+                };
+            // The HTTP connection becomes a stream-protocol connection, same task; boxed like
+            // a burst.
+            break Box::pin(crate::stream::conn::upgraded(&stream, &core, key, leftover)).await;
         };
         core.stats().closed(reason);
         if matches!(
@@ -92,62 +107,6 @@ pub(crate) fn run<S: Service>(
     }
 }
 
-/// After an error response the client may still be sending; closing with unread bytes makes
-/// the kernel answer with a reset that can destroy the response before the client reads it.
-/// So: end our side, then read and discard for a short while (nginx's lingering close).
-async fn linger(stream: &TcpStream) {
-    const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
-    const MAX_DISCARD: usize = 1 << 20;
-    if stream.shutdown(std::net::Shutdown::Write).await.is_err() {
-        return;
-    }
-    let deadline = time::now() + LINGER;
-    let mut timer = time::sleep_until(deadline);
-    let mut discarded = 0;
-    while discarded < MAX_DISCARD {
-        match until(&mut timer, deadline, stream.recv()).await {
-            Ok(Ok(Some(buf))) => discarded += buf.len(),
-            _ => break,
-        }
-    }
-}
-
-/// Waits for the first bytes of the next request. A named future of three references: an
-/// idle connection keeps no receive future and no timer (the core's sweeper enforces the
-/// keep-alive timeout, and drain closes idle connections directly).
-struct Idle<'a> {
-    stream: &'a TcpStream,
-    core: &'a Core,
-    key: usize,
-    marked: bool,
-}
-
-impl Future for Idle<'_> {
-    type Output = Result<RecvBuf, CloseReason>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let core = this.core;
-        let done = match this.stream.poll_recv(cx) {
-            Poll::Ready(Ok(Some(buf))) => Ok(buf),
-            Poll::Ready(Ok(None)) => Err(CloseReason::ClientClosed),
-            Poll::Ready(Err(_)) => Err(CloseReason::IoError),
-            Poll::Pending if core.is_draining() => Err(CloseReason::Drain),
-            Poll::Pending => {
-                if !this.marked {
-                    this.marked = true;
-                    core.set_idle(this.key, Some(time::now()));
-                }
-                return Poll::Pending;
-            }
-        };
-        if this.marked {
-            core.set_idle(this.key, None);
-        }
-        Poll::Ready(done)
-    }
-}
-
 /// Requests answered but not yet written: their durations are recorded when the write ends.
 pub(crate) struct Pending {
     method: usize,
@@ -155,6 +114,15 @@ pub(crate) struct Pending {
     received: Instant,
     /// Set for requests picked by the access-log sampler.
     access: Option<Box<Access>>,
+}
+
+/// How a burst ends.
+enum Exit {
+    /// Keep the connection for the next request.
+    Keep,
+    Close(CloseReason),
+    /// Switch to the stream protocol, with the bytes that followed the upgrade request.
+    Upgrade(Vec<u8>),
 }
 
 /// What a burst needs besides the connection, pooled per core so a burst allocates nothing
@@ -185,17 +153,18 @@ struct Burst<'a, S> {
     out: Output,
     wtimer: &'a mut Sleep,
     pending: Vec<Pending>,
+    upgrade: Option<Vec<u8>>,
 }
 
-/// Answers requests until the input is used up and every response is written. Returns why the
-/// connection must close, or `None` to keep it.
+/// Answers requests until the input is used up and every response is written, then says
+/// whether to keep the connection, close it, or switch it to the stream protocol.
 async fn burst<S: Service>(
     stream: &TcpStream,
     core: &Core,
     service: &S,
     first: RecvBuf,
     timers: &mut Timers,
-) -> Option<CloseReason> {
+) -> Exit {
     let config = core.config();
     let Kit {
         mut parser,
@@ -211,10 +180,12 @@ async fn burst<S: Service>(
         out,
         wtimer: &mut timers.write,
         pending,
+        upgrade: None,
     };
     let result = b.requests(&mut parser, &mut input, &mut timers.read).await;
     b.out.reset();
     b.pending.clear();
+    let upgrade = b.upgrade.take();
     core.put_kit(
         Kit {
             parser,
@@ -223,7 +194,11 @@ async fn burst<S: Service>(
         },
         &b.config,
     );
-    result
+    match (result, upgrade) {
+        (_, Some(leftover)) => Exit::Upgrade(leftover),
+        (Some(reason), None) => Exit::Close(reason),
+        (None, None) => Exit::Keep,
+    }
 }
 
 /// A connection's two timers, kept for its whole life: re-arming a registered timer to a later
@@ -287,6 +262,10 @@ impl<S: Service> Burst<'_, S> {
                 Ok(Status::Complete(head)) => {
                     head_started = None;
                     let head_len = head.len();
+                    if self.wants_stream_upgrade(&head) {
+                        let leftover = input.bytes()[head_len..].to_vec();
+                        return self.switch_to_stream(head, leftover, now).await;
+                    }
                     let after = &input.bytes()[head_len..];
                     let (leftover, keep) = match self.handle(head, after, timer, now).await {
                         Ok(done) => done,
@@ -516,49 +495,4 @@ impl<S: Service> Burst<'_, S> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{Error, Request, Responder, Service};
-    use ringwire_reactor::{Runtime, net::TcpListener};
-
-    struct Nothing;
-    impl Service for Nothing {
-        async fn call(&self, _: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), Error> {
-            res.send(204, &[], b"")
-        }
-    }
-
-    fn size<F: std::future::Future>(_: &F) -> usize {
-        std::mem::size_of::<F>()
-    }
-
-    /// Guards the memory an idle connection costs: its task future is what stays allocated
-    /// between requests (the burst future is boxed separately and freed after each burst).
-    #[test]
-    fn connection_futures_stay_small() {
-        let rt = Runtime::builder()
-            .backend(ringwire_reactor::Backend::Poll)
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let l = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-            let s = ringwire_reactor::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-            let core = Core::install(0, Config::default());
-            let conn = run(s, core.clone(), Rc::new(Nothing), 0);
-            let conn_size = size(&conn);
-            let s2 = ringwire_reactor::net::TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-            let now = time::now();
-            let mut timers = Timers { read: time::sleep_until(now), write: time::sleep_until(now) };
-            let first = s2.recv();
-            let recv_size = size(&first);
-            drop(first);
-            eprintln!(
-                "connection future {conn_size} B, recv future {recv_size} B, stream {} B, sleep {} B",
-                std::mem::size_of::<ringwire_reactor::net::TcpStream>(),
-                std::mem::size_of::<Sleep>()
-            );
-            let _ = &mut timers;
-            assert!(conn_size <= 192, "an idle connection's future grew to {conn_size} bytes");
-        });
-    }
-}
+mod tests;

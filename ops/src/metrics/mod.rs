@@ -137,6 +137,19 @@ pub fn render(reports: &[WorkerReport], heartbeat_age: &[Option<f64>], draining:
             n as f64,
         );
     }
+    render_stream(&mut e, &total.stream);
+    e.family(
+        "ringwire_stream_pubsub_subscriptions",
+        Kind::Gauge,
+        "Pub/sub subscriptions open now, per core.",
+    );
+    for r in reports {
+        e.sample(
+            "ringwire_stream_pubsub_subscriptions",
+            &[("core", &r.core.to_string())],
+            r.net.stream.pubsub.subscriptions as f64,
+        );
+    }
     render_loops(&mut e, reports, heartbeat_age);
     render_process(&mut e);
     e.finish()
@@ -172,6 +185,88 @@ fn render_latency(e: &mut Exposition, total: &Snapshot) {
     };
     e.sample(&format!("{name}_sum"), &[], sum);
     e.sample(&format!("{name}_count"), &[], h.len() as f64);
+}
+
+fn render_stream(e: &mut Exposition, s: &ringwire_net::StreamSnapshot) {
+    e.single(
+        "ringwire_stream_connections_total",
+        Kind::Counter,
+        "Stream-protocol connections (own port or HTTP Upgrade).",
+        &[],
+        s.connections as f64,
+    );
+    e.family(
+        "ringwire_stream_streams_opened_total",
+        Kind::Counter,
+        "Streams opened, by service (other: unknown service, refused).",
+    );
+    for (i, service) in ringwire_net::STREAM_SERVICES.iter().enumerate() {
+        e.sample(
+            "ringwire_stream_streams_opened_total",
+            &[("service", service)],
+            s.opened.get(i).copied().unwrap_or(0) as f64,
+        );
+    }
+    e.single(
+        "ringwire_stream_messages_received_total",
+        Kind::Counter,
+        "DATA frames received.",
+        &[],
+        s.messages_in as f64,
+    );
+    e.single(
+        "ringwire_stream_resets_total",
+        Kind::Counter,
+        "Streams reset by the peer or after a stream error.",
+        &[],
+        s.resets as f64,
+    );
+    e.single(
+        "ringwire_stream_goaways_total",
+        Kind::Counter,
+        "GOAWAY frames sent for a drain.",
+        &[],
+        s.goaways as f64,
+    );
+    e.family(
+        "ringwire_stream_protocol_errors_total",
+        Kind::Counter,
+        "Stream connections closed for a protocol error, by error code.",
+    );
+    let mut errors = s.errors.clone();
+    errors.sort();
+    for (code, n) in errors {
+        let name = ringwire_protocol::stream::ErrorCode(code)
+            .name()
+            .unwrap_or("UNKNOWN");
+        e.sample(
+            "ringwire_stream_protocol_errors_total",
+            &[("code", name)],
+            n as f64,
+        );
+    }
+    let p = &s.pubsub;
+    e.single(
+        "ringwire_stream_pubsub_published_total",
+        Kind::Counter,
+        "Messages published.",
+        &[],
+        p.published as f64,
+    );
+    e.single(
+        "ringwire_stream_pubsub_delivered_total",
+        Kind::Counter,
+        "Messages queued for a subscriber.",
+        &[],
+        p.delivered as f64,
+    );
+    e.single(
+        "ringwire_stream_pubsub_slow_consumers_total",
+        Kind::Counter,
+        "Subscriptions reset with SLOW_CONSUMER for falling behind.",
+        &[],
+        p.slow_consumers as f64,
+    );
 }
 
 fn render_loops(e: &mut Exposition, reports: &[WorkerReport], heartbeat_age: &[Option<f64>]) {

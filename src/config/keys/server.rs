@@ -1,48 +1,10 @@
-//! Every configuration key, declared once: its dotted name (TOML), flag, default and help.
-//! The environment variable is derived: `RINGWIRE_` + the name upper-cased with `.` → `_`.
+//! The server's own keys: addresses, workers, files, limits, timeouts. Top-level keys come
+//! first: in TOML, keys after a `[section]` header belong to it.
 
-use super::{ControlCpu, LogFormat, Settings, values};
+use super::{Key, Kind, opt_text, positive};
+use crate::config::{ControlCpu, values};
 use std::path::PathBuf;
 
-/// How a value is written in TOML.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Text,
-    Number,
-}
-
-/// One configuration key.
-pub struct Key {
-    /// Dotted TOML name, e.g. `timeouts.head`.
-    pub name: &'static str,
-    /// Long flag without dashes, e.g. `head-timeout`.
-    pub flag: &'static str,
-    pub kind: Kind,
-    pub default: &'static str,
-    pub help: &'static str,
-    pub set: fn(&mut Settings, &str) -> Result<(), String>,
-    pub get: fn(&Settings) -> String,
-}
-
-/// `RINGWIRE_TIMEOUTS_HEAD` for `timeouts.head`.
-pub fn env_name(key: &Key) -> String {
-    format!(
-        "RINGWIRE_{}",
-        key.name.replace('.', "_").to_ascii_uppercase()
-    )
-}
-
-/// The key called `name` (dotted name or flag).
-pub fn find(name: &str) -> Option<&'static Key> {
-    KEYS.iter().find(|k| k.name == name || k.flag == name)
-}
-
-fn opt_text(v: &str) -> Option<String> {
-    let t = v.trim();
-    (!t.is_empty()).then(|| t.to_string())
-}
-
-/// Top-level keys first: in TOML, keys after a `[section]` header belong to it.
 pub static KEYS: &[Key] = &[
     Key {
         name: "listen",
@@ -181,6 +143,23 @@ pub static KEYS: &[Key] = &[
             ControlCpu::None => "none".into(),
             ControlCpu::Cpu(c) => c.to_string(),
         },
+    },
+    Key {
+        name: "stream_listen",
+        flag: "stream-listen",
+        kind: Kind::Text,
+        default: "127.0.0.1:7070",
+        help: "Address of the binary stream protocol's own listener (one per worker); empty: off (HTTP Upgrade still works).",
+        set: |s, v| {
+            s.stream_listen = match v.trim() {
+                "" => None,
+                a => Some(a.parse().map_err(|_| {
+                    format!("expected an address such as 127.0.0.1:7070, got {v:?}")
+                })?),
+            };
+            Ok(())
+        },
+        get: |s| s.stream_listen.map(|a| a.to_string()).unwrap_or_default(),
     },
     Key {
         name: "limits.backlog",
@@ -322,125 +301,4 @@ pub static KEYS: &[Key] = &[
         },
         get: |s| values::show_duration(s.shutdown_timeout),
     },
-    Key {
-        name: "log.level",
-        flag: "log-level",
-        kind: Kind::Text,
-        default: "info",
-        help: "Log filter: error, warn, info, debug, trace, or a tracing directive such as ringwire_net=debug.",
-        set: |s, v| {
-            let v = v.trim();
-            tracing_subscriber::EnvFilter::try_new(v).map_err(|e| format!("{e}"))?;
-            s.log_level = v.to_string();
-            Ok(())
-        },
-        get: |s| s.log_level.clone(),
-    },
-    Key {
-        name: "log.format",
-        flag: "log-format",
-        kind: Kind::Text,
-        default: "text",
-        help: "Log format: text or json (one object per line).",
-        set: |s, v| {
-            s.log_format = match v.trim() {
-                "text" => LogFormat::Text,
-                "json" => LogFormat::Json,
-                other => return Err(format!("expected text or json, got {other:?}")),
-            };
-            Ok(())
-        },
-        get: |s| match s.log_format {
-            LogFormat::Text => "text".into(),
-            LogFormat::Json => "json".into(),
-        },
-    },
-    Key {
-        name: "log.access_sample",
-        flag: "access-log-sample",
-        kind: Kind::Number,
-        default: "0.01",
-        help: "Share of requests written to the access log, 0 to 1 (method, path, status, bytes, duration, core, request and trace id).",
-        set: |s, v| {
-            let r: f64 = v
-                .trim()
-                .parse()
-                .map_err(|_| format!("expected a number from 0 to 1, got {v:?}"))?;
-            if !(0.0..=1.0).contains(&r) {
-                return Err(format!("{r} is out of range 0..=1"));
-            }
-            s.access_sample = r;
-            Ok(())
-        },
-        get: |s| s.access_sample.to_string(),
-    },
-    Key {
-        name: "ops.heartbeat_interval",
-        flag: "heartbeat-interval",
-        kind: Kind::Text,
-        default: "500ms",
-        help: "How often the control core asks each worker for a heartbeat (and its stats).",
-        set: |s, v| {
-            s.heartbeat_interval = positive(values::duration(v)?)?;
-            Ok(())
-        },
-        get: |s| values::show_duration(s.heartbeat_interval),
-    },
-    Key {
-        name: "ops.heartbeat_timeout",
-        flag: "heartbeat-timeout",
-        kind: Kind::Text,
-        default: "2s",
-        help: "A worker silent this long fails /health/live and stops the systemd watchdog pings.",
-        set: |s, v| {
-            s.heartbeat_timeout = positive(values::duration(v)?)?;
-            Ok(())
-        },
-        get: |s| values::show_duration(s.heartbeat_timeout),
-    },
-    Key {
-        name: "io_uring.ring_entries",
-        flag: "ring-entries",
-        kind: Kind::Number,
-        default: "1024",
-        help: "io_uring submission queue entries per worker (the completion queue is 4x).",
-        set: |s, v| {
-            s.ring_entries = values::number(v, 8u32, 32768)?;
-            Ok(())
-        },
-        get: |s| s.ring_entries.to_string(),
-    },
-    Key {
-        name: "io_uring.recv_buffers",
-        flag: "recv-buffers",
-        kind: Kind::Number,
-        default: "512",
-        help: "Provided receive buffers per worker (rounded up to a power of two).",
-        set: |s, v| {
-            s.recv_buffers = values::number(v, 1u16, 32768)?;
-            Ok(())
-        },
-        get: |s| s.recv_buffers.to_string(),
-    },
-    Key {
-        name: "io_uring.recv_buffer_size",
-        flag: "recv-buffer-size",
-        kind: Kind::Number,
-        default: "4096",
-        help: "Size of each receive buffer in bytes (also the pooled buffer size on epoll).",
-        set: |s, v| {
-            s.recv_buffer_size =
-                values::number(values::size(v)?.to_string().as_str(), 512u32, 1 << 20)?;
-            Ok(())
-        },
-        get: |s| s.recv_buffer_size.to_string(),
-    },
 ];
-
-fn positive(d: std::time::Duration) -> Result<std::time::Duration, String> {
-    if d.is_zero() {
-        Err("must be greater than zero".into())
-    } else {
-        Ok(d)
-    }
-}

@@ -1,0 +1,62 @@
+//! Waiting between requests, and closing after an error without destroying the response.
+
+use super::deadline::until;
+use crate::{CloseReason, Core};
+use ringwire_reactor::{buf::RecvBuf, net::TcpStream, time};
+use std::{future::Future, pin::Pin, task::Poll};
+
+/// After an error response the client may still be sending; closing with unread bytes makes
+/// the kernel answer with a reset that can destroy the response before the client reads it.
+/// So: end our side, then read and discard for a short while (nginx's lingering close).
+pub(super) async fn linger(stream: &TcpStream) {
+    const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+    const MAX_DISCARD: usize = 1 << 20;
+    if stream.shutdown(std::net::Shutdown::Write).await.is_err() {
+        return;
+    }
+    let deadline = time::now() + LINGER;
+    let mut timer = time::sleep_until(deadline);
+    let mut discarded = 0;
+    while discarded < MAX_DISCARD {
+        match until(&mut timer, deadline, stream.recv()).await {
+            Ok(Ok(Some(buf))) => discarded += buf.len(),
+            _ => break,
+        }
+    }
+}
+
+/// Waits for the first bytes of the next request. A named future of three references: an
+/// idle connection keeps no receive future and no timer (the core's sweeper enforces the
+/// keep-alive timeout, and drain closes idle connections directly).
+pub(super) struct Idle<'a> {
+    pub(super) stream: &'a TcpStream,
+    pub(super) core: &'a Core,
+    pub(super) key: usize,
+    pub(super) marked: bool,
+}
+
+impl Future for Idle<'_> {
+    type Output = Result<RecvBuf, CloseReason>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let core = this.core;
+        let done = match this.stream.poll_recv(cx) {
+            Poll::Ready(Ok(Some(buf))) => Ok(buf),
+            Poll::Ready(Ok(None)) => Err(CloseReason::ClientClosed),
+            Poll::Ready(Err(_)) => Err(CloseReason::IoError),
+            Poll::Pending if core.is_draining() => Err(CloseReason::Drain),
+            Poll::Pending => {
+                if !this.marked {
+                    this.marked = true;
+                    core.set_idle(this.key, Some(time::now()));
+                }
+                return Poll::Pending;
+            }
+        };
+        if this.marked {
+            core.set_idle(this.key, None);
+        }
+        Poll::Ready(done)
+    }
+}

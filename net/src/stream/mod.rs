@@ -1,0 +1,18 @@
+//! The binary stream protocol on the reactor: the server's connection loop and services, and
+//! a client. The wire format and its state machine are `ringwire_protocol::stream`.
+//!
+//! A core serves it on its own listener ([`serve_stream`]) or takes over an HTTP/1.1
+//! connection that asks for `Upgrade: ringwire-stream/1`. Services: `echo`, and `pubsub`
+//! with cross-core fan-out through each core's [`Hub`].
+
+pub mod client;
+pub(crate) mod conn;
+pub mod hub;
+mod server;
+mod service;
+
+pub use hub::{Hub, HubStats, Seed, mesh};
+pub use server::{StreamServer, serve_stream};
+
+/// The `Upgrade` token that switches an HTTP/1.1 connection to this protocol.
+pub const UPGRADE_TOKEN: &str = "ringwire-stream/1";

@@ -1,0 +1,68 @@
+//! The stream protocol's accept loop and per-core server context.
+
+use super::{conn, hub::Hub};
+use crate::{CloseReason, Core};
+use ringwire_protocol::stream::Settings;
+use ringwire_reactor::{net::TcpListener, net::TcpStream, spawn_local};
+use std::{future::poll_fn, pin::pin, rc::Rc, task::Poll};
+
+/// The stream protocol on one core: codec settings and the core's pub/sub hub.
+pub struct StreamServer {
+    pub(crate) settings: Settings,
+    pub(crate) hub: Option<Rc<Hub>>,
+}
+
+impl StreamServer {
+    /// A server with `settings` (the limits announced in HELLO) and, for the `pubsub` service,
+    /// this core's hub.
+    pub fn new(settings: Settings, hub: Option<Rc<Hub>>) -> Rc<StreamServer> {
+        Rc::new(StreamServer { settings, hub })
+    }
+
+    /// The hub's counters, if pub/sub is on.
+    pub fn hub_stats(&self) -> Option<super::hub::HubStats> {
+        self.hub.as_ref().map(|h| h.stats())
+    }
+}
+
+/// Serves the stream protocol on `listener` until this core drains (the [`Core`] must be
+/// installed; `server` is also used for HTTP `Upgrade: ringwire-stream/1`).
+pub async fn serve_stream(listener: TcpListener) {
+    let core = Core::current().expect("serve_stream needs Core::install on this thread");
+    let Some(server) = core.stream_server() else {
+        tracing::error!("serve_stream without a StreamServer on this core");
+        return;
+    };
+    core.ensure_sweeper();
+    let mut drained = pin!(core.drained());
+    loop {
+        let mut accept = pin!(listener.accept());
+        let next = poll_fn(|cx| {
+            if drained.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            accept.as_mut().poll(cx).map(Some)
+        })
+        .await;
+        match next {
+            None => break,
+            Some(Ok(stream)) => {
+                core.stats().accepted();
+                if core.active_connections() >= core.config().max_connections {
+                    core.stats().closed(CloseReason::Rejected);
+                    continue;
+                }
+                let key = core.register();
+                let task = spawn_local(run(stream, core.clone(), server.clone(), key));
+                core.set_task(key, task);
+            }
+            Some(Err(e)) => tracing::warn!(core = core.index(), "stream accept failed: {e}"),
+        }
+    }
+}
+
+async fn run(stream: TcpStream, core: Rc<Core>, server: Rc<StreamServer>, key: usize) {
+    let _registration = crate::conn::Registration::new(&core, key);
+    let reason = conn::serve(&stream, &core, &server, key, Vec::new()).await;
+    core.stats().closed(reason);
+}

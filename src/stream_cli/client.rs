@@ -1,0 +1,167 @@
+//! `ringwire client`: one connection, one small job, human-readable output.
+
+use super::{ClientArgs, ClientCmd, MAX_MESSAGE, Target};
+use ringwire_net::stream::client::{Client, Options, Stream};
+use ringwire_reactor::{Runtime, time};
+use std::{
+    io::{self, Write},
+    net::{SocketAddr, ToSocketAddrs},
+    time::Duration,
+};
+
+/// How long `pub` and `sub` wait for the server to end a stream they finished.
+const LINGER: Duration = Duration::from_secs(5);
+
+/// Runs a `ringwire client` command; returns the exit code.
+pub fn run(args: ClientArgs) -> i32 {
+    let rt = match Runtime::builder().backend(args.target.io).build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ringwire client: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(command(args)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("ringwire client: {e}");
+            1
+        }
+    }
+}
+
+/// The first address `target.addr` resolves to.
+pub(super) fn resolve(target: &Target) -> io::Result<SocketAddr> {
+    target.addr.to_socket_addrs()?.next().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{} resolves to no address", target.addr),
+        )
+    })
+}
+
+/// Connects as `target` says.
+pub(super) async fn connect(target: &Target) -> io::Result<Client> {
+    let options = Options {
+        upgrade: target.upgrade,
+        timeout: target.timeout,
+        ..Options::default()
+    };
+    Client::connect_with(resolve(target)?, &options).await
+}
+
+async fn command(args: ClientArgs) -> io::Result<()> {
+    let client = connect(&args.target).await?;
+    let mut out = io::stdout().lock();
+    match args.cmd {
+        ClientCmd::Ping { count, interval } => ping(&client, count, interval, &mut out).await?,
+        ClientCmd::Echo { message } => {
+            let stream = client.open("echo").await?;
+            stream.send(message.as_bytes()).await?;
+            stream.finish()?;
+            let mut echo = Vec::new();
+            while let Some(b) = stream.recv().await? {
+                echo.extend_from_slice(&b);
+            }
+            writeln!(out, "{}", String::from_utf8_lossy(&echo))?;
+        }
+        ClientCmd::Pub { channel, messages } => {
+            let stream = command_stream(&client, "PUB", &channel).await?;
+            let limit = client.message_limit().min(MAX_MESSAGE);
+            for m in &messages {
+                if m.len() > limit {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "a {}-byte message does not fit one frame of this server \
+                             ({limit} bytes)",
+                            m.len()
+                        ),
+                    ));
+                }
+                stream.send(m.as_bytes()).await?;
+            }
+            stream.finish()?;
+            // The server ends its side once it has taken every message, or resets the
+            // stream if it refused them; either way we learn it here.
+            linger(&stream).await?;
+            let plural = if messages.len() == 1 { "" } else { "s" };
+            writeln!(
+                out,
+                "published {} message{plural} to {channel}",
+                messages.len()
+            )?;
+        }
+        ClientCmd::Sub { channel, count } => {
+            let stream = command_stream(&client, "SUB", &channel).await?;
+            let mut seen = 0;
+            while count.is_none_or(|n| seen < n) {
+                // The server ends a subscription only when it shuts down.
+                let Some(message) = stream.recv().await? else {
+                    return Ok(());
+                };
+                out.write_all(&message)?;
+                out.write_all(b"\n")?;
+                out.flush()?;
+                seen += 1;
+            }
+            stream.finish()?;
+            linger(&stream).await?;
+        }
+    }
+    client.close().await
+}
+
+/// Opens a `pubsub` stream and sends its command line.
+async fn command_stream(client: &Client, verb: &str, channel: &str) -> io::Result<Stream> {
+    let stream = client.open("pubsub").await?;
+    stream
+        .send(format!("{verb} {channel}\n").as_bytes())
+        .await?;
+    Ok(stream)
+}
+
+/// Waits (briefly) for the server to end a stream this side has finished, dropping whatever
+/// it still sends.
+async fn linger(stream: &Stream) -> io::Result<()> {
+    let drain = async {
+        while stream.recv().await?.is_some() {}
+        Ok::<(), io::Error>(())
+    };
+    match time::timeout(LINGER, drain).await {
+        Ok(result) => result,
+        Err(_) => Ok(()),
+    }
+}
+
+async fn ping(
+    client: &Client,
+    count: u64,
+    interval: Duration,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let mut rtts = Vec::new();
+    for i in 0..count {
+        if i > 0 {
+            time::sleep(interval).await;
+        }
+        let rtt = client.ping().await?;
+        writeln!(out, "pong from {}: seq={i} rtt={}", client.addr(), ms(rtt))?;
+        rtts.push(rtt);
+    }
+    let min = rtts.iter().min().copied().unwrap_or_default();
+    let max = rtts.iter().max().copied().unwrap_or_default();
+    let avg = rtts.iter().sum::<Duration>() / rtts.len().max(1) as u32;
+    writeln!(
+        out,
+        "{count} pings: min/avg/max = {}/{}/{}",
+        ms(min),
+        ms(avg),
+        ms(max)
+    )?;
+    Ok(())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}

@@ -1,0 +1,207 @@
+//! Parsing of `ringwire client` and `ringwire bench-stream`.
+
+use super::*;
+use crate::cli::{self, Action};
+
+fn parse(args: &[&str]) -> Result<Action, String> {
+    let mut argv = vec!["ringwire"];
+    argv.extend_from_slice(args);
+    cli::parse(argv, Vec::new())
+}
+
+fn client(args: &[&str]) -> ClientArgs {
+    match parse(args) {
+        Ok(Action::Client(c)) => *c,
+        Ok(_) => panic!("not a client action: {args:?}"),
+        Err(e) => panic!("{args:?}: {e}"),
+    }
+}
+
+fn bench(args: &[&str]) -> BenchArgs {
+    match parse(args) {
+        Ok(Action::BenchStream(b)) => *b,
+        Ok(_) => panic!("not a bench action: {args:?}"),
+        Err(e) => panic!("{args:?}: {e}"),
+    }
+}
+
+fn error(args: &[&str]) -> String {
+    match parse(args) {
+        Err(e) => e,
+        Ok(_) => panic!("{args:?} should not parse"),
+    }
+}
+
+#[test]
+fn client_defaults() {
+    let c = client(&["client", "ping"]);
+    assert_eq!(
+        c.target,
+        Target {
+            addr: "127.0.0.1:7070".into(),
+            upgrade: false,
+            io: Backend::Auto,
+            timeout: Duration::from_secs(10),
+        }
+    );
+    assert_eq!(
+        c.cmd,
+        ClientCmd::Ping {
+            count: 4,
+            interval: Duration::from_secs(1)
+        }
+    );
+}
+
+#[test]
+fn upgrade_defaults_to_the_http_port_and_options_go_anywhere() {
+    let c = client(&["client", "--upgrade", "echo", "hi"]);
+    assert_eq!(c.target.addr, "127.0.0.1:8080");
+    assert!(c.target.upgrade);
+    let c = client(&[
+        "client",
+        "echo",
+        "hi",
+        "--addr",
+        "10.0.0.1:9",
+        "--io",
+        "epoll",
+        "--timeout",
+        "500ms",
+    ]);
+    assert_eq!(c.target.addr, "10.0.0.1:9");
+    assert_eq!(c.target.io, Backend::Poll);
+    assert_eq!(c.target.timeout, Duration::from_millis(500));
+    assert_eq!(
+        c.cmd,
+        ClientCmd::Echo {
+            message: "hi".into()
+        }
+    );
+}
+
+#[test]
+fn client_subcommands() {
+    assert_eq!(
+        client(&["client", "ping", "--count", "2", "--interval", "0.1"]).cmd,
+        ClientCmd::Ping {
+            count: 2,
+            interval: Duration::from_millis(100)
+        }
+    );
+    assert_eq!(
+        client(&["client", "pub", "news", "a", "b c"]).cmd,
+        ClientCmd::Pub {
+            channel: "news".into(),
+            messages: vec!["a".into(), "b c".into()]
+        }
+    );
+    assert_eq!(
+        client(&["client", "sub", "a.b:c-d_e", "-n", "3"]).cmd,
+        ClientCmd::Sub {
+            channel: "a.b:c-d_e".into(),
+            count: Some(3)
+        }
+    );
+    assert_eq!(
+        client(&["client", "sub", "news"]).cmd,
+        ClientCmd::Sub {
+            channel: "news".into(),
+            count: None
+        }
+    );
+}
+
+#[test]
+fn client_mistakes_are_named() {
+    assert!(error(&["client", "sub", "bad channel"]).contains("channel"));
+    assert!(error(&["client", "sub", &"x".repeat(65)]).contains("1 to 64"));
+    assert!(error(&["client", "pub", "news"]).contains("message"));
+    assert!(error(&["client", "pub", "news", &"x".repeat(MAX_MESSAGE + 1)]).contains("16384"));
+    assert!(error(&["client", "ping", "--count", "0"]).contains("--count"));
+    assert!(error(&["client", "ping", "--addr", "localhost"]).contains("HOST:PORT"));
+    assert!(error(&["client", "ping", "--io", "kqueue"]).contains("--io"));
+    assert!(error(&["client", "ping", "--timeout", "soon"]).contains("--timeout"));
+    assert!(error(&["client"]).contains("Usage"));
+}
+
+#[test]
+fn bench_defaults() {
+    let b = bench(&["bench-stream"]);
+    assert_eq!(b.target.addr, "127.0.0.1:7070");
+    assert_eq!((b.connections, b.streams, b.size, b.rate), (4, 8, 64, 0));
+    assert_eq!(b.duration, Duration::from_secs(10));
+    assert_eq!(b.warmup, Duration::from_secs(2));
+    assert_eq!(b.service, BenchService::Echo);
+    assert_eq!((b.subscribers, b.threads), (1, 1));
+    assert!(b.channel.starts_with("bench-"));
+    assert!(!b.json && b.cpus.is_none());
+}
+
+#[test]
+fn bench_options() {
+    let b = bench(&[
+        "bench-stream",
+        "--connections",
+        "2",
+        "--streams",
+        "16",
+        "--size",
+        "4096",
+        "--rate",
+        "50000",
+        "--duration",
+        "3s",
+        "--warmup",
+        "0",
+        "--service",
+        "pubsub",
+        "--subscribers",
+        "100",
+        "--channel",
+        "fan",
+        "--json",
+        "--threads",
+        "2",
+        "--cpus",
+        "0-1",
+        "--upgrade",
+    ]);
+    assert_eq!(
+        (b.connections, b.streams, b.size, b.rate),
+        (2, 16, 4096, 50_000)
+    );
+    assert_eq!(
+        (b.duration, b.warmup),
+        (Duration::from_secs(3), Duration::ZERO)
+    );
+    assert_eq!(b.service, BenchService::Pubsub);
+    assert_eq!(
+        (b.subscribers, b.channel.as_str(), b.threads),
+        (100, "fan", 2)
+    );
+    assert_eq!(b.cpus, Some(vec![0, 1]));
+    assert!(b.json && b.target.upgrade);
+    assert_eq!(b.target.addr, "127.0.0.1:8080");
+}
+
+#[test]
+fn bench_mistakes_are_named() {
+    assert!(error(&["bench-stream", "--size", "4"]).contains("--size"));
+    assert!(
+        error(&["bench-stream", "--service", "pubsub", "--size", "20000"]).contains("one frame")
+    );
+    assert!(error(&["bench-stream", "--service", "http"]).contains("http"));
+    assert!(error(&["bench-stream", "--duration", "0"]).contains("--duration"));
+    assert!(error(&["bench-stream", "--connections", "0"]).contains("--connections"));
+    assert!(error(&["bench-stream", "--cpus", "3-1"]).contains("--cpus"));
+    assert!(error(&["bench-stream", "--channel", "a b"]).contains("--channel"));
+}
+
+#[test]
+fn durations_take_units_or_seconds() {
+    assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+    assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+    assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+    assert!(parse_duration("-1").is_err());
+}
