@@ -121,7 +121,20 @@ fn bad_configuration_fails_at_start_naming_the_key() {
 fn a_taken_port_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let (code, _, err) = ringwire(&["serve", "--listen", &addr, "--io", "epoll"], &[]);
+    let (code, _, err) = ringwire(
+        &[
+            "serve",
+            "--listen",
+            &addr,
+            "--io",
+            "epoll",
+            "--admin",
+            "",
+            "--stream-listen",
+            "",
+        ],
+        &[],
+    );
     assert_eq!(code, 1);
     assert!(err.contains(&addr) && err.contains("bind"), "{err}");
 }
@@ -129,7 +142,17 @@ fn a_taken_port_is_a_clear_error() {
 #[test]
 fn forced_uring_fails_loudly_when_unavailable() {
     let (code, _, err) = ringwire(
-        &["serve", "--io", "uring", "--listen", "127.0.0.1:0"],
+        &[
+            "serve",
+            "--io",
+            "uring",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "",
+            "--stream-listen",
+            "",
+        ],
         &[("RINGWIRE_URING_UNAVAILABLE", "test")],
     );
     assert_eq!(code, 1);
@@ -142,7 +165,17 @@ fn forced_uring_fails_loudly_when_unavailable() {
 #[test]
 fn auto_falls_back_to_epoll_and_says_why() {
     let child = Command::new(env!("CARGO_BIN_EXE_ringwire"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+            "--admin",
+            "",
+            "--stream-listen",
+            "",
+        ])
         .env("RINGWIRE_URING_UNAVAILABLE", "simulated seccomp")
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -273,7 +273,7 @@ else:
     s.detach()
 os.set_inheritable(3, True)
 env = dict(os.environ, LISTEN_FDS="1")
-p = subprocess.Popen(["sh", "-c", "LISTEN_PID=$$ exec {bin} serve --workers 2 --admin '' --listen 127.0.0.1:1"], pass_fds=(3,), env=env, stderr=subprocess.PIPE)
+p = subprocess.Popen(["sh", "-c", "LISTEN_PID=$$ exec {bin} serve --workers 2 --admin '' --stream-listen '' --listen 127.0.0.1:1"], pass_fds=(3,), env=env, stderr=subprocess.PIPE)
 os.close(3)
 for _ in range(100):
     try:
@@ -281,7 +281,11 @@ for _ in range(100):
         break
     except Exception:
         time.sleep(0.05)
-p.terminate(); err = p.communicate(timeout=10)[1].decode()
+p.terminate()
+try:
+    err = p.communicate(timeout=10)[1].decode()
+except subprocess.TimeoutExpired:
+    p.kill(); raise
 print(body.decode()); print("ACTIVATION" if "socket activation" in err else err)
 "#,
         bin = env!("CARGO_BIN_EXE_ringwire")
