@@ -109,3 +109,10 @@ def write_results(name, text, data):
     with open(js, "w") as f:
         json.dump(data, f, indent=2)
     return md, js
+
+
+def free_port():
+    """A port nothing listens on now (the kernel's pick); a race is possible but harmless here."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -56,7 +56,10 @@ def definitions(work, root, cpu):
 
     def ringwire(io):
         return lambda port: [release, "serve", "--io", io, "--listen", f"127.0.0.1:{port}", "--workers", "1",
-                             "--cpus", str(cpu), "--root", root, "--log-level", "warn", "--max-body", "64m"]
+                             "--cpus", str(cpu), "--root", root, "--log-level", "warn", "--max-body", "64m",
+                             # Only the port under test: fixed admin/stream ports could collide
+                             # with a previous run's listener that the kernel has not torn down yet.
+                             "--admin", "", "--stream-listen", ""]
 
     def nginx(port):
         d = os.path.join(work, f"nginx-{port}")
