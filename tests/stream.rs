@@ -272,3 +272,41 @@ both_backends! {
         assert_eq!(got, b"still here");
     }
 }
+
+both_backends! {
+    fn a_burst_then_half_close_is_answered_in_full(io) {
+        // 16 streams x 3 messages of 4100 bytes, then FIN: the frames straddle receive
+        // buffers, the server takes the whole burst before writing, and the end of input it
+        // sees on the way must not cost the answers to what came before it.
+        let s = Server::start(io, &[]);
+        let mut w = Wire::connect(s.stream.unwrap());
+        let ids: Vec<u32> = (0..16).map(|_| w.open("echo")).collect();
+        for round in 0..3u8 {
+            for (k, id) in ids.iter().enumerate() {
+                let chunk = vec![k as u8 + round; 4100];
+                assert_eq!(w.send(*id, &chunk, round == 2), chunk.len());
+            }
+        }
+        w.flush();
+        w.sock.shutdown(std::net::Shutdown::Write).unwrap();
+        // Everything fits the default windows: no WINDOW_UPDATE (no write) is needed.
+        let mut got: std::collections::HashMap<u32, (Vec<u8>, bool)> = Default::default();
+        while got.values().filter(|v| v.1).count() < ids.len() {
+            match w.next(T) {
+                Some(Ev::Data { id, data, end }) => {
+                    let e = got.entry(id).or_default();
+                    e.0.extend_from_slice(&data);
+                    e.1 |= end;
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        for (k, id) in ids.iter().enumerate() {
+            let want: Vec<u8> = (0..3u8).flat_map(|r| vec![k as u8 + r; 4100]).collect();
+            let (data, end) = got.get(id).cloned().unwrap_or_default();
+            assert!(data == want, "stream {id}: {} of {} bytes echoed", data.len(), want.len());
+            assert!(end, "stream {id} did not end");
+        }
+    }
+}

@@ -17,6 +17,11 @@ use ringwire_protocol::stream::{Connection, ErrorCode, Event, Role};
 use ringwire_reactor::{net::TcpStream, time};
 use std::{future::poll_fn, rc::Rc, task::Poll};
 
+/// At most this many already-received buffers are decoded before a write...
+const EAGER_RECVS: u32 = 64;
+/// ...and none once this much output is waiting.
+const EAGER_OUT: usize = 256 * 1024;
+
 enum Wake {
     Bytes(std::io::Result<Option<ringwire_reactor::buf::RecvBuf>>),
     Mail,
@@ -66,6 +71,8 @@ pub(crate) async fn serve(
     let mut wtimer = time::sleep_until(time::now());
     let mut goaway = false;
     let mut mail = false;
+    let mut eager = 0;
+    let mut ended = None;
     loop {
         // Everything decodable now; payloads are slices of the receive buffer.
         loop {
@@ -99,6 +106,23 @@ pub(crate) async fn serve(
                 return CloseReason::ProtocolError;
             }
         }
+        // Bytes that have already arrived are answered by the same write: io_uring hands a
+        // burst over as several completions (one per ring buffer), and writing between them
+        // splits every answer in two (fan-out measured half-size writes at twice the rate).
+        // Bounded, so a peer that never pauses still gets its answers.
+        if ended.is_none() && eager < EAGER_RECVS && out.len() < EAGER_OUT {
+            eager += 1;
+            match poll_fn(|cx| Poll::Ready(stream.poll_recv(cx))).await {
+                Poll::Ready(Ok(Some(buf))) => {
+                    stats.bytes_in(buf.len());
+                    input.push(buf);
+                    continue;
+                }
+                Poll::Ready(Ok(None)) => ended = Some(CloseReason::ClientClosed),
+                Poll::Ready(Err(_)) => ended = Some(CloseReason::IoError),
+                Poll::Pending => {}
+            }
+        }
         // Send what the windows allow: echo backlogs, subscription mail.
         if mail || !streams.is_empty() {
             mail = false;
@@ -126,6 +150,9 @@ pub(crate) async fn serve(
             }
         }
         if let Err(reason) = flush(stream, &mut out, &mut wtimer, core).await {
+            return reason;
+        }
+        if let Some(reason) = ended {
             return reason;
         }
         if goaway && conn.open_streams() == 0 {
@@ -156,6 +183,7 @@ pub(crate) async fn serve(
         if idle {
             core.set_idle(key, None);
         }
+        eager = 0;
         match woke {
             Wake::Bytes(Ok(Some(buf))) => {
                 stats.bytes_in(buf.len());
