@@ -34,7 +34,10 @@ def run(url, connections, seconds, cpu, script=None, script_args=()):
     res["requests"] = int(m.group(1)) if m else 0
     for pct in ("50", "99"):
         m = re.search(rf"^\s+{pct}(?:\.000)?%\s+(\S+)", text, re.M)
-        res[f"p{pct}_us"] = _dur(m.group(1)) if m else None
+        # Pipelined, wrk samples one latency per batch but ranks percentiles against every
+        # request, so the upper ones come out as 0.00us: unknown, not zero.
+        v = _dur(m.group(1)) if m else None
+        res[f"p{pct}_us"] = v if v else None
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     res["non2xx"] = int(m.group(1)) if m else 0
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
