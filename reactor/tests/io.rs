@@ -235,3 +235,27 @@ both_backends! {
         });
     }
 }
+
+both_backends! {
+    fn a_close_queued_behind_the_last_bytes_is_not_lost(backend) {
+        // The peer's bytes and its FIN are both queued before the first receive. The short
+        // read that takes the bytes must not leave the close waiting for an event that the
+        // kernel already delivered (epoll clears readiness after a short read).
+        let rt = runtime(backend);
+        rt.block_on(async {
+            let l = listener(128);
+            let addr = l.local_addr().unwrap();
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            let s = l.accept().await.unwrap();
+            std::io::Write::write_all(&mut c, b"last words").unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
+            // Let the loop see both events before anything reads.
+            ringwire_reactor::time::sleep(Duration::from_millis(50)).await;
+            let first = s.recv().await.unwrap().expect("the bytes");
+            assert_eq!(&first[..], b"last words");
+            drop(first);
+            let end = timeout(Duration::from_secs(2), s.recv()).await.expect("the close was lost");
+            assert!(end.unwrap().is_none(), "end of stream after the bytes");
+        });
+    }
+}

@@ -57,6 +57,14 @@ pub(crate) fn poll_recv<S: Source + RawIo>(
                     return Poll::Ready(Ok(None));
                 }
                 Ok(n) => {
+                    // A short read emptied the socket: with edge-triggered epoll and kqueue,
+                    // bytes that arrive later raise a new event, so the next receive can wait
+                    // for it instead of spending a read on EAGAIN (one syscall per request
+                    // saved; a close already reported is kept). Windows' emulation is not
+                    // edge-triggered this way.
+                    if cfg!(not(windows)) && n < buf.capacity() {
+                        reg.drained();
+                    }
                     // SAFETY: read(2) initialised `n` bytes (n <= capacity).
                     unsafe { buf.set_len(n) };
                     return Poll::Ready(Ok(Some(RecvBuf::from_pool(buf, pool))));

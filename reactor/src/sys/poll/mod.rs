@@ -2,7 +2,9 @@
 //!
 //! Sockets are registered edge-triggered for both directions once, when they are created. An
 //! operation first tries its system call; only on `WouldBlock` does it clear the readiness bit
-//! and wait for the next event, so a socket with data ready costs no wait at all.
+//! and wait for the next event, so a socket with data ready costs no wait at all. A receive
+//! that fills less than its buffer also clears read readiness (the socket is empty, and the
+//! next bytes raise a new edge), which saves the read that would only return `WouldBlock`.
 
 mod io;
 mod registration;
@@ -27,6 +29,9 @@ const WAKE_TOKEN: Token = Token(usize::MAX);
 struct ScheduledIo {
     readable: bool,
     writable: bool,
+    /// The peer closed or the socket failed: an event that does not repeat, so a receive that
+    /// empties the socket must not forget it (see `drained`).
+    read_closed: bool,
     reader: Option<TaskWaker>,
     writer: Option<TaskWaker>,
 }
@@ -105,9 +110,17 @@ impl Driver {
     fn clear_ready(&mut self, token: usize, dir: Direction) {
         let io = &mut self.sources[token];
         match dir {
-            Direction::Read => io.readable = false,
+            Direction::Read => (io.readable, io.read_closed) = (false, false),
             Direction::Write => io.writable = false,
         }
+    }
+
+    /// After a short read: not readable until the next event, unless the peer's close (or an
+    /// error) was already reported, which raises no further event; the next read then returns
+    /// it.
+    fn drained(&mut self, token: usize) {
+        let io = &mut self.sources[token];
+        io.readable = io.read_closed;
     }
 
     /// Waits up to `timeout` for readiness events and wakes the tasks they concern. Returns how
@@ -135,6 +148,7 @@ impl Driver {
             };
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 io.readable = true;
+                io.read_closed |= event.is_read_closed() || event.is_error();
                 if let Some(w) = io.reader.take() {
                     w.wake();
                 }

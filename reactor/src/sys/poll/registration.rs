@@ -64,6 +64,12 @@ impl<S: Source> Registered<S> {
     pub(crate) fn clear(&self, dir: Direction) {
         try_with_driver(|d| d.clear_ready(self.token as usize, dir));
     }
+
+    /// A read returned less than asked: the socket is empty (edge-triggered selectors raise a
+    /// new event for later bytes), but a close already reported stays readable.
+    pub(crate) fn drained(&self) {
+        try_with_driver(|d| d.drained(self.token as usize));
+    }
 }
 
 impl<S: Source> Drop for Registered<S> {
