@@ -1,7 +1,10 @@
-//! The per-core accept loop.
+//! The per-core accept loop (HTTP/1.1 here; the stream protocol shares it).
 
 use crate::{CloseReason, Core, Service, conn};
-use ringwire_reactor::{net::TcpListener, spawn_local, time};
+use ringwire_reactor::{
+    net::{TcpListener, TcpStream},
+    spawn_local, time,
+};
 use std::{future::poll_fn, pin::pin, rc::Rc, task::Poll, time::Duration};
 
 /// Serves HTTP/1.1 on `listener` with `service` until this core starts draining; then stops
@@ -9,6 +12,20 @@ use std::{future::poll_fn, pin::pin, rc::Rc, task::Poll, time::Duration};
 /// on this thread first.
 pub async fn serve_http<S: Service>(listener: TcpListener, service: Rc<S>) {
     let core = Core::current().expect("serve_http needs Core::install on this thread");
+    accept_until_drained(listener, &core, "http", |stream, key| {
+        conn::run(stream, core.clone(), service.clone(), key)
+    })
+    .await;
+}
+
+/// The accept loop both protocols share: accepts until the core drains, refuses past
+/// `max_connections`, registers each connection and spawns `serve` for it.
+pub(crate) async fn accept_until_drained<F: Future<Output = ()> + 'static>(
+    listener: TcpListener,
+    core: &Rc<Core>,
+    protocol: &'static str,
+    mut serve: impl FnMut(TcpStream, usize) -> F,
+) {
     core.ensure_sweeper();
     let mut drained = pin!(core.drained());
     loop {
@@ -29,11 +46,11 @@ pub async fn serve_http<S: Service>(listener: TcpListener, service: Rc<S>) {
                     continue;
                 }
                 let key = core.register();
-                let task = spawn_local(conn::run(stream, core.clone(), service.clone(), key));
+                let task = spawn_local(serve(stream, key));
                 core.set_task(key, task);
             }
             Some(Err(e)) => {
-                tracing::warn!(core = core.index(), "accept failed: {e}");
+                tracing::warn!(core = core.index(), protocol, "accept failed: {e}");
                 if matches!(e.raw_os_error(), Some(code) if code == 24 || code == 23) {
                     // Out of descriptors (EMFILE/ENFILE): back off instead of spinning.
                     time::sleep(Duration::from_millis(50)).await;
@@ -41,5 +58,5 @@ pub async fn serve_http<S: Service>(listener: TcpListener, service: Rc<S>) {
             }
         }
     }
-    tracing::debug!(core = core.index(), "listener closed for drain");
+    tracing::debug!(core = core.index(), protocol, "listener closed for drain");
 }

@@ -1,10 +1,10 @@
 //! The stream protocol's accept loop and per-core server context.
 
 use super::{conn, hub::Hub};
-use crate::{CloseReason, Core};
+use crate::Core;
 use ringwire_protocol::stream::Settings;
-use ringwire_reactor::{net::TcpListener, net::TcpStream, spawn_local};
-use std::{future::poll_fn, pin::pin, rc::Rc, task::Poll};
+use ringwire_reactor::{net::TcpListener, net::TcpStream};
+use std::rc::Rc;
 
 /// The stream protocol on one core: codec settings and the core's pub/sub hub.
 pub struct StreamServer {
@@ -33,32 +33,10 @@ pub async fn serve_stream(listener: TcpListener) {
         tracing::error!("serve_stream without a StreamServer on this core");
         return;
     };
-    core.ensure_sweeper();
-    let mut drained = pin!(core.drained());
-    loop {
-        let mut accept = pin!(listener.accept());
-        let next = poll_fn(|cx| {
-            if drained.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(None);
-            }
-            accept.as_mut().poll(cx).map(Some)
-        })
-        .await;
-        match next {
-            None => break,
-            Some(Ok(stream)) => {
-                core.stats().accepted();
-                if core.active_connections() >= core.config().max_connections {
-                    core.stats().closed(CloseReason::Rejected);
-                    continue;
-                }
-                let key = core.register();
-                let task = spawn_local(run(stream, core.clone(), server.clone(), key));
-                core.set_task(key, task);
-            }
-            Some(Err(e)) => tracing::warn!(core = core.index(), "stream accept failed: {e}"),
-        }
-    }
+    crate::server::accept_until_drained(listener, &core, "stream", |stream, key| {
+        run(stream, core.clone(), server.clone(), key)
+    })
+    .await;
 }
 
 async fn run(stream: TcpStream, core: Rc<Core>, server: Rc<StreamServer>, key: usize) {
