@@ -15,7 +15,7 @@ use std::{cell::Cell, future::Future, io, net::SocketAddr, rc::Rc, time::Duratio
 macro_rules! both_backends {
     ($(#[$meta:meta])* fn $name:ident($backend:ident) $body:block) => {
         mod $name {
-            #[allow(unused_imports)]
+            #[allow(unused_imports)] // tests that use nothing from their file still get the glob
             use super::*;
             $(#[$meta])*
             fn run($backend: Backend) $body

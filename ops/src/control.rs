@@ -10,6 +10,7 @@ use crate::{
     health::{self, CHECK_TIMEOUT, Entry, HealthCheck},
     metrics::WorkerReport,
     sdnotify::{self, Notifier},
+    select::{Either, select},
 };
 use ringwire_net::Core;
 use ringwire_reactor::{
@@ -20,10 +21,7 @@ use ringwire_reactor::{
 };
 use std::{
     cell::{Cell, RefCell},
-    future::Future,
-    pin::pin,
     rc::Rc,
-    task::Poll,
     time::{Duration, Instant},
 };
 
@@ -480,21 +478,4 @@ async fn watchdog(state: Rc<State>, notifier: Rc<Notifier>, every: Duration) {
         }
         time::sleep(every).await;
     }
-}
-
-enum Either<A, B> {
-    Left(A),
-    Right(B),
-}
-
-async fn select<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
-    let mut a = pin!(a);
-    let mut b = pin!(b);
-    std::future::poll_fn(|cx| {
-        if let Poll::Ready(v) = a.as_mut().poll(cx) {
-            return Poll::Ready(Either::Left(v));
-        }
-        b.as_mut().poll(cx).map(Either::Right)
-    })
-    .await
 }

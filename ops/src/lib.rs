@@ -18,6 +18,7 @@ pub mod health;
 mod logging;
 pub mod metrics;
 pub mod sdnotify;
+mod select;
 
 pub use control::{Options, Reload, WorkerEvent, Workers, run, worker_report};
 pub use health::{CheckResult, HealthCheck};
