@@ -84,27 +84,35 @@ fn common_path_makes_no_heap_allocation() {
         per_round
     );
 
-    let region = Region::new(GLOBAL);
-    for _ in 0..1000 {
-        let got = round(
-            &mut client,
-            &mut server,
-            &mut to_s,
-            &mut to_c,
-            args.0,
-            args.1,
-        );
-        assert_eq!(got, per_round);
-    }
-    let stats = region.change();
+    // The allocator is process-wide and the test harness's threads allocate now and then; a
+    // path that allocates would do so in every round of every attempt, so the quietest of
+    // three attempts must show zero.
+    let quietest = (0..3)
+        .map(|_| {
+            let region = Region::new(GLOBAL);
+            for _ in 0..1000 {
+                let got = round(
+                    &mut client,
+                    &mut server,
+                    &mut to_s,
+                    &mut to_c,
+                    args.0,
+                    args.1,
+                );
+                assert_eq!(got, per_round);
+            }
+            region.change()
+        })
+        .min_by_key(|s| s.allocations + s.reallocations)
+        .unwrap();
     assert_eq!(
         (
-            stats.allocations,
-            stats.reallocations,
-            stats.bytes_allocated
+            quietest.allocations,
+            quietest.reallocations,
+            quietest.bytes_allocated
         ),
         (0, 0, 0),
-        "{stats:?}"
+        "{quietest:?}"
     );
     assert_eq!((client.open_streams(), server.open_streams()), (0, 0));
 
