@@ -14,6 +14,8 @@ pub enum Action {
     Client(Box<stream_cli::ClientArgs>),
     /// `ringwire bench-stream`.
     BenchStream(Box<stream_cli::BenchArgs>),
+    /// `--help` or `--version` (of any subcommand): print this to stdout and exit 0.
+    Print(String),
 }
 
 fn key_args() -> Vec<Arg> {
@@ -76,9 +78,16 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let matches = command()
-        .try_get_matches_from(args)
-        .map_err(|e| e.render().to_string())?;
+    let matches = match command().try_get_matches_from(args) {
+        Ok(m) => m,
+        Err(e) => {
+            use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
+            return match e.kind() {
+                DisplayHelp | DisplayVersion => Ok(Action::Print(e.render().to_string())),
+                _ => Err(e.render().to_string()),
+            };
+        }
+    };
     match matches.subcommand() {
         Some(("serve", m)) => Ok(Action::Serve(Box::new(
             settings(m, env).map_err(|e| e.to_string())?,

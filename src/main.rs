@@ -10,6 +10,7 @@ mod config;
 mod files;
 mod routes;
 mod serve;
+mod storage;
 mod stream_cli;
 
 fn main() {
@@ -29,6 +30,10 @@ fn main() {
         }
         Ok(cli::Action::Client(args)) => stream_cli::run_client(*args),
         Ok(cli::Action::BenchStream(args)) => stream_cli::run_bench(*args),
+        Ok(cli::Action::Print(text)) => {
+            print!("{text}");
+            0
+        }
         Err(msg) => {
             eprintln!("{}", msg.trim_end());
             2

@@ -2,24 +2,27 @@
 
 use crate::files::StaticFiles;
 use ringwire_net::{Error, Request, Responder, Service};
+use ringwire_services::kv::http::KvHttp;
 use std::path::Path;
 
 const TEXT: (&str, &[u8]) = ("Content-Type", b"text/plain; charset=utf-8");
 
-/// `/plaintext`, `/json`, `/echo`, `/static/...`, and 404 for everything else.
+/// `/plaintext`, `/json`, `/echo`, `/static/...`, `/kv/...`, and 404 for everything else.
 pub struct Router {
     files: Option<StaticFiles>,
+    kv: KvHttp,
     /// `/debug/stall?ms=N`, which blocks the worker thread: only with
     /// `RINGWIRE_TEST_HOOKS=1`, for the tests that prove a stuck worker trips the watchdog.
     test_hooks: bool,
 }
 
 impl Router {
-    /// Routes with static files served from `root`, if given.
-    pub fn new(root: Option<&Path>) -> std::io::Result<Router> {
+    /// Routes with static files served from `root`, if given, and the key-value store.
+    pub fn new(root: Option<&Path>, kv: KvHttp) -> std::io::Result<Router> {
         let test_hooks = std::env::var("RINGWIRE_TEST_HOOKS").is_ok_and(|v| v == "1");
         Ok(Router {
             files: root.map(StaticFiles::new).transpose()?,
+            kv,
             test_hooks,
         })
     }
@@ -62,6 +65,7 @@ impl Service for Router {
                 b"method not allowed\n",
             ),
             "/echo" => res.send(405, &[("Allow", b"POST"), TEXT], b"method not allowed\n"),
+            _ if path.starts_with("/kv/") => self.kv.handle(req, res, &path[4..]).await,
             _ => match (&self.files, path.strip_prefix("/static/")) {
                 (Some(files), Some(rest)) if method == "GET" || method == "HEAD" => {
                     files.serve(req, rest, res)

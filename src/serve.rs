@@ -59,6 +59,19 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             return 1;
         }
     };
+    let store = match ringwire_db::Store::open(settings.db.store_config()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("db.data_dir {}: {e}", settings.db.data_dir.display());
+            return 1;
+        }
+    };
+    tracing::info!(
+        "store: {} (db.sync = {}, db.map_size = {} bytes)",
+        settings.db.data_dir.display(),
+        settings.db.sync.name(),
+        settings.db.map_size
+    );
     let admin = match settings.admin.map(bind_admin).transpose() {
         Ok(a) => a,
         Err(e) => {
@@ -68,6 +81,7 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
     };
     let stream_listeners = match settings
         .stream_listen
+        .filter(|_| settings.stream_enabled)
         .map(|a| bind_per_core(a, workers, settings.backlog, true))
         .transpose()
     {
@@ -94,6 +108,7 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             .collect(),
     ));
     let stream_settings = settings.stream_settings();
+    let stream_enabled = settings.stream_enabled;
     let subscriber_queue = settings.subscriber_queue;
     let addr = listeners[0]
         .local_addr()
@@ -109,9 +124,13 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
     let (events_tx, events_rx) = channel::channel::<WorkerEvent>();
     let net_config = settings.net_config();
     let root = settings.root.clone();
+    let worker_store = store.clone();
     let shutdown = settings.shutdown_timeout;
     let launched = Launcher::new(workers)
         .cpus(cpus.clone())
+        // Pinning the user did not ask for (no --cpus) must not keep the server from starting
+        // where the environment forbids it (a seccomp filter): run unpinned, say so.
+        .pin_best_effort(settings.cpus.is_none())
         .runtime(runtime)
         .launch(move |info| {
             let listener = listeners.lock().expect("listener table")[info.index].take();
@@ -122,15 +141,19 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
                 .and_then(Option::take);
             let seed = seeds.lock().expect("seed table")[info.index].take();
             let (net_config, root, events) = (net_config.clone(), root.clone(), events_tx.clone());
+            let kv = ringwire_services::kv::http::KvHttp::new(worker_store.clone());
             async move {
                 let core = Core::install(info.index, net_config);
                 // The stream protocol: a pub/sub hub joined to the other cores, its own
                 // listener if configured, and HTTP Upgrade on the HTTP listener either way.
-                let hub = seed.map(|s| ringwire_net::stream::Hub::start(s, subscriber_queue));
-                core.set_stream_server(ringwire_net::stream::StreamServer::new(
-                    stream_settings,
-                    hub,
-                ));
+                // `stream.enabled = false`: no server, so no listener and no Upgrade either.
+                if stream_enabled {
+                    let hub = seed.map(|s| ringwire_net::stream::Hub::start(s, subscriber_queue));
+                    core.set_stream_server(ringwire_net::stream::StreamServer::new(
+                        stream_settings,
+                        hub,
+                    ));
+                }
                 if let Some(l) = stream_listener {
                     match TcpListener::from_std(l) {
                         Ok(l) => {
@@ -147,7 +170,7 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
                     "worker on {cpu}: backend {}",
                     info.backend
                 );
-                let router = Router::new(root.as_deref()).map(Rc::new);
+                let router = Router::new(root.as_deref(), kv).map(Rc::new);
                 match (router, listener.map(TcpListener::from_std)) {
                     (Ok(router), Some(Ok(l))) => {
                         let _ = events.send(WorkerEvent::Listening(info.index));
@@ -183,10 +206,14 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
         "ringwire {} listening on http://{addr} with {workers} workers",
         env!("CARGO_PKG_VERSION")
     );
-    if let Some(a) = stream_addr {
-        tracing::info!(
-            "stream protocol on tcp://{a} (and by Upgrade: ringwire-stream/1 on http://{addr})"
-        );
+    match stream_addr {
+        Some(a) => tracing::info!(
+            "stream protocol on tcp://{a} (and by Upgrade: ringwire-stream/1 on http://{addr}/)"
+        ),
+        None if settings.stream_enabled => tracing::info!(
+            "stream protocol by Upgrade: ringwire-stream/1 on http://{addr}/ only (no stream_listen)"
+        ),
+        None => tracing::info!("stream protocol off (stream.enabled = false)"),
     }
     let control_cpu = match settings.control_cpu {
         ControlCpu::Cpu(c) => Some(c),
@@ -202,11 +229,13 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
         heartbeat_interval: settings.heartbeat_interval,
         heartbeat_timeout: settings.heartbeat_timeout,
         shutdown_timeout: settings.shutdown_timeout,
-        checks: Vec::new(),
+        checks: vec![Box::new(crate::storage::DbCheck(store.clone()))],
+        collectors: vec![Box::new(crate::storage::DbMetrics(store.clone()))],
     };
     let workers = Workers {
         handles: cores.handles().to_vec(),
         events: events_rx,
+        pinned: cores.pinned().iter().map(Option::is_some).collect(),
     };
     let code = ringwire_ops::run(opts, workers, logging, Box::new(reload));
     if code == 0 {
@@ -215,6 +244,8 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
                 tracing::error!("{e}");
             }
         }
+        // Every worker is done: the writes they queued are committed (and synced) now.
+        store.close();
     }
     code
 }
@@ -243,8 +274,7 @@ fn listeners(settings: &Settings, workers: usize) -> Result<Vec<std::net::TcpLis
 }
 
 fn bind_admin(addr: std::net::SocketAddr) -> Result<std::net::TcpListener, String> {
-    let l = ringwire_net::bind_per_core(addr, 1, 128, true).map_err(|e| format!("admin: {e}"))?;
-    Ok(l.into_iter().next().expect("one listener"))
+    ringwire_net::bind_exclusive(addr, 128).map_err(|e| format!("admin: {e}"))
 }
 
 /// SIGHUP: re-read the file and environment (the command line cannot change) and return the

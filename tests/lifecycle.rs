@@ -202,3 +202,68 @@ fn config_docs_are_up_to_date() {
         "docs/CONFIG.md is stale: run `cargo run -- config-docs > docs/CONFIG.md`"
     );
 }
+
+/// Runs ringwire for at most `limit` (killed after it): exit code (`None` if killed) and stderr.
+fn ringwire_for(args: &[&str], limit: Duration) -> (Option<i32>, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringwire"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (code, err)
+}
+
+both_backends! {
+    fn a_second_instance_on_the_same_ports_fails_naming_the_address(io) {
+        let s = Server::start(io, &["--workers", "2"]);
+        let http = s.addr.to_string();
+        let admin = s.admin.expect("admin listener").to_string();
+        let stream = s.stream.expect("stream listener").to_string();
+        // Every listener of the first one, one at a time, the others on free ports.
+        for (flag, addr) in [("--listen", &http), ("--admin", &admin), ("--stream-listen", &stream)] {
+            let mut args = vec!["serve", "--io", io, "--workers", "2"];
+            for (f, free) in [("--listen", "127.0.0.1:0"), ("--admin", "127.0.0.1:0"), ("--stream-listen", "127.0.0.1:0")] {
+                args.extend([f, if f == flag { addr.as_str() } else { free }]);
+            }
+            let (code, err) = ringwire_for(&args, Duration::from_secs(10));
+            assert_eq!(code, Some(1), "{flag} {addr}: the second instance started:\n{err}");
+            assert!(err.contains(addr.as_str()) && err.contains("another process listens there"), "{flag}: {err}");
+        }
+        // The first one still serves every request itself.
+        for _ in 0..20 {
+            let resp = util::raw(&s, b"GET /plaintext HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            assert_eq!(resp.expect("answered").status, 200);
+        }
+    }
+}
+
+both_backends! {
+    fn a_restart_right_after_kill_9_binds_the_same_ports(io) {
+        let mut first = Server::start(io, &["--workers", "2"]);
+        let (http, admin, stream) = (first.addr, first.admin.unwrap(), first.stream.unwrap());
+        // A busy connection, so the dying process has sockets to tear down.
+        let _held = first.connect();
+        first.signal("KILL");
+        first.wait(Duration::from_secs(10)).expect("killed");
+        let (h, a, s) = (http.to_string(), admin.to_string(), stream.to_string());
+        let second = Server::start(io, &["--workers", "2", "--listen", &h, "--admin", &a, "--stream-listen", &s]);
+        assert_eq!(second.addr, http);
+        let resp = util::raw(&second, b"GET /plaintext HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        assert_eq!(resp.expect("answered").status, 200);
+    }
+}

@@ -262,7 +262,12 @@ both_backends! {
         let mut sub = Wire::connect(s.stream.unwrap());
         let id = sub.open("pubsub");
         sub.send(id, b"SUB quiet\n", false);
-        // The sweeper runs every quarter of the timeout: well past it, the idle one is gone.
+        // Well past the timeout, the idle one got GOAWAY NO_ERROR and is gone.
+        assert_eq!(
+            idle.next(Duration::from_secs(3)),
+            Some(Ev::GoAway { last_id: 0, code: ErrorCode::NO_ERROR.0 }),
+            "the idle connection stayed open"
+        );
         assert_eq!(idle.next(Duration::from_secs(3)), None, "the idle connection stayed open");
         let mut publisher = Wire::connect(s.stream.unwrap());
         let p = publisher.open("pubsub");

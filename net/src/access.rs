@@ -26,29 +26,9 @@ impl Sampler {
     }
 }
 
-/// A 32-hex-digit trace id from a valid `traceparent` field (W3C Trace Context, level 1):
-/// `version-traceid-parentid-flags`, lowercase hex, ids not all zeros, version not `ff`;
-/// version `00` has exactly these four fields, later versions may append more after a `-`.
-pub fn trace_id(traceparent: &[u8]) -> Option<&str> {
-    let s = std::str::from_utf8(traceparent)
-        .ok()?
-        .trim_matches([' ', '\t']);
-    if s.len() < 55 {
-        return None;
-    }
-    let b = s.as_bytes();
-    let hex =
-        |r: std::ops::Range<usize>| b[r].iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
-    let nonzero = |r: std::ops::Range<usize>| b[r].iter().any(|c| *c != b'0');
-    let version_ok = hex(0..2) && &s[0..2] != "ff";
-    let shape_ok =
-        b[2] == b'-' && b[35] == b'-' && b[52] == b'-' && hex(3..35) && hex(36..52) && hex(53..55);
-    let tail_ok = match &s[0..2] {
-        "00" => s.len() == 55,
-        _ => s.len() == 55 || b[55] == b'-',
-    };
-    (version_ok && shape_ok && tail_ok && nonzero(3..35) && nonzero(36..52)).then(|| &s[3..35])
-}
+/// The trace id of a valid `traceparent` field (W3C Trace Context); the parser lives in the
+/// sans-I/O protocol crate, where it is fuzzed.
+pub use ringwire_protocol::http1::trace_id;
 
 /// A client's `X-Request-Id` if it is usable in a log line: 1 to 128 visible ASCII bytes.
 pub fn client_request_id(value: &[u8]) -> Option<&str> {

@@ -6,7 +6,24 @@ use crate::{
 };
 use ringwire_protocol::http1::{BodyDecoder, CONTINUE_100, Event, Framing};
 use ringwire_reactor::{buf::RecvBuf, net::TcpStream, time::Sleep};
-use std::{io, time::Duration};
+use std::{cell::Cell, io, time::Duration};
+
+/// Where a request's `Expect: 100-continue` stands. Shared by its [`Body`] (which sends the
+/// `100 Continue` when the service first waits for body bytes) and its
+/// [`Responder`](crate::Responder) (which withholds it once the final response is under way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Continue {
+    /// No expectation, or no body to invite.
+    NotExpected,
+    /// The client waits for `100 Continue`; nothing sent yet.
+    Pending,
+    /// `100 Continue` was sent.
+    Sent,
+    /// The final response came first: no `100 Continue` will be sent, and the connection
+    /// closes after the response (announced with `Connection: close`), since the client may
+    /// or may not send the body it was not invited to.
+    Withheld,
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Src {
@@ -28,6 +45,11 @@ pub(crate) enum Leftover {
 /// The body of a request. Read it with [`Body::chunk`]; what the service leaves unread is
 /// read and discarded before the next request (or the connection is closed, after an
 /// unanswered `Expect: 100-continue`).
+///
+/// With `Expect: 100-continue`, the first read that waits for the client sends `100 Continue`
+/// (after every earlier pipelined response). Read the body before answering: once the final
+/// response is sent (or a streamed one first flushed), no `100 Continue` follows, and the
+/// connection closes after the response.
 pub struct Body<'r> {
     stream: &'r TcpStream,
     core: &'r Core,
@@ -40,7 +62,7 @@ pub struct Body<'r> {
     carry_pos: usize,
     timer: &'r mut Sleep,
     idle: Duration,
-    continue_pending: bool,
+    expect: &'r Cell<Continue>,
     ended: bool,
 }
 
@@ -54,7 +76,7 @@ impl<'r> Body<'r> {
         first: &'r [u8],
         timer: &'r mut Sleep,
         idle: Duration,
-        expect_continue: bool,
+        expect: &'r Cell<Continue>,
     ) -> Self {
         let ended = decoder.is_finished();
         Body {
@@ -69,7 +91,7 @@ impl<'r> Body<'r> {
             carry_pos: 0,
             timer,
             idle,
-            continue_pending: expect_continue && !ended,
+            expect,
             ended,
         }
     }
@@ -178,8 +200,11 @@ impl<'r> Body<'r> {
             self.carry = rest;
         }
         self.carry_pos = 0;
-        if self.continue_pending {
-            self.continue_pending = false;
+        if self.expect.get() == Continue::Pending {
+            // Earlier pipelined responses were written before the service was called, and
+            // nothing of this request's response is out yet (it would have withheld the 100):
+            // the 100 goes out in order.
+            self.expect.set(Continue::Sent);
             let (res, _) = self.stream.write_all(CONTINUE_100).await;
             res?;
         }
@@ -202,7 +227,7 @@ impl<'r> Body<'r> {
 
     /// Whether reading on could make the client wait for a `100 Continue` it never got.
     pub(crate) fn unanswered_continue(&self) -> bool {
-        self.continue_pending
+        matches!(self.expect.get(), Continue::Pending | Continue::Withheld)
     }
 
     /// Reads and discards the rest of the body.

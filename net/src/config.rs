@@ -27,6 +27,34 @@ pub struct Config {
     pub server_name: Option<String>,
     /// Share of requests written to the access log (0 = none, 1 = all).
     pub access_log_sample: f64,
+    /// Deadlines and keep-alive of stream-protocol connections.
+    pub stream: StreamTimeouts,
+}
+
+/// Time limits of a stream-protocol connection (`docs/PROTOCOL.md`, "Time limits"). Its idle
+/// limit is [`Config::keepalive_timeout`] and its write limit [`Config::write_timeout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamTimeouts {
+    /// Time from the connection's start (or its HTTP upgrade) to the client's whole HELLO;
+    /// then GOAWAY TIMEOUT and close.
+    pub handshake: Duration,
+    /// Time from a frame's first byte to its last; then GOAWAY TIMEOUT and close.
+    pub frame: Duration,
+    /// With streams open, a PING goes out after this long without a byte from the peer.
+    pub ping_interval: Duration,
+    /// Time the peer has to answer that PING; then GOAWAY TIMEOUT and close.
+    pub ping_timeout: Duration,
+}
+
+impl Default for StreamTimeouts {
+    fn default() -> Self {
+        StreamTimeouts {
+            handshake: Duration::from_secs(10),
+            frame: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(30),
+            ping_timeout: Duration::from_secs(20),
+        }
+    }
 }
 
 impl Default for Config {
@@ -42,6 +70,7 @@ impl Default for Config {
             limits: Limits::default(),
             server_name: Some("ringwire".into()),
             access_log_sample: 0.01,
+            stream: StreamTimeouts::default(),
         }
     }
 }

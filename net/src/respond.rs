@@ -2,6 +2,7 @@
 
 use crate::{
     Core, Error,
+    body::Continue,
     conn::output::{FLUSH_AT, FlushError, Output},
 };
 use bytes::Bytes;
@@ -10,7 +11,7 @@ use ringwire_protocol::http1::{
     encode_chunk_header,
 };
 use ringwire_reactor::{net::TcpStream, time::Sleep};
-use std::{fs::File, rc::Rc, time::Duration};
+use std::{cell::Cell, fs::File, rc::Rc, time::Duration};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -27,6 +28,10 @@ enum State {
 ///
 /// Extra header fields are `(name, value)` pairs; the responder writes `Date`, `Server`,
 /// `Content-Length`/`Transfer-Encoding` and `Connection` itself.
+///
+/// A response the encoder refuses is an [`Error::Service`] naming the rule, and nothing is
+/// sent (returning it answers 500): a status below 200 (interim responses are the server's),
+/// a 205 with a body, a `Server` field when the server sends its own, a framing field.
 pub struct Responder<'r> {
     pub(crate) out: &'r mut Output,
     pub(crate) stream: &'r TcpStream,
@@ -36,6 +41,8 @@ pub struct Responder<'r> {
     pub(crate) server: Option<&'r str>,
     pub(crate) timer: &'r mut Sleep,
     pub(crate) write_timeout: Duration,
+    /// The request's `Expect: 100-continue`, shared with its body.
+    expect: &'r Cell<Continue>,
     state: State,
     status: u16,
     body_bytes: u64,
@@ -65,9 +72,11 @@ impl<'r> Responder<'r> {
         server: Option<&'r str>,
         timer: &'r mut Sleep,
         write_timeout: Duration,
+        expect: &'r Cell<Continue>,
     ) -> Self {
         let unflushed_from = Some(out.mark());
         Responder {
+            expect,
             unflushed_from,
             stream_head: None,
             out,
@@ -130,16 +139,26 @@ impl<'r> Responder<'r> {
         true
     }
 
+    /// Encodes the head into the output. `written`: this is the head that goes out (not the
+    /// trial encoding of [`Responder::start`]).
     fn head(
         &mut self,
         status: u16,
         headers: &[(&str, &[u8])],
         body: ResponseBody,
+        written: bool,
     ) -> Result<SendBody, Error> {
         if self.state != State::Pending {
             return Err(Error::Service(format!(
                 "a response was already sent (status {})",
                 self.status
+            )));
+        }
+        if status < 200 {
+            // The 100 Continue is the server's; a 101 needs the connection to change
+            // protocol, which only the server's own stream upgrade does.
+            return Err(Error::Service(format!(
+                "status {status} is not a final response: a service answers with 200..=999"
             )));
         }
         if self.core.is_draining() {
@@ -153,12 +172,25 @@ impl<'r> Responder<'r> {
             date: &self.date,
             server: self.server,
         };
+        let withhold = written && self.expect.get() == Continue::Pending;
+        let mut reply = self.reply;
+        reply.keep_alive &= !withhold;
         let encoded = response
-            .encode(self.reply, self.out.buf(self.core))
+            .encode(reply, self.out.buf(self.core))
             .map_err(|e| Error::Service(e.to_string()))?;
+        self.withheld_continue(withhold);
         self.status = status;
         self.keep_alive = encoded.keep_alive;
         Ok(encoded.body)
+    }
+
+    /// After the final head was encoded while the client still waited for `100 Continue`:
+    /// no 100 follows, and the head said `Connection: close`.
+    fn withheld_continue(&mut self, withheld: bool) {
+        if withheld {
+            self.expect.set(Continue::Withheld);
+            self.reply.keep_alive = false;
+        }
     }
 
     /// Encodes a streamed response's head into its place in the output.
@@ -183,9 +215,13 @@ impl<'r> Responder<'r> {
             server: self.server,
         };
         let mut head = Vec::with_capacity(256);
+        let withhold = self.expect.get() == Continue::Pending;
+        let mut reply = self.reply;
+        reply.keep_alive &= !withhold;
         let encoded = response
-            .encode(self.reply, &mut head)
+            .encode(reply, &mut head)
             .map_err(|e| Error::Service(e.to_string()))?;
+        self.withheld_continue(withhold);
         self.keep_alive = encoded.keep_alive;
         self.out.insert(h.at, &head);
         Ok(())
@@ -199,7 +235,12 @@ impl<'r> Responder<'r> {
         headers: &[(&str, &[u8])],
         body: &[u8],
     ) -> Result<(), Error> {
-        let send = self.head(status, headers, ResponseBody::Length(body.len() as u64))?;
+        let send = self.head(
+            status,
+            headers,
+            ResponseBody::Length(body.len() as u64),
+            true,
+        )?;
         if send != SendBody::Nothing {
             self.out.buf(self.core).extend_from_slice(body);
             self.body_bytes = body.len() as u64;
@@ -215,7 +256,12 @@ impl<'r> Responder<'r> {
         headers: &[(&str, &[u8])],
         body: Bytes,
     ) -> Result<(), Error> {
-        let send = self.head(status, headers, ResponseBody::Length(body.len() as u64))?;
+        let send = self.head(
+            status,
+            headers,
+            ResponseBody::Length(body.len() as u64),
+            true,
+        )?;
         if send != SendBody::Nothing && !body.is_empty() {
             self.body_bytes = body.len() as u64;
             self.out.push_bytes(body);
@@ -233,7 +279,7 @@ impl<'r> Responder<'r> {
         offset: u64,
         len: u64,
     ) -> Result<(), Error> {
-        let send = self.head(status, headers, ResponseBody::Length(len))?;
+        let send = self.head(status, headers, ResponseBody::Length(len), true)?;
         if send != SendBody::Nothing && len > 0 {
             self.body_bytes = len;
             self.out.push_file(file, offset, len);
@@ -255,7 +301,7 @@ impl<'r> Responder<'r> {
         // Encode once now, to validate and learn the body framing; the real head is encoded
         // when first written (see `materialize`).
         let at = self.out.mark();
-        let send = self.head(status, headers, body)?;
+        let send = self.head(status, headers, body, false)?;
         self.out.truncate(at);
         let remaining = match send {
             SendBody::Length(n) => n,

@@ -312,10 +312,16 @@ impl Snapshot {
                 None => s.errors.push((code, n)),
             }
         }
-        s.pubsub.published += o.pubsub.published;
-        s.pubsub.delivered += o.pubsub.delivered;
-        s.pubsub.slow_consumers += o.pubsub.slow_consumers;
-        s.pubsub.subscriptions += o.pubsub.subscriptions;
+        let (p, q) = (&mut s.pubsub, &o.pubsub);
+        p.published += q.published;
+        p.delivered += q.delivered;
+        p.slow_consumers += q.slow_consumers;
+        p.subscriptions += q.subscriptions;
+        p.forwarded += q.forwarded;
+        p.received += q.received;
+        p.held += q.held;
+        p.inbox_messages += q.inbox_messages;
+        p.inbox_bytes += q.inbox_bytes;
     }
 
     /// Total requests answered.

@@ -11,7 +11,8 @@ use ringwire_reactor::{Backend, Runtime, spawn_local, time::sleep};
 use std::{cell::Cell, future::Future, io, net::SocketAddr, rc::Rc, time::Duration};
 
 /// Instantiates a test once per backend: `name::uring` and `name::epoll`. The io_uring
-/// variant says why on stderr and returns when this machine cannot run io_uring.
+/// variant says why on stderr and returns when this machine cannot run io_uring, or fails
+/// when `RINGWIRE_REQUIRE_URING=1` (see `ringwire_reactor::testing`).
 macro_rules! both_backends {
     ($(#[$meta:meta])* fn $name:ident($backend:ident) $body:block) => {
         mod $name {
@@ -22,8 +23,7 @@ macro_rules! both_backends {
 
             #[test]
             fn uring() {
-                if let Some(why) = super::uring_unavailable() {
-                    eprintln!("SKIPPED {}::uring: io_uring unavailable: {why}", stringify!($name));
+                if !ringwire_reactor::testing::uring_or_skip(concat!(stringify!($name), "::uring")) {
                     return;
                 }
                 run(Backend::Uring)
@@ -35,14 +35,6 @@ macro_rules! both_backends {
             }
         }
     };
-}
-
-fn uring_unavailable() -> Option<String> {
-    Runtime::builder()
-        .backend(Backend::Uring)
-        .build()
-        .err()
-        .map(|e| e.to_string())
 }
 
 /// Runs `test` against a fake server with `cfg` on a fresh runtime, failing after 20 s.

@@ -37,7 +37,17 @@ impl Service for Admin {
             }
             "/metrics" => {
                 let reports = state.collect().await;
-                let text = metrics::render(&reports, &state.heartbeat_ages(), state.is_draining());
+                let mut text = metrics::render(
+                    &reports,
+                    &state.heartbeat_ages(),
+                    &state.pinned,
+                    state.is_draining(),
+                );
+                for c in &state.collectors {
+                    let mut e = metrics::text::Exposition::default();
+                    c.collect(&mut e);
+                    text.push_str(&e.finish());
+                }
                 res.send(200, &[PROMETHEUS, NO_STORE], text.as_bytes())
             }
             _ => res.send(

@@ -40,6 +40,8 @@ pub struct Workers {
     pub handles: Vec<Handle>,
     /// Listening/stopped events from the workers.
     pub events: channel::Receiver<WorkerEvent>,
+    /// Whether each worker runs pinned to its CPU, by index.
+    pub pinned: Vec<bool>,
 }
 
 /// Re-reads the configuration for SIGHUP: the workers' new connection settings and the new
@@ -60,6 +62,8 @@ pub struct Options {
     pub shutdown_timeout: Duration,
     /// Dependency checks for readiness.
     pub checks: Vec<Box<dyn HealthCheck>>,
+    /// Metrics of other parts (the store), appended to `/metrics`.
+    pub collectors: Vec<Box<dyn crate::metrics::Collector>>,
 }
 
 #[derive(Default)]
@@ -78,7 +82,9 @@ pub(crate) struct State {
     draining: Cell<bool>,
     start: Instant,
     checks: Vec<Box<dyn HealthCheck>>,
+    pub(crate) collectors: Vec<Box<dyn crate::metrics::Collector>>,
     heartbeat_timeout: Duration,
+    pub(crate) pinned: Vec<bool>,
 }
 
 /// What a worker reports; call it on the worker's thread.
@@ -294,7 +300,9 @@ pub fn run(opts: Options, workers: Workers, logging: &Logging, reload: Reload) -
         draining: Cell::new(false),
         start: Instant::now(),
         checks: opts.checks,
+        collectors: opts.collectors,
         heartbeat_timeout: opts.heartbeat_timeout,
+        pinned: workers.pinned,
     });
     rt.block_on(control(
         state,

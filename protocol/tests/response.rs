@@ -108,8 +108,12 @@ fn rfc9110_9_3_2_head_response_has_length_but_no_body() {
 
 #[test]
 fn rfc9110_8_6_no_framing_fields_on_1xx_204_304() {
-    for status in [100, 103, 204, 304] {
-        let res = Response::new(status, ResponseBody::Length(5), DATE);
+    let upgrade: &[(&str, &[u8])] = &[("Upgrade", b"ringwire/1")];
+    for status in [101, 204, 304] {
+        let res = Response {
+            headers: upgrade,
+            ..Response::new(status, ResponseBody::Length(5), DATE)
+        };
         let (s, e) = enc(&res, reply(Version::Http11, true));
         assert!(
             !s.contains("Content-Length") && !s.contains("Transfer-Encoding"),
@@ -274,4 +278,87 @@ fn error_response_is_complete_and_closes_when_it_must() {
             .unwrap()
             .contains("Connection: close")
     );
+}
+
+fn refused(res: &Response<'_>) -> bool {
+    let mut out = b"kept".to_vec();
+    let refused = res.encode(reply(Version::Http11, true), &mut out) == Err(Error::InvalidResponse);
+    if refused {
+        assert_eq!(out, b"kept", "nothing appended on error");
+    }
+    refused
+}
+
+#[test]
+fn rfc9110_15_2_an_interim_status_is_not_a_final_response() {
+    for status in [100, 102, 103, 150, 199] {
+        for body in [ResponseBody::Length(0), ResponseBody::Chunked] {
+            let res = Response::new(status, body, DATE);
+            assert!(refused(&res), "{status} encoded as a final response");
+        }
+    }
+    // 101 ends the HTTP/1.1 exchange, but only with the Upgrade field it must carry.
+    assert!(refused(&Response::new(101, ResponseBody::Length(0), DATE)));
+    let headers: &[(&str, &[u8])] = &[("upgrade", b"websocket")];
+    assert!(!refused(&Response {
+        headers,
+        ..Response::new(101, ResponseBody::Length(0), DATE)
+    }));
+    // The interim response to Expect: 100-continue has its own constant.
+    assert!(CONTINUE_100.starts_with(b"HTTP/1.1 100 "));
+}
+
+#[test]
+fn rfc9110_15_3_6_reset_content_has_no_body() {
+    assert!(refused(&Response::new(205, ResponseBody::Length(1), DATE)));
+    assert!(refused(&Response::new(205, ResponseBody::Chunked, DATE)));
+    // An empty body is announced as such (one of the three ways §15.3.6 allows).
+    let (s, e) = enc(
+        &Response::new(205, ResponseBody::Length(0), DATE),
+        reply(Version::Http11, true),
+    );
+    assert!(s.starts_with("HTTP/1.1 205 Reset Content\r\n"), "{s}");
+    assert!(s.ends_with("Content-Length: 0\r\n\r\n"), "{s}");
+    assert_eq!(e.body, SendBody::Length(0));
+}
+
+#[test]
+fn rfc9110_10_2_4_one_server_field_only() {
+    let one: &[(&str, &[u8])] = &[("Server", b"mine/1")];
+    let two: &[(&str, &[u8])] = &[("Server", b"a/1"), ("server", b"b/2")];
+    // The server's own, or the handler's: fine.
+    let (s, _) = enc(
+        &Response {
+            server: Some("ringwire"),
+            ..Response::new(200, ResponseBody::Length(0), DATE)
+        },
+        reply(Version::Http11, true),
+    );
+    assert_eq!(s.matches("Server:").count(), 1);
+    let (s, _) = enc(
+        &Response {
+            headers: one,
+            ..Response::new(200, ResponseBody::Length(0), DATE)
+        },
+        reply(Version::Http11, true),
+    );
+    assert!(s.contains("\r\nServer: mine/1\r\n"), "{s}");
+    // Both, or two from the handler: refused.
+    assert!(refused(&Response {
+        headers: one,
+        server: Some("ringwire"),
+        ..Response::new(200, ResponseBody::Length(0), DATE)
+    }));
+    assert!(refused(&Response {
+        headers: two,
+        ..Response::new(200, ResponseBody::Length(0), DATE)
+    }));
+}
+
+#[test]
+fn refusals_say_what_is_wrong() {
+    let message = Error::InvalidResponse.to_string();
+    for rule in ["1xx", "205", "Server", "Content-Length", "(500)"] {
+        assert!(message.contains(rule), "{rule}: {message}");
+    }
 }

@@ -114,6 +114,15 @@ impl Driver {
         }
     }
 
+    /// Submits whatever is queued without waiting (io_uring; nothing to do on epoll).
+    pub(crate) fn flush(&mut self) {
+        match self {
+            #[cfg(target_os = "linux")]
+            Driver::Uring(d) => d.flush(),
+            Driver::Poll(_) => {}
+        }
+    }
+
     pub(crate) fn unparker(&self) -> Unparker {
         match self {
             #[cfg(target_os = "linux")]

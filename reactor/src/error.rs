@@ -15,6 +15,9 @@ pub enum Error {
         /// The error from the system.
         source: io::Error,
     },
+    /// A runtime builder value the kernel (or the reactor) cannot take; the text names the
+    /// setting, the value and the accepted range.
+    Config(String),
     /// A CPU list such as `0-3,8` could not be parsed or names CPUs this machine lacks.
     CpuList(String),
     /// One core of a thread-per-core launch failed before it started serving.
@@ -39,6 +42,7 @@ impl fmt::Display for Error {
         match self {
             Error::UringUnavailable(reason) => write!(f, "io_uring is unavailable: {reason}"),
             Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::Config(msg) => write!(f, "invalid runtime setting: {msg}"),
             Error::CpuList(msg) => write!(f, "invalid CPU list: {msg}"),
             Error::CoreStart {
                 core,

@@ -11,8 +11,11 @@ use std::{future::Future, sync::mpsc, thread};
 pub struct CoreInfo {
     /// Worker index, 0-based.
     pub index: usize,
-    /// CPU it is pinned to, if pinning was asked for.
+    /// CPU it is pinned to, if pinning was asked for and took effect.
     pub cpu: Option<usize>,
+    /// Why it runs unpinned although pinning was asked for (best-effort pinning only, see
+    /// [`Launcher::pin_best_effort`]).
+    pub unpinned: Option<String>,
     /// The backend its runtime got, and why.
     pub backend: Selection,
 }
@@ -22,6 +25,7 @@ pub struct CoreInfo {
 pub struct Launcher {
     workers: usize,
     cpus: Option<Vec<usize>>,
+    best_effort: bool,
     name: String,
     runtime: Builder,
 }
@@ -32,6 +36,7 @@ impl Launcher {
         Launcher {
             workers: workers.max(1),
             cpus: None,
+            best_effort: false,
             name: "ringwire-worker".into(),
             runtime: Builder::default(),
         }
@@ -40,6 +45,16 @@ impl Launcher {
     /// Pins worker `i` to `cpus[i % cpus.len()]`.
     pub fn cpus(mut self, cpus: Vec<usize>) -> Self {
         self.cpus = if cpus.is_empty() { None } else { Some(cpus) };
+        self
+    }
+
+    /// When the environment forbids pinning (`EPERM`: a seccomp filter, a container's policy),
+    /// run that core unpinned instead of failing the launch, with the reason in
+    /// [`CoreInfo::unpinned`] and a warning in the log. Any other pinning error (a CPU that does
+    /// not exist, say) still fails the launch. Off by default: pinning that was asked for
+    /// explicitly is a startup error when it cannot be had.
+    pub fn pin_best_effort(mut self, yes: bool) -> Self {
+        self.best_effort = yes;
         self
     }
 
@@ -62,11 +77,13 @@ impl Launcher {
         Fut: Future + 'static,
         Fut::Output: Send + 'static,
     {
-        let (report_tx, report_rx) = mpsc::channel::<Result<(usize, Handle, Selection), Error>>();
+        type Report = (usize, Handle, Selection, Option<usize>);
+        let (report_tx, report_rx) = mpsc::channel::<Result<Report, Error>>();
         let mut threads = Vec::with_capacity(self.workers);
         let mut gos = Vec::with_capacity(self.workers);
         for index in 0..self.workers {
-            let cpu = self.cpus.as_ref().map(|c| c[index % c.len()]);
+            let mut cpu = self.cpus.as_ref().map(|c| c[index % c.len()]);
+            let best_effort = self.best_effort;
             let (go_tx, go_rx) = mpsc::channel::<bool>();
             gos.push(go_tx);
             let report = report_tx.clone();
@@ -75,15 +92,32 @@ impl Launcher {
             let spawned = thread::Builder::new()
                 .name(format!("{}-{index}", self.name))
                 .spawn(move || {
-                    let fail = |reason: String| Error::CoreStart {
+                    let asked = cpu;
+                    let fail = move |reason: String| Error::CoreStart {
                         core: index,
-                        cpu,
+                        cpu: asked,
                         reason,
                     };
-                    if let Some(cpu) = cpu {
-                        if let Err(e) = pin(cpu) {
-                            let _ = report.send(Err(fail(format!("cannot pin to cpu {cpu}: {e}"))));
-                            return None;
+                    let mut unpinned = None;
+                    if let Some(c) = cpu {
+                        match pin(c) {
+                            Ok(()) => {}
+                            Err(e) if best_effort && e.raw_os_error() == Some(libc::EPERM) => {
+                                let why = format!("cannot pin to cpu {c}: {e}");
+                                tracing::warn!(
+                                    core = index,
+                                    "{why}: running unpinned (slower: the kernel may move this \
+                                     worker between CPUs). Allow sched_setaffinity (systemd: \
+                                     SystemCallFilter=sched_setaffinity) or set --cpus to \
+                                     make pinning a startup requirement"
+                                );
+                                unpinned = Some(why);
+                                cpu = None;
+                            }
+                            Err(e) => {
+                                let _ = report.send(Err(fail(format!("cannot pin to cpu {c}: {e}"))));
+                                return None;
+                            }
                         }
                     }
                     let rt = match builder.build() {
@@ -94,7 +128,7 @@ impl Launcher {
                         }
                     };
                     let backend = rt.backend().clone();
-                    let _ = report.send(Ok((index, rt.handle(), backend.clone())));
+                    let _ = report.send(Ok((index, rt.handle(), backend.clone(), cpu)));
                     drop(report);
                     if !go_rx.recv().unwrap_or(false) {
                         return None;
@@ -102,6 +136,7 @@ impl Launcher {
                     Some(rt.block_on(factory(CoreInfo {
                         index,
                         cpu,
+                        unpinned,
                         backend,
                     })))
                 });
@@ -117,11 +152,11 @@ impl Launcher {
             }
         }
         drop(report_tx);
-        let mut handles: Vec<Option<(Handle, Selection)>> = vec![None; self.workers];
+        let mut handles: Vec<Option<(Handle, Selection, Option<usize>)>> = vec![None; self.workers];
         let mut failures = Vec::new();
         for report in report_rx.iter().take(self.workers) {
             match report {
-                Ok((i, h, s)) => handles[i] = Some((h, s)),
+                Ok((i, h, s, c)) => handles[i] = Some((h, s, c)),
                 Err(e) => failures.push(e),
             }
         }
@@ -142,12 +177,18 @@ impl Launcher {
                     reason: "a worker exited before reporting".into(),
                 }));
         }
-        let (handles, selections) = handles.into_iter().flatten().unzip();
-        Ok(Cores {
+        let mut cores = Cores {
             threads,
-            handles,
-            selections,
-        })
+            handles: Vec::with_capacity(self.workers),
+            selections: Vec::with_capacity(self.workers),
+            pinned: Vec::with_capacity(self.workers),
+        };
+        for (h, s, c) in handles.into_iter().flatten() {
+            cores.handles.push(h);
+            cores.selections.push(s);
+            cores.pinned.push(c);
+        }
+        Ok(cores)
     }
 }
 
@@ -172,9 +213,15 @@ pub struct Cores<T> {
     threads: Vec<thread::JoinHandle<Option<T>>>,
     handles: Vec<Handle>,
     selections: Vec<Selection>,
+    pinned: Vec<Option<usize>>,
 }
 
 impl<T> Cores<T> {
+    /// The CPU each core is pinned to, by index (`None`: unpinned).
+    pub fn pinned(&self) -> &[Option<usize>] {
+        &self.pinned
+    }
+
     /// One handle per core, by index: send closures to a core or wake it.
     pub fn handles(&self) -> &[Handle] {
         &self.handles

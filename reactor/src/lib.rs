@@ -40,6 +40,7 @@ pub mod activation;
 mod backend;
 pub mod buf;
 pub mod channel;
+pub mod clock;
 mod driver;
 mod error;
 pub mod fs;
@@ -49,9 +50,16 @@ mod runtime;
 #[cfg(target_os = "linux")]
 pub mod signal;
 mod sys;
+#[doc(hidden)]
+pub mod testing;
 pub mod time;
 
 pub use backend::{Backend, BackendKind, ParseBackendError, Selection};
+
+/// Marks a type that refers to the driver, timers or buffers of the core it was created on
+/// (thread-local state indexed by slab keys, ring slots, descriptors queued on that ring): such
+/// a value must never reach another thread, so it is neither `Send` nor `Sync`.
+pub(crate) type CoreBound = std::marker::PhantomData<*const ()>;
 pub use error::Error;
 pub use runtime::{
     Builder, Handle, JoinError, JoinHandle, LoopStats, Runtime, current_backend, handle,

@@ -14,9 +14,18 @@ pub fn block(signals: &[i32]) -> io::Result<()> {
     crate::sys::unix::block_signals(signals)
 }
 
-/// A stream of signals, read on the current runtime.
+/// A stream of signals, read on the current runtime. Like every I/O handle it belongs to the
+/// core that created it (`!Send`, `!Sync`):
+///
+/// ```compile_fail
+/// use ringwire_reactor::{Handle, signal::Signals};
+/// fn to_another_core(other: &Handle, signals: Signals) {
+///     other.spawn(move || drop(signals));
+/// }
+/// ```
 pub struct Signals {
     io: Io<FdSource>,
+    _core: crate::CoreBound,
 }
 
 impl Signals {
@@ -28,6 +37,7 @@ impl Signals {
         let fd = crate::sys::unix::signalfd(signals, nonblocking)?;
         Ok(Signals {
             io: Io::from_fd(fd)?,
+            _core: crate::CoreBound::default(),
         })
     }
 

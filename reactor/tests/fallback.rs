@@ -49,7 +49,10 @@ fn auto_picks_uring_when_the_probe_passes() {
     match Runtime::builder().backend(Backend::Uring).build() {
         Ok(_) => assert_eq!(rt.backend().kind, BackendKind::Uring, "{}", rt.backend()),
         Err(e) => {
-            eprintln!("io_uring unavailable here ({e}); auto must have fallen back");
+            ringwire_reactor::testing::skip_uring(
+                "auto_picks_uring_when_the_probe_passes (the fallback half still runs)",
+                &e.to_string(),
+            );
             assert_eq!(rt.backend().kind, BackendKind::Poll);
         }
     }

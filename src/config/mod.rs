@@ -56,6 +56,11 @@ pub struct Settings {
     pub heartbeat_interval: Duration,
     pub heartbeat_timeout: Duration,
     pub stream_listen: Option<SocketAddr>,
+    pub stream_enabled: bool,
+    pub stream_handshake_timeout: Duration,
+    pub stream_frame_timeout: Duration,
+    pub stream_ping_interval: Duration,
+    pub stream_ping_timeout: Duration,
     pub stream_max_streams: u32,
     pub stream_window: u32,
     pub stream_connection_window: u32,
@@ -64,6 +69,38 @@ pub struct Settings {
     pub ring_entries: u32,
     pub recv_buffers: u16,
     pub recv_buffer_size: u32,
+    pub db: DbSettings,
+}
+
+/// The storage backend (`db.backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbBackend {
+    Embedded,
+}
+
+/// `db.*` and `kv.*`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbSettings {
+    pub data_dir: PathBuf,
+    pub backend: DbBackend,
+    pub sync: ringwire_db::Sync,
+    pub sync_interval: Duration,
+    pub map_size: usize,
+    pub max_readers: u32,
+    pub max_value: usize,
+}
+
+impl DbSettings {
+    /// The store's configuration.
+    pub fn store_config(&self) -> ringwire_db::Config {
+        let mut c = ringwire_db::Config::new(&self.data_dir);
+        c.sync = self.sync;
+        c.sync_interval = self.sync_interval;
+        c.map_size = self.map_size;
+        c.max_readers = self.max_readers;
+        c.max_value = self.max_value;
+        c
+    }
 }
 
 impl Default for Settings {
@@ -106,6 +143,11 @@ impl Settings {
             heartbeat_interval: Duration::ZERO,
             heartbeat_timeout: Duration::ZERO,
             stream_listen: None,
+            stream_enabled: false,
+            stream_handshake_timeout: Duration::ZERO,
+            stream_frame_timeout: Duration::ZERO,
+            stream_ping_interval: Duration::ZERO,
+            stream_ping_timeout: Duration::ZERO,
             stream_max_streams: 0,
             stream_window: 0,
             stream_connection_window: 0,
@@ -114,6 +156,15 @@ impl Settings {
             ring_entries: 0,
             recv_buffers: 0,
             recv_buffer_size: 0,
+            db: DbSettings {
+                data_dir: PathBuf::new(),
+                backend: DbBackend::Embedded,
+                sync: ringwire_db::Sync::Always,
+                sync_interval: Duration::ZERO,
+                map_size: 0,
+                max_readers: 0,
+                max_value: 0,
+            },
         }
     }
 
@@ -213,7 +264,7 @@ impl Settings {
             }
             let value = (key.get)(self);
             let shown = match key.kind {
-                keys::Kind::Number => value,
+                keys::Kind::Number | keys::Kind::Bool => value,
                 keys::Kind::Text => format!("{value:?}"),
             };
             out.push_str(&format!("{name} = {shown}\n"));
@@ -252,6 +303,12 @@ impl Settings {
             limits,
             server_name: self.server_name.clone(),
             access_log_sample: self.access_sample,
+            stream: ringwire_net::StreamTimeouts {
+                handshake: self.stream_handshake_timeout,
+                frame: self.stream_frame_timeout,
+                ping_interval: self.stream_ping_interval,
+                ping_timeout: self.stream_ping_timeout,
+            },
         }
     }
 }

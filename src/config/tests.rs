@@ -106,3 +106,26 @@ fn every_key_has_a_unique_flag_env_and_valid_default() {
         (k.set)(&mut s, k.default).unwrap();
     }
 }
+
+#[test]
+fn stream_switch_and_deadlines_reach_the_connection_config() {
+    let mut s = Settings::default();
+    assert!(s.stream_enabled);
+    let d = s.net_config().stream;
+    assert_eq!(d, ringwire_net::StreamTimeouts::default());
+    s.apply_toml(
+        "[stream]\nenabled = false\nhandshake_timeout = \"2s\"\nframe_timeout = \"3s\"\nping_interval = \"4s\"\nping_timeout = \"5s\"\n",
+        "test.toml",
+    )
+    .unwrap();
+    assert!(!s.stream_enabled);
+    let d = s.net_config().stream;
+    let secs = |n| Duration::from_secs(n);
+    assert_eq!(
+        (d.handshake, d.frame, d.ping_interval, d.ping_timeout),
+        (secs(2), secs(3), secs(4), secs(5))
+    );
+    assert!(s.to_toml().contains("enabled = false\n"), "written bare, as TOML");
+    let e = s.apply_flag("stream.frame_timeout", "0s").unwrap_err();
+    assert!(e.to_string().contains("greater than zero"), "{e}");
+}

@@ -35,6 +35,15 @@ pub fn duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("expected a duration such as 10s or 500ms, got {s:?}: {e}"))
 }
 
+/// A boolean: `true`/`false` (also `yes`/`no`, `on`/`off`, `1`/`0`, any case).
+pub fn boolean(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(format!("expected true or false, got {s:?}")),
+    }
+}
+
 /// A number within `min..=max`.
 pub fn number<T>(s: &str, min: T, max: T) -> Result<T, String>
 where
@@ -80,6 +89,14 @@ mod tests {
             Ok(Duration::from_millis(1500))
         );
         assert!(duration("soon").is_err());
+    }
+
+    #[test]
+    fn booleans() {
+        assert_eq!(boolean("true"), Ok(true));
+        assert_eq!(boolean(" Off "), Ok(false));
+        assert_eq!(boolean("0"), Ok(false));
+        assert!(boolean("maybe").unwrap_err().contains("true or false"));
     }
 
     #[test]

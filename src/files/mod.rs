@@ -2,8 +2,9 @@
 //! requests, single byte ranges, and zero-copy transfer (sendfile, or splice on io_uring).
 
 mod cache;
-pub mod path;
-pub mod range;
+
+// The pure parsers live in the sans-I/O protocol crate, where the fuzz targets reach them.
+use ringwire_protocol::http1::{path, range};
 
 use bytes::Bytes;
 use cache::{Cache, Meta};

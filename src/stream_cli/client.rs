@@ -97,7 +97,8 @@ async fn command(args: ClientArgs) -> io::Result<()> {
             let mut seen = 0;
             while count.is_none_or(|n| seen < n) {
                 // The server ends a subscription only when it shuts down.
-                let Some(message) = stream.recv().await? else {
+                // One whole message, reassembled if the server had to split it.
+                let Some(message) = stream.recv_message().await? else {
                     return Ok(());
                 };
                 out.write_all(&message)?;

@@ -153,11 +153,11 @@ impl Assembler {
     }
 }
 
-/// A subscription: every DATA frame is one published message. `g` is its global index.
+/// A subscription: every `recv_message` is one published message. `g` is its global index.
 pub(super) async fn subscriber(stream: Rc<Stream>, ctx: Rc<Ctx>, g: usize) {
     let progress = &ctx.plan.subscribed[g].0;
     loop {
-        match time::timeout_at(ctx.t.end, stream.recv()).await {
+        match time::timeout_at(ctx.t.end, stream.recv_message()).await {
             Err(_) => break,
             Ok(Ok(Some(m))) => match read_stamp(&m) {
                 Some(at) => {

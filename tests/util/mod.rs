@@ -12,7 +12,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// One test per backend: `name::uring` and `name::epoll`, each starting its own server.
+/// One test per backend: `name::uring` and `name::epoll`, each starting its own server. The
+/// io_uring variant prints `SKIPPED` and returns where io_uring is missing, or fails when
+/// `RINGWIRE_REQUIRE_URING=1` (see `ringwire_reactor::testing`).
 #[macro_export]
 macro_rules! both_backends {
     ($(#[$meta:meta])* fn $name:ident($io:ident) $body:block) => {
@@ -24,8 +26,7 @@ macro_rules! both_backends {
 
             #[test]
             fn uring() {
-                if let Some(why) = $crate::util::uring_unavailable() {
-                    eprintln!("SKIPPED {}::uring: {why}", stringify!($name));
+                if !ringwire_reactor::testing::uring_or_skip(concat!(stringify!($name), "::uring")) {
                     return;
                 }
                 run("uring")
@@ -42,15 +43,7 @@ macro_rules! both_backends {
 /// Why io_uring cannot be used here, if it cannot. Probed on a thread of its own: a ring's
 /// teardown can interrupt the creating thread's next blocking socket call with EINTR.
 pub fn uring_unavailable() -> Option<String> {
-    thread::spawn(|| {
-        ringwire_reactor::Runtime::builder()
-            .backend(ringwire_reactor::Backend::Uring)
-            .build()
-            .err()
-            .map(|e| e.to_string())
-    })
-    .join()
-    .unwrap()
+    ringwire_reactor::testing::uring_unavailable()
 }
 
 /// A running `ringwire serve`, killed when dropped.
@@ -62,6 +55,8 @@ pub struct Server {
     /// The stream protocol's own listener (`None` if the test turned it off).
     pub stream: Option<SocketAddr>,
     log: Arc<Mutex<String>>,
+    /// The data directory, private to this server unless the test passed `--data-dir`.
+    pub data: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -74,15 +69,14 @@ impl Server {
     /// Like [`Server::start`], with extra environment variables.
     pub fn start_with_env(io: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringwire"));
-        cmd.args([
-            "serve",
-            "--io",
-            io,
-            "--listen",
-            "127.0.0.1:0",
-            "--log-level",
-            "info",
-        ]);
+        cmd.args(["serve", "--io", io, "--log-level", "info"]);
+        if !args.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        let data = (!args.contains(&"--data-dir")).then(|| tempfile::tempdir().unwrap());
+        if let Some(d) = &data {
+            cmd.arg("--data-dir").arg(d.path());
+        }
         if !args.contains(&"--admin") {
             cmd.args(["--admin", "127.0.0.1:0"]);
         }
@@ -121,7 +115,8 @@ impl Server {
             }
         });
         let off = |flag: &str| args.windows(2).any(|w| w[0] == flag && w[1].is_empty());
-        let (admin_off, stream_off) = (off("--admin"), off("--stream-listen"));
+        let disabled = args.windows(2).any(|w| w == ["--stream-enabled", "false"]);
+        let (admin_off, stream_off) = (off("--admin"), off("--stream-listen") || disabled);
         let (mut addr, mut admin, mut stream) = (None, None, None);
         let deadline = Instant::now() + Duration::from_secs(20);
         while addr.is_none() || (admin.is_none() && !admin_off) || (stream.is_none() && !stream_off)
@@ -142,6 +137,7 @@ impl Server {
             admin,
             stream,
             log,
+            data,
         }
     }
 

@@ -8,6 +8,7 @@
 //! for keep-alive, stay small.
 
 pub(crate) mod deadline;
+mod flush;
 mod idle;
 pub(crate) mod input;
 pub(crate) mod output;
@@ -16,23 +17,20 @@ mod upgrade;
 use crate::{
     CloseReason, Config, Core, Error, Request, Responder, Service,
     access::{self, Access},
-    body::{Body, Leftover},
+    body::{Body, Continue, Leftover},
     stats::method_class,
 };
 use deadline::{Expired, until};
 use idle::{Idle, linger};
 use input::Input;
-use output::{FlushError, Output};
-use ringwire_protocol::http1::{
-    self, BodyDecoder, HTTP_DATE_LEN, Parser, Reply, RequestHead, Response, ResponseBody, Status,
-    Version,
-};
+use output::Output;
+use ringwire_protocol::http1::{self, BodyDecoder, Parser, RequestHead, Status};
 use ringwire_reactor::{
     buf::RecvBuf,
     net::TcpStream,
     time::{self, Sleep},
 };
-use std::{future::Future, rc::Rc, time::Instant};
+use std::{cell::Cell, future::Future, rc::Rc, time::Instant};
 
 /// Removes the connection from the core's registry however its task ends (also when aborted).
 pub(crate) struct Registration<'a> {
@@ -72,6 +70,9 @@ pub(crate) fn run<S: Service>(
             read: time::sleep_until(now),
             write: time::sleep_until(now),
         };
+        // Whether to close lingering (see `linger`) when the loop ends for a reason that
+        // alone does not call for it.
+        let mut lingering = false;
         let reason = loop {
             let idle = Idle {
                 stream: &stream,
@@ -89,7 +90,10 @@ pub(crate) fn run<S: Service>(
             let leftover =
                 match Box::pin(burst(&stream, &core, &*service, first, &mut timers)).await {
                     Exit::Keep => continue,
-                    Exit::Close(reason) => break reason,
+                    Exit::Close(reason, linger) => {
+                        lingering = linger;
+                        break reason;
+                    }
                     Exit::Upgrade(leftover) => leftover,
                 };
             // The HTTP connection becomes a stream-protocol connection, same task; boxed like
@@ -97,10 +101,12 @@ pub(crate) fn run<S: Service>(
             break Box::pin(crate::stream::conn::upgraded(&stream, &core, key, leftover)).await;
         };
         core.stats().closed(reason);
-        if matches!(
-            reason,
-            CloseReason::ProtocolError | CloseReason::ReadTimeout
-        ) {
+        if lingering
+            || matches!(
+                reason,
+                CloseReason::ProtocolError | CloseReason::ReadTimeout
+            )
+        {
             // Boxed: rare, and it would otherwise enlarge every connection's future.
             Box::pin(linger(&stream)).await;
         }
@@ -120,7 +126,8 @@ pub(crate) struct Pending {
 enum Exit {
     /// Keep the connection for the next request.
     Keep,
-    Close(CloseReason),
+    /// Close; `true`: with a lingering close, as the client may still be sending.
+    Close(CloseReason, bool),
     /// Switch to the stream protocol, with the bytes that followed the upgrade request.
     Upgrade(Vec<u8>),
 }
@@ -154,6 +161,8 @@ struct Burst<'a, S> {
     wtimer: &'a mut Sleep,
     pending: Vec<Pending>,
     upgrade: Option<Vec<u8>>,
+    /// The connection closes with request body bytes unread: close lingering.
+    linger: bool,
 }
 
 /// Answers requests until the input is used up and every response is written, then says
@@ -181,6 +190,7 @@ async fn burst<S: Service>(
         wtimer: &mut timers.write,
         pending,
         upgrade: None,
+        linger: false,
     };
     let result = b.requests(&mut parser, &mut input, &mut timers.read).await;
     b.out.reset();
@@ -196,7 +206,7 @@ async fn burst<S: Service>(
     );
     match (result, upgrade) {
         (_, Some(leftover)) => Exit::Upgrade(leftover),
-        (Some(reason), None) => Exit::Close(reason),
+        (Some(reason), None) => Exit::Close(reason, b.linger),
         (None, None) => Exit::Keep,
     }
 }
@@ -331,6 +341,16 @@ impl<S: Service> Burst<'_, S> {
             reply.keep_alive = false;
         }
         let decoder = BodyDecoder::new(head.framing(), &self.config.limits);
+        let expect = Cell::new(if head.expect_continue() && !decoder.is_finished() {
+            Continue::Pending
+        } else {
+            Continue::NotExpected
+        });
+        if expect.get() == Continue::Pending {
+            // The body may send `100 Continue` straight to the socket: every earlier
+            // pipelined response must be out first, so the 100 follows them in order.
+            self.flush().await?;
+        }
         let body = Body::new(
             self.stream,
             core,
@@ -339,7 +359,7 @@ impl<S: Service> Burst<'_, S> {
             after,
             timer,
             self.config.body_timeout,
-            head.expect_continue(),
+            &expect,
         );
         let mut req = Request {
             head,
@@ -358,6 +378,7 @@ impl<S: Service> Burst<'_, S> {
             server,
             self.wtimer,
             self.config.write_timeout,
+            &expect,
         );
         let outcome = match trace {
             // A span only for traced requests, so their other log lines carry the trace id.
@@ -438,61 +459,21 @@ impl<S: Service> Burst<'_, S> {
         if !body.is_finished() {
             if body.unanswered_continue() {
                 // The client may never send a body it was not invited to: do not wait for it.
+                // The response said `Connection: close` (the responder withheld the 100).
                 keep = false;
             } else if keep && body.skip_rest().await.is_err() {
                 let _ = self.flush().await;
                 return Err(CloseReason::ProtocolError);
             }
+            // Closing with body bytes unread (or still coming) would make the kernel answer
+            // them with a reset that can destroy the response before the client reads it.
+            self.linger |= !keep;
         }
         Ok((body.into_leftover(), keep))
     }
-
-    /// A minimal response that closes the connection (408 and the like).
-    fn simple(&mut self, status: u16, message: &str, now: Instant) {
-        let date: [u8; HTTP_DATE_LEN] = self.core.date(now);
-        let reply = Reply {
-            version: Version::Http11,
-            keep_alive: false,
-            head_request: false,
-        };
-        let body = format!("{message}\n");
-        let response = Response {
-            status,
-            reason: None,
-            body: ResponseBody::Length(body.len() as u64),
-            headers: &[("Content-Type", b"text/plain; charset=utf-8")],
-            date: &date,
-            server: self.config.server_name.as_deref(),
-        };
-        let buf = self.out.buf(self.core);
-        if response.encode(reply, buf).is_ok() {
-            buf.extend_from_slice(body.as_bytes());
-        }
-    }
-
-    async fn flush(&mut self) -> Result<(), CloseReason> {
-        if !self.out.is_empty() {
-            match self
-                .out
-                .flush(self.stream, self.wtimer, self.config.write_timeout)
-                .await
-            {
-                Ok(n) => self.core.stats().bytes_out(n),
-                Err(FlushError::Timeout) => return Err(CloseReason::WriteTimeout),
-                Err(FlushError::Io(_)) => return Err(CloseReason::IoError),
-            }
-        }
-        let now = time::now();
-        for p in self.pending.drain(..) {
-            let micros = now.saturating_duration_since(p.received).as_micros() as u64;
-            self.core.stats().request(p.method, p.status, micros);
-            if let Some(a) = p.access {
-                a.log(self.core.index(), micros);
-            }
-        }
-        Ok(())
-    }
 }
 
+#[cfg(test)]
+mod misuse_tests;
 #[cfg(test)]
 mod tests;

@@ -6,11 +6,13 @@ use ringwire_protocol::http1::{RequestHead, Response, ResponseBody};
 use std::time::Instant;
 
 impl<S: Service> Burst<'_, S> {
-    /// `GET` with `Connection: upgrade`, `Upgrade: ringwire-stream/1`, no body, on a core that
-    /// serves the stream protocol.
+    /// `GET /` with `Connection: upgrade`, `Upgrade: ringwire-stream/1`, no body, on a core
+    /// that serves the stream protocol (`stream.enabled`: without it the core has no stream
+    /// server). Anything else, other paths included, is an ordinary HTTP request.
     pub(super) fn wants_stream_upgrade(&self, head: &RequestHead<'_>) -> bool {
         head.upgrade() == Some(crate::stream::UPGRADE_TOKEN)
             && head.method().as_str() == "GET"
+            && head.path() == crate::stream::UPGRADE_PATH
             && head.framing() == ringwire_protocol::http1::Framing::None
             && self.core.stream_server().is_some()
             && !self.core.is_draining()

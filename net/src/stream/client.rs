@@ -13,7 +13,9 @@
 //! windows are closed and resumes on its WINDOW_UPDATE. A message of up to
 //! [`Client::message_limit`] bytes (16 KiB against a default server) always travels in one
 //! DATA frame, which services such as pub/sub rely on: a frame boundary is a message
-//! boundary. Larger messages go out in several frames as the windows allow.
+//! boundary. Larger messages go out in several frames as the windows allow. For pub/sub,
+//! [`Stream::send_message`] refuses a message over that limit instead, and
+//! [`Stream::recv_message`] reassembles a message the server split for this client's limits.
 //!
 //! **Backpressure is the reader's pace.** Received bytes stay charged against this client's
 //! windows until [`Stream::recv`] hands them out; a task that stops calling `recv` stops the
@@ -310,6 +312,30 @@ impl Stream {
         .await
     }
 
+    /// Sends `message` as one pub/sub message: exactly one DATA frame. Fails at once, sending
+    /// nothing, if it is longer than [`Client::message_limit`] (a longer one would go in
+    /// several frames, which a `pubsub` stream would publish as several messages). An empty
+    /// `message` sends nothing (the server publishes nothing for it either).
+    pub async fn send_message(&self, message: &[u8]) -> stdio::Result<()> {
+        let limit = self.shared.state.borrow().atomic_limit;
+        if message.len() > limit {
+            return Err(stdio::Error::new(
+                stdio::ErrorKind::InvalidInput,
+                ClientError::new(
+                    None,
+                    format!(
+                        "cannot publish a message of {} bytes on stream {}: the server takes \
+                         at most {limit} bytes per message (its MAX_FRAME_SIZE, or half its \
+                         initial window if smaller); split it into several messages",
+                        message.len(),
+                        self.id
+                    ),
+                ),
+            ));
+        }
+        self.send(message).await
+    }
+
     /// Ends this side of the stream (a bare END_STREAM); the server's side may go on.
     pub fn finish(&self) -> stdio::Result<()> {
         self.shared.state.borrow_mut().finish(self.id)
@@ -321,6 +347,22 @@ impl Stream {
     /// returned first, then the error.
     pub async fn recv(&self) -> stdio::Result<Option<Bytes>> {
         poll_fn(|cx| self.shared.state.borrow_mut().poll_recv(self.id, cx)).await
+    }
+
+    /// The next whole pub/sub message on a subscribed stream, or `None` once the server
+    /// ended its side. A message comes in one DATA frame, or, when it is larger than this
+    /// client's own message limit (its MAX_FRAME_SIZE, or half an initial window if
+    /// smaller), split over several frames between two empty ones; this puts it back
+    /// together (see `docs/PROTOCOL.md`, pub/sub). A split message cut by the end of the
+    /// stream is dropped. Use either this or [`recv`](Self::recv) on a stream, not both.
+    pub async fn recv_message(&self) -> stdio::Result<Option<Bytes>> {
+        poll_fn(|cx| {
+            self.shared
+                .state
+                .borrow_mut()
+                .poll_recv_message(self.id, cx)
+        })
+        .await
     }
 
     /// Resets the stream with `code` (`CANCEL` to say "no longer needed"); queued payloads

@@ -1,10 +1,16 @@
 //! One stream-protocol connection: decode frames in place from the receive buffers, run each
-//! stream's service, write everything ready in one write, wait for bytes or mail.
+//! stream's service, write everything ready in one write, wait for bytes, mail or a deadline.
+//!
+//! What a peer can make a connection cost is bounded: the handshake, every frame, an idle
+//! connection and an unanswered keep-alive PING have deadlines ([`Clock`]), and the work a
+//! peer provokes for free (resets, refused streams, PINGs, empty DATA) is capped per second
+//! ([`RateMeter`]). Either ends the connection with a GOAWAY whose code says why.
 
 use super::{
     StreamServer,
     hub::Signal,
     service::{self, After, Svc},
+    timing::{self, Clock, Due},
 };
 use crate::{
     CloseReason, Core,
@@ -13,9 +19,14 @@ use crate::{
         input::Input,
     },
 };
-use ringwire_protocol::stream::{Connection, ErrorCode, Event, Role};
-use ringwire_reactor::{net::TcpStream, time};
-use std::{future::poll_fn, rc::Rc, task::Poll};
+use ringwire_protocol::stream::{
+    CapExceeded, Connection, ErrorCode, Event, PeerWork, RateCaps, RateMeter, Role,
+};
+use ringwire_reactor::{
+    net::TcpStream,
+    time::{self, Sleep},
+};
+use std::{future::Future, future::poll_fn, pin::Pin, rc::Rc, task::Poll};
 
 /// At most this many already-received buffers are decoded before a write...
 const EAGER_RECVS: u32 = 64;
@@ -26,10 +37,11 @@ enum Wake {
     Bytes(std::io::Result<Option<ringwire_reactor::buf::RecvBuf>>),
     Mail,
     Drain,
+    Deadline,
 }
 
 /// Serves a connection switched from HTTP/1.1 by `Upgrade`; `initial` holds the bytes that
-/// followed the upgrade request.
+/// followed the upgrade request. (The HTTP loop lingers after an error close itself.)
 pub(crate) async fn upgraded(
     stream: &TcpStream,
     core: &Core,
@@ -37,14 +49,77 @@ pub(crate) async fn upgraded(
     initial: Vec<u8>,
 ) -> CloseReason {
     match core.stream_server() {
-        Some(server) => serve(stream, core, &server, key, initial).await,
+        Some(server) => run(stream, core, &server, key, initial).await,
         None => CloseReason::ProtocolError,
     }
 }
 
-/// Serves one connection until it closes; `initial` holds bytes already read (after an HTTP
-/// upgrade). Returns why it ended.
+/// Serves one connection of the stream listener until it closes; returns why it ended.
 pub(crate) async fn serve(
+    stream: &TcpStream,
+    core: &Core,
+    server: &StreamServer,
+    key: usize,
+    initial: Vec<u8>,
+) -> CloseReason {
+    let reason = run(stream, core, server, key, initial).await;
+    if matches!(
+        reason,
+        CloseReason::ProtocolError | CloseReason::ReadTimeout | CloseReason::KeepAliveTimeout
+    ) {
+        // Each of these closes after a GOAWAY the client must get to read, even if it is
+        // still sending. Boxed: rare, and it would otherwise enlarge every connection's future.
+        Box::pin(timing::linger(stream)).await;
+    }
+    reason
+}
+
+/// The write side: the socket, its write timer, and the core for the write timeout.
+struct Sink<'a> {
+    stream: &'a TcpStream,
+    timer: Sleep,
+    core: &'a Core,
+}
+
+impl Sink<'_> {
+    async fn flush(&mut self, out: &mut Vec<u8>) -> Result<(), CloseReason> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        let buf = std::mem::take(out);
+        let n = buf.len();
+        let deadline = time::now() + self.core.config().write_timeout;
+        match until(&mut self.timer, deadline, self.stream.write_all(buf)).await {
+            Ok((Ok(()), mut buf)) => {
+                self.core.stats().bytes_out(n);
+                buf.clear();
+                *out = buf;
+                Ok(())
+            }
+            Ok((Err(_), _)) => Err(CloseReason::IoError),
+            Err(Expired) => Err(CloseReason::WriteTimeout),
+        }
+    }
+
+    /// Ends the connection with GOAWAY `code`: writes it after whatever is queued.
+    async fn goaway(
+        &mut self,
+        conn: &mut Connection,
+        code: ErrorCode,
+        debug: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        let stats = self.core.stats();
+        stats.stream_goaway();
+        if code != ErrorCode::NO_ERROR {
+            stats.stream_error(code.0);
+        }
+        let _ = conn.goaway(code, debug, out);
+        let _ = self.flush(out).await;
+    }
+}
+
+async fn run(
     stream: &TcpStream,
     core: &Core,
     server: &StreamServer,
@@ -57,6 +132,9 @@ pub(crate) async fn serve(
         return CloseReason::ProtocolError;
     };
     let hub = server.hub.as_ref();
+    let config = core.config();
+    let mut clock = Clock::new(config.stream, config.keepalive_timeout, time::now());
+    let mut meter = RateMeter::new(RateCaps::default());
     let mut input = if initial.is_empty() {
         Input::Empty
     } else {
@@ -68,12 +146,22 @@ pub(crate) async fn serve(
     let mut out: Vec<u8> = Vec::new();
     let signal = Rc::new(Signal::default());
     let mut streams: Vec<(u32, Svc)> = Vec::new();
-    let mut wtimer = time::sleep_until(time::now());
-    let mut goaway = false;
+    let mut sink = Sink {
+        stream,
+        timer: time::sleep_until(time::now()),
+        core,
+    };
+    let mut deadline = time::sleep_until(time::now());
+    // Ours and the peer's apart: a client's GOAWAY must not keep ours from going out on drain.
+    let mut goaway_sent = false;
+    let mut peer_goaway = false;
     let mut mail = false;
     let mut eager = 0;
     let mut ended = None;
+    // A frame completed since the clock last looked (so a partial frame left is a new one).
+    let mut completed = false;
     loop {
+        let now = time::now();
         // Everything decodable now; payloads are slices of the receive buffer.
         loop {
             let bytes = input.bytes();
@@ -84,11 +172,23 @@ pub(crate) async fn serve(
                 Ok(step) => step,
                 Err(e) => {
                     stats.stream_error(e.code().map_or(0, |c| c.0));
-                    let _ = flush(stream, &mut out, &mut wtimer, core).await;
+                    let _ = sink.flush(&mut out).await;
                     return CloseReason::ProtocolError;
                 }
             };
-            let Some(event) = event else { break };
+            completed |= used > 0;
+            let Some(event) = event else {
+                // Frames with nothing to report (DATA for a closed stream) were consumed on
+                // the way: they must not be decoded again with the partial frame after them.
+                input.advance(used);
+                break;
+            };
+            let work = PeerWork::of(&event);
+            match event {
+                Event::Pong(payload) => clock.pong(payload),
+                Event::GoAway { .. } => peer_goaway = true,
+                _ => {}
+            }
             let handled = on_event(
                 event,
                 &mut conn,
@@ -96,14 +196,21 @@ pub(crate) async fn serve(
                 &mut out,
                 server,
                 &signal,
-                &mut goaway,
                 core,
             );
             input.advance(used);
-            if let Err(e) = handled {
-                tracing::debug!("stream connection: {e}");
-                let _ = flush(stream, &mut out, &mut wtimer, core).await;
-                return CloseReason::ProtocolError;
+            let provoked = match handled {
+                Ok(reset) => work.or(reset.then_some(PeerWork::Reset)),
+                Err(e) => {
+                    tracing::debug!("stream connection: {e}");
+                    let _ = sink.flush(&mut out).await;
+                    return CloseReason::ProtocolError;
+                }
+            };
+            if let Some(work) = provoked {
+                if let Err(over) = meter.record(work, clock.elapsed(now)) {
+                    return calm(&mut sink, &mut conn, over, &mut out).await;
+                }
             }
         }
         // Bytes that have already arrived are answered by the same write: io_uring hands a
@@ -115,6 +222,7 @@ pub(crate) async fn serve(
             match poll_fn(|cx| Poll::Ready(stream.poll_recv(cx))).await {
                 Poll::Ready(Ok(Some(buf))) => {
                     stats.bytes_in(buf.len());
+                    clock.heard(now);
                     input.push(buf);
                     continue;
                 }
@@ -136,8 +244,8 @@ pub(crate) async fn serve(
                 }
             }
         }
-        if core.is_draining() && !goaway {
-            goaway = true;
+        if core.is_draining() && !goaway_sent {
+            goaway_sent = true;
             stats.stream_goaway();
             let _ = conn.goaway(ErrorCode::NO_ERROR, b"draining", &mut out);
             let mut i = 0;
@@ -149,20 +257,53 @@ pub(crate) async fn serve(
                 }
             }
         }
-        if let Err(reason) = flush(stream, &mut out, &mut wtimer, core).await {
+        // Deadlines: what passed is acted on; the earliest still ahead arms the timer.
+        let ready = conn.peer_settings().is_some();
+        let partial = !input.bytes().is_empty();
+        clock.update(now, ready, partial, completed, conn.open_streams());
+        completed = false;
+        if ended.is_none() {
+            if let Some((at, due)) = clock.next().filter(|(at, _)| now >= *at) {
+                match due {
+                    Due::Ping => {
+                        let payload = clock.ping_sent(now);
+                        let _ = conn.ping(payload, &mut out);
+                    }
+                    Due::Idle => {
+                        sink.goaway(&mut conn, ErrorCode::NO_ERROR, due.message(), &mut out)
+                            .await;
+                        return CloseReason::KeepAliveTimeout;
+                    }
+                    Due::Handshake | Due::Frame | Due::DeadPeer => {
+                        tracing::debug!(
+                            "stream connection: {} (deadline {at:?})",
+                            String::from_utf8_lossy(due.message())
+                        );
+                        sink.goaway(&mut conn, ErrorCode::TIMEOUT, due.message(), &mut out)
+                            .await;
+                        return CloseReason::ReadTimeout;
+                    }
+                }
+            }
+        }
+        if let Err(reason) = sink.flush(&mut out).await {
             return reason;
         }
         if let Some(reason) = ended {
             return reason;
         }
-        if goaway && conn.open_streams() == 0 {
-            return CloseReason::Drain;
+        if (goaway_sent || peer_goaway) && conn.open_streams() == 0 {
+            return if goaway_sent {
+                CloseReason::Drain
+            } else {
+                CloseReason::ClientClosed
+            };
         }
-        // Wait for bytes or mail, holding no receive buffer while the peer is slow.
+        // Wait for bytes, mail or a deadline, holding no receive buffer while the peer is slow.
         input.detach();
-        let idle = streams.is_empty();
-        if idle {
-            core.set_idle(key, Some(time::now()));
+        let timed = clock.next().map(|(at, _)| at);
+        if let Some(at) = timed {
+            deadline.reset(at);
         }
         let woke = poll_fn(|cx| {
             if let Poll::Ready(r) = stream.poll_recv(cx) {
@@ -171,33 +312,49 @@ pub(crate) async fn serve(
             if signal.take(cx.waker()) {
                 return Poll::Ready(Wake::Mail);
             }
-            if !goaway {
+            if !goaway_sent {
                 if core.is_draining() {
                     return Poll::Ready(Wake::Drain);
                 }
                 core.watch_drain(key, cx.waker());
             }
+            if timed.is_some() && Pin::new(&mut deadline).poll(cx).is_ready() {
+                return Poll::Ready(Wake::Deadline);
+            }
             Poll::Pending
         })
         .await;
-        if idle {
-            core.set_idle(key, None);
-        }
         eager = 0;
         match woke {
             Wake::Bytes(Ok(Some(buf))) => {
                 stats.bytes_in(buf.len());
+                clock.heard(time::now());
                 input.push(buf);
             }
             Wake::Bytes(Ok(None)) => return CloseReason::ClientClosed,
             Wake::Bytes(Err(_)) => return CloseReason::IoError,
             Wake::Mail => mail = true,
-            Wake::Drain => {}
+            Wake::Drain | Wake::Deadline => {}
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)] // the loop's state, passed apart for borrowing
+/// A peer over one of its caps: GOAWAY ENHANCE_YOUR_CALM naming the cap, and close.
+async fn calm(
+    sink: &mut Sink<'_>,
+    conn: &mut Connection,
+    over: CapExceeded,
+    out: &mut Vec<u8>,
+) -> CloseReason {
+    tracing::debug!("stream connection cut off: {over}");
+    let debug = over.work.message().as_bytes();
+    sink.goaway(conn, ErrorCode::ENHANCE_YOUR_CALM, debug, out)
+        .await;
+    CloseReason::ProtocolError
+}
+
+/// Handles one event. `Ok(true)`: the server reset a stream because of the peer (an unknown
+/// service), which counts against the peer's reset cap.
 fn on_event(
     event: Event<'_>,
     conn: &mut Connection,
@@ -205,9 +362,8 @@ fn on_event(
     out: &mut Vec<u8>,
     server: &StreamServer,
     signal: &Rc<Signal>,
-    goaway: &mut bool,
     core: &Core,
-) -> Result<(), ringwire_protocol::stream::Error> {
+) -> Result<bool, ringwire_protocol::stream::Error> {
     let hub = server.hub.as_ref();
     let stats = core.stats();
     match event {
@@ -229,6 +385,7 @@ fn on_event(
             _ => {
                 stats.stream_opened(2);
                 conn.reset(id, ErrorCode::UNKNOWN_SERVICE, out)?;
+                return Ok(true);
             }
         },
         Event::Data { id, data, end } => {
@@ -247,36 +404,12 @@ fn on_event(
                 service::dropped(streams.swap_remove(i).1, hub);
             }
         }
-        Event::GoAway { .. } => *goaway = true,
-        Event::Hello(_)
+        Event::GoAway { .. }
+        | Event::Hello(_)
         | Event::Refused { .. }
         | Event::WindowOpened { .. }
         | Event::Ping(_)
         | Event::Pong(_) => {}
     }
-    Ok(())
-}
-
-async fn flush(
-    stream: &TcpStream,
-    out: &mut Vec<u8>,
-    timer: &mut ringwire_reactor::time::Sleep,
-    core: &Core,
-) -> Result<(), CloseReason> {
-    if out.is_empty() {
-        return Ok(());
-    }
-    let buf = std::mem::take(out);
-    let n = buf.len();
-    let deadline = time::now() + core.config().write_timeout;
-    match until(timer, deadline, stream.write_all(buf)).await {
-        Ok((Ok(()), mut buf)) => {
-            core.stats().bytes_out(n);
-            buf.clear();
-            *out = buf;
-            Ok(())
-        }
-        Ok((Err(_), _)) => Err(CloseReason::IoError),
-        Err(Expired) => Err(CloseReason::WriteTimeout),
-    }
+    Ok(false)
 }

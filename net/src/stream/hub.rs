@@ -1,19 +1,36 @@
 //! Publish/subscribe across cores.
 //!
 //! Every worker core has a `Hub`: the channels its own connections subscribed to, each
-//! subscription a bounded `Mailbox`. A publish delivers to the local subscribers at once and is
-//! forwarded to every other core's inbox (a reactor channel: message + wake), whose hub
-//! delivers to its subscribers. Messages of one publisher on one channel stay in order: they
-//! are handled in order on the publisher's core and cross to each other core through one FIFO.
+//! subscription a bounded `Mailbox`. A publish delivers to the local subscribers at once and
+//! is forwarded only to the cores that have subscribers to its channel: a core tells the
+//! others when it gains its first subscriber to a channel and when it loses its last
+//! ([`mesh`]'s control queues), and each hub keeps that routing table for itself, so the
+//! publish path takes no lock. Messages of one publisher on one channel stay in order: they
+//! are handled in order on the publisher's core and cross to each other core through one
+//! FIFO, and a message waits until the one before it reached every core.
+//!
+//! **Bounded, and publishers slowed by flow control.** Each core's cross-core queue is
+//! bounded ([`INBOX_MESSAGES`], [`INBOX_BYTES`]). A publish that finds a target core's queue
+//! full is held by the publishing stream (a `Held`) and retried when that core has taken
+//! messages out; until then the stream does not give the publisher's window back, so the
+//! publisher stops after one window. Nothing grows and no core blocks.
 //!
 //! **Slow consumers**: a mailbox holds at most `capacity` messages. A publish that finds it
 //! full marks the subscription overflowed instead of queueing or blocking the publisher; the
-//! subscriber's connection then resets that stream with `SLOW_CONSUMER` (code 0xb), and the
-//! event is counted (`ringwire_stream_pubsub_slow_consumers_total`). A subscriber that keeps up
-//! never loses a message.
+//! subscriber's connection then sends what it can and resets that stream with
+//! `SLOW_CONSUMER` (code 0xb), and the event is counted
+//! (`ringwire_stream_pubsub_slow_consumers_total`). A subscriber that keeps up never loses a
+//! message.
+//!
+//! **Subscriptions end on every path**: a `Subscription` leaves its channel when it is
+//! dropped, however its stream or connection ended.
+
+mod mesh;
+
+pub use mesh::{INBOX_BYTES, INBOX_MESSAGES, Seed, mesh};
 
 use bytes::Bytes;
-use ringwire_reactor::channel::{self, Receiver, Sender};
+use mesh::{Interest, Link, Publish};
 use std::{
     cell::{Cell, RefCell},
     collections::{HashMap, VecDeque},
@@ -22,37 +39,10 @@ use std::{
     task::Waker,
 };
 
-/// A message crossing to another core.
-#[derive(Debug, Clone)]
-pub struct Publish {
-    channel: Arc<str>,
-    payload: Bytes,
-}
+/// Cross-core messages delivered before the delivering task lets the core's other tasks run.
+const DELIVER_BUDGET: u32 = 64;
 
-/// What one core needs to join the mesh: its inbox and every other core's inbox sender.
-/// `Send`, so it can be handed to the core's thread.
-pub struct Seed {
-    index: usize,
-    peers: Vec<Sender<Publish>>,
-    inbox: Receiver<Publish>,
-}
-
-/// Wires `cores` hubs together: one seed per core, by index.
-pub fn mesh(cores: usize) -> Vec<Seed> {
-    let (senders, receivers): (Vec<_>, Vec<_>) =
-        (0..cores).map(|_| channel::channel::<Publish>()).unzip();
-    receivers
-        .into_iter()
-        .enumerate()
-        .map(|(index, inbox)| Seed {
-            index,
-            peers: senders.clone(),
-            inbox,
-        })
-        .collect()
-}
-
-/// Wakes a connection task when any of its subscriptions has mail.
+/// Wakes a connection task when any of its subscriptions has mail, or a held publish may go.
 #[derive(Default)]
 pub(crate) struct Signal {
     ready: Cell<bool>,
@@ -104,6 +94,33 @@ impl Mailbox {
     }
 }
 
+/// A subscription: its mailbox, and its place in the hub until it is dropped.
+pub(crate) struct Subscription {
+    hub: Rc<Hub>,
+    channel: Arc<str>,
+    mailbox: Rc<Mailbox>,
+}
+
+impl Subscription {
+    pub(crate) fn mailbox(&self) -> &Mailbox {
+        &self.mailbox
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.unsubscribe(&self.channel, &self.mailbox);
+    }
+}
+
+/// A published message that some cores' queues had no room for yet.
+pub(crate) struct Held {
+    channel: Arc<str>,
+    payload: Bytes,
+    /// The cores still to take it.
+    cores: Vec<usize>,
+}
+
 /// Counters of one core's hub, read into the stats snapshot.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct HubStats {
@@ -115,36 +132,80 @@ pub struct HubStats {
     pub slow_consumers: u64,
     /// Subscriptions open now.
     pub subscriptions: u64,
+    /// Messages sent to another core's queue (one per target core).
+    pub forwarded: u64,
+    /// Messages received from other cores.
+    pub received: u64,
+    /// Publishes held because a target core's queue was full (the publisher waits).
+    pub held: u64,
+    /// Messages waiting in this core's cross-core queue now.
+    pub inbox_messages: u64,
+    /// Payload bytes waiting in this core's cross-core queue now.
+    pub inbox_bytes: u64,
 }
 
 /// One core's pub/sub state.
 pub struct Hub {
     index: usize,
-    peers: Vec<Sender<Publish>>,
-    channels: RefCell<HashMap<Arc<str>, Vec<Weak<Mailbox>>>>,
+    links: Arc<[Link]>,
+    /// Local subscriptions by channel.
+    channels: RefCell<HashMap<Arc<str>, Vec<Rc<Mailbox>>>>,
+    /// The other cores that have subscribers, by channel.
+    routes: RefCell<HashMap<Arc<str>, Vec<usize>>>,
+    /// Connections holding a publish for a full queue, woken when a queue has room.
+    blocked: RefCell<Vec<Weak<Signal>>>,
     capacity: usize,
     stats: Cell<HubStats>,
 }
 
 impl Hub {
-    /// Joins the mesh from this core's thread: starts the task that delivers what other cores
-    /// publish. `capacity` bounds each subscription's queue.
+    /// Joins the mesh from this core's thread: starts the tasks that deliver what other cores
+    /// publish, keep the routing table, and wake held publishers. `capacity` bounds each
+    /// subscription's queue.
     pub fn start(seed: Seed, capacity: usize) -> Rc<Hub> {
         let hub = Rc::new(Hub {
             index: seed.index,
-            peers: seed.peers,
+            links: seed.links,
             channels: RefCell::new(HashMap::new()),
+            routes: RefCell::new(HashMap::new()),
+            blocked: RefCell::new(Vec::new()),
             capacity: capacity.max(1),
             stats: Cell::new(HubStats::default()),
         });
-        let inbox_hub = Rc::downgrade(&hub);
-        let inbox = seed.inbox;
+        let weak = Rc::downgrade(&hub);
+        let data = seed.data;
         ringwire_reactor::spawn_local(async move {
-            while let Some(p) = inbox.recv().await {
-                let Some(hub) = inbox_hub.upgrade() else {
-                    return;
-                };
+            let mut budget = DELIVER_BUDGET;
+            while let Some(p) = data.recv().await {
+                let Some(hub) = weak.upgrade() else { return };
+                hub.links[hub.index].taken(p.payload.len(), &hub.links);
+                hub.bump(|s| s.received += 1);
                 hub.deliver(&p.channel, &p.payload);
+                drop(hub);
+                budget -= 1;
+                if budget == 0 {
+                    budget = DELIVER_BUDGET;
+                    ringwire_reactor::yield_now().await;
+                }
+            }
+        });
+        let weak = Rc::downgrade(&hub);
+        let control = seed.control;
+        ringwire_reactor::spawn_local(async move {
+            while let Some(i) = control.recv().await {
+                let Some(hub) = weak.upgrade() else { return };
+                hub.route(i);
+            }
+        });
+        let weak = Rc::downgrade(&hub);
+        let space = seed.space;
+        ringwire_reactor::spawn_local(async move {
+            while space.recv().await.is_some() {
+                let Some(hub) = weak.upgrade() else { return };
+                let blocked = std::mem::take(&mut *hub.blocked.borrow_mut());
+                for signal in blocked.iter().filter_map(Weak::upgrade) {
+                    signal.raise();
+                }
             }
         });
         hub
@@ -152,52 +213,165 @@ impl Hub {
 
     /// The interned name of `channel`, shared by every message published on it.
     pub(crate) fn channel_name(&self, channel: &str) -> Arc<str> {
-        self.channels
-            .borrow()
-            .get_key_value(channel)
-            .map(|(k, _)| k.clone())
-            .unwrap_or_else(|| Arc::from(channel))
+        if let Some((k, _)) = self.channels.borrow().get_key_value(channel) {
+            return k.clone();
+        }
+        if let Some((k, _)) = self.routes.borrow().get_key_value(channel) {
+            return k.clone();
+        }
+        Arc::from(channel)
     }
 
     /// Subscribes a connection (woken through `signal`) to `channel`.
-    pub(crate) fn subscribe(&self, channel: Arc<str>, signal: Rc<Signal>) -> Rc<Mailbox> {
+    pub(crate) fn subscribe(
+        self: &Rc<Self>,
+        channel: Arc<str>,
+        signal: Rc<Signal>,
+    ) -> Subscription {
         let mailbox = Rc::new(Mailbox {
             queue: RefCell::new(VecDeque::new()),
             capacity: self.capacity,
             overflowed: Cell::new(false),
             signal,
         });
-        let mut channels = self.channels.borrow_mut();
-        let subs = channels.entry(channel).or_default();
-        subs.retain(|w| w.strong_count() > 0);
-        subs.push(Rc::downgrade(&mailbox));
+        let first = {
+            let mut channels = self.channels.borrow_mut();
+            let subs = channels.entry(channel.clone()).or_default();
+            subs.push(mailbox.clone());
+            subs.len() == 1
+        };
+        if first {
+            self.announce(&channel, true);
+        }
         self.bump(|s| s.subscriptions += 1);
-        mailbox
+        Subscription {
+            hub: self.clone(),
+            channel,
+            mailbox,
+        }
     }
 
-    /// Ends a subscription (the mailbox is dropped by its owner; this tidies the list).
-    pub(crate) fn unsubscribe(&self, channel: &str) {
-        self.bump(|s| s.subscriptions = s.subscriptions.saturating_sub(1));
-        let mut channels = self.channels.borrow_mut();
-        if let Some(subs) = channels.get_mut(channel) {
-            subs.retain(|w| w.strong_count() > 0);
-            if subs.is_empty() {
+    /// Ends a subscription (called by its drop).
+    fn unsubscribe(&self, channel: &Arc<str>, mailbox: &Rc<Mailbox>) {
+        let last = {
+            let mut channels = self.channels.borrow_mut();
+            let Some(subs) = channels.get_mut(channel) else {
+                return;
+            };
+            let before = subs.len();
+            subs.retain(|m| !Rc::ptr_eq(m, mailbox));
+            if subs.len() == before {
+                return;
+            }
+            let last = subs.is_empty();
+            if last {
                 channels.remove(channel);
+            }
+            last
+        };
+        self.bump(|s| s.subscriptions = s.subscriptions.saturating_sub(1));
+        if last {
+            self.announce(channel, false);
+        }
+    }
+
+    /// Tells every other core that this one gained or lost its subscribers to `channel`.
+    fn announce(&self, channel: &Arc<str>, on: bool) {
+        for (core, link) in self.links.iter().enumerate() {
+            if core != self.index {
+                let _ = link.control.send(Interest {
+                    channel: channel.clone(),
+                    core: self.index,
+                    on,
+                });
             }
         }
     }
 
-    /// Publishes: local subscribers now, other cores through their inboxes.
-    pub(crate) fn publish(&self, channel: &Arc<str>, payload: Bytes) {
+    fn route(&self, i: Interest) {
+        let mut routes = self.routes.borrow_mut();
+        if i.on {
+            let cores = routes.entry(i.channel).or_default();
+            if !cores.contains(&i.core) {
+                cores.push(i.core);
+            }
+        } else if let Some(cores) = routes.get_mut(&i.channel) {
+            cores.retain(|c| *c != i.core);
+            if cores.is_empty() {
+                routes.remove(&i.channel);
+            }
+        }
+    }
+
+    /// Publishes: local subscribers now, and the cores with subscribers through their queues.
+    /// `Err` holds the message for the cores whose queues are full; `signal` is raised when
+    /// one of them has room (then call [`retry`](Self::retry)).
+    pub(crate) fn publish(
+        &self,
+        channel: &Arc<str>,
+        payload: Bytes,
+        signal: &Rc<Signal>,
+    ) -> Result<(), Held> {
         self.bump(|s| s.published += 1);
         self.deliver(channel, &payload);
-        for (i, peer) in self.peers.iter().enumerate() {
-            if i != self.index {
-                let _ = peer.send(Publish {
-                    channel: channel.clone(),
-                    payload: payload.clone(),
-                });
+        let mut full = Vec::new();
+        if let Some(cores) = self.routes.borrow().get(channel) {
+            for &core in cores {
+                if !self.forward(core, channel, &payload) {
+                    full.push(core);
+                }
             }
+        }
+        if full.is_empty() {
+            return Ok(());
+        }
+        self.bump(|s| s.held += 1);
+        self.block(signal);
+        Err(Held {
+            channel: channel.clone(),
+            payload,
+            cores: full,
+        })
+    }
+
+    /// Tries the cores a held message has not reached; true once every one took it.
+    pub(crate) fn retry(&self, held: &mut Held, signal: &Rc<Signal>) -> bool {
+        let Held {
+            channel,
+            payload,
+            cores,
+        } = held;
+        cores.retain(|&core| !self.forward(core, channel, payload));
+        if cores.is_empty() {
+            return true;
+        }
+        self.block(signal);
+        false
+    }
+
+    /// Queues a message for `core`; false if its queue is full (this core is then marked
+    /// waiting and will be told when there is room).
+    fn forward(&self, core: usize, channel: &Arc<str>, payload: &Bytes) -> bool {
+        let link = &self.links[core];
+        let msg = Publish {
+            channel: channel.clone(),
+            payload: payload.clone(),
+        };
+        let sent = link.try_send(msg).or_else(|msg| {
+            link.wait(self.index);
+            link.try_send(msg)
+        });
+        if sent.is_ok() {
+            self.bump(|s| s.forwarded += 1);
+        }
+        sent.is_ok()
+    }
+
+    fn block(&self, signal: &Rc<Signal>) {
+        let mut blocked = self.blocked.borrow_mut();
+        if !blocked.iter().any(|w| w.as_ptr() == Rc::as_ptr(signal)) {
+            blocked.retain(|w| w.strong_count() > 0);
+            blocked.push(Rc::downgrade(signal));
         }
     }
 
@@ -207,7 +381,7 @@ impl Hub {
             return;
         };
         let (mut delivered, mut slow) = (0, 0);
-        for mailbox in subs.iter().filter_map(Weak::upgrade) {
+        for mailbox in subs {
             if mailbox.overflowed.get() {
                 continue;
             }
@@ -234,47 +408,31 @@ impl Hub {
         self.stats.set(s);
     }
 
+    /// Test hook: core `core` gains (`on`) or loses its subscribers to `channel`, without a
+    /// hub of its own (its queue then never drains, like a core too busy to keep up).
+    #[cfg(test)]
+    pub(crate) fn fake_interest(&self, channel: &str, core: usize, on: bool) {
+        self.route(Interest {
+            channel: Arc::from(channel),
+            core,
+            on,
+        });
+    }
+
+    #[cfg(test)]
+    pub(crate) fn links_for_tests(&self) -> &[Link] {
+        &self.links
+    }
+
     /// This core's pub/sub counters.
     pub fn stats(&self) -> HubStats {
-        self.stats.get()
+        let mut s = self.stats.get();
+        let (messages, bytes) = self.links[self.index].queued();
+        s.inbox_messages = messages as u64;
+        s.inbox_bytes = bytes as u64;
+        s
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use ringwire_reactor::{Backend, Runtime};
-
-    #[test]
-    fn local_delivery_and_the_slow_consumer_policy() {
-        let rt = Runtime::builder().backend(Backend::Poll).build().unwrap();
-        rt.block_on(async {
-            let mut seeds = mesh(1);
-            let hub = Hub::start(seeds.remove(0), 2);
-            let signal = Rc::new(Signal::default());
-            let ch = hub.channel_name("news");
-            let fast = hub.subscribe(ch.clone(), signal.clone());
-            let slow = hub.subscribe(ch.clone(), signal.clone());
-            for i in 0..2u8 {
-                hub.publish(&ch, Bytes::from(vec![i]));
-                fast.pop(); // keeps up
-            }
-            assert_eq!(slow.queue.borrow().len(), 2);
-            hub.publish(&ch, Bytes::from_static(b"third"));
-            assert!(slow.overflowed(), "a full mailbox overflows");
-            assert_eq!(
-                fast.front().as_deref(),
-                Some(&b"third"[..]),
-                "the fast one still gets it"
-            );
-            let s = hub.stats();
-            assert_eq!(
-                (s.published, s.delivered, s.slow_consumers, s.subscriptions),
-                (3, 5, 1, 2)
-            );
-            drop(slow);
-            hub.unsubscribe("news");
-            assert_eq!(hub.channels.borrow()["news"].len(), 1);
-        });
-    }
-}
+mod tests;

@@ -7,12 +7,20 @@
 
 pub mod client;
 pub(crate) mod conn;
+pub mod fuzzing;
 pub mod hub;
+mod pubsub;
 mod server;
 mod service;
+mod timing;
 
 pub use hub::{Hub, HubStats, Seed, mesh};
+pub use pubsub::{Command, MAX_CHANNEL, message_limit, parse_command};
 pub use server::{StreamServer, serve_stream};
 
 /// The `Upgrade` token that switches an HTTP/1.1 connection to this protocol.
 pub const UPGRADE_TOKEN: &str = "ringwire-stream/1";
+
+/// The one request path (query ignored) on which [`UPGRADE_TOKEN`] switches protocols; on any
+/// other path the `Upgrade` field is ignored and the request is ordinary HTTP.
+pub const UPGRADE_PATH: &str = "/";

@@ -3,12 +3,12 @@
 //! (`SUB <channel>\n` or `PUB <channel>\n`), then subscribes the stream or publishes each
 //! following DATA frame as one message.
 
-use super::hub::{Hub, Mailbox, Signal};
+use super::{
+    hub::{Hub, Signal},
+    pubsub::{Command, Publisher, Subscriber, parse_command},
+};
 use ringwire_protocol::stream::{Connection, Error as ProtoError, ErrorCode};
-use std::{rc::Rc, sync::Arc};
-
-/// Longest channel name.
-const MAX_CHANNEL: usize = 64;
+use std::rc::Rc;
 
 pub(crate) enum Svc {
     /// Bytes received but not yet echoed (the client's send window stays charged for them,
@@ -19,33 +19,9 @@ pub(crate) enum Svc {
     },
     /// A pubsub stream waiting for its command line.
     Command,
-    Pub {
-        channel: Arc<str>,
-    },
-    Sub {
-        channel: Arc<str>,
-        mailbox: Rc<Mailbox>,
-    },
-}
-
-/// Parses `SUB <channel>\n` / `PUB <channel>\n`.
-pub(crate) fn command(line: &[u8]) -> Option<(bool, &str)> {
-    let line = line.strip_suffix(b"\n")?;
-    let (verb, channel) = (line.get(..4)?, line.get(4..)?);
-    let sub = match verb {
-        b"SUB " => true,
-        b"PUB " => false,
-        _ => return None,
-    };
-    let ok = !channel.is_empty()
-        && channel.len() <= MAX_CHANNEL
-        && channel
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"._:-".contains(c));
-    if !ok {
-        return None;
-    }
-    std::str::from_utf8(channel).ok().map(|c| (sub, c))
+    Pub(Publisher),
+    /// Dropping it ends the subscription, whatever ended the stream or the connection.
+    Sub(Subscriber),
 }
 
 /// What happened to a stream after handling an event.
@@ -83,16 +59,14 @@ pub(crate) fn on_data(
         }
         Svc::Command => {
             conn.consume(id, data.len(), out)?;
-            match (command(data), hub) {
-                (Some((true, name)), Some(hub)) => {
-                    let channel = hub.channel_name(name);
-                    let mailbox = hub.subscribe(channel.clone(), signal.clone());
-                    *svc = Svc::Sub { channel, mailbox };
+            match (parse_command(data), hub) {
+                (Some(Command::Sub(name)), Some(hub)) => {
+                    let sub = hub.subscribe(hub.channel_name(name), signal.clone());
+                    *svc = Svc::Sub(Subscriber::new(sub));
                 }
-                (Some((false, name)), Some(hub)) => {
-                    *svc = Svc::Pub {
-                        channel: hub.channel_name(name),
-                    }
+                (Some(Command::Pub(name)), Some(hub)) => {
+                    let channel = hub.channel_name(name);
+                    *svc = Svc::Pub(Publisher::new(hub.clone(), channel, signal.clone()));
                 }
                 (None, _) | (_, None) => {
                     conn.reset(id, ErrorCode::SERVICE_ERROR, out)?;
@@ -100,25 +74,21 @@ pub(crate) fn on_data(
                 }
             }
             if end {
-                return finish(svc, id, conn, out, hub);
+                return finish(svc, id, conn, out);
             }
         }
-        Svc::Pub { channel } => {
-            if !data.is_empty() {
-                if let Some(hub) = hub {
-                    hub.publish(channel, bytes::Bytes::copy_from_slice(data));
-                }
-            }
-            conn.consume(id, data.len(), out)?;
+        Svc::Pub(publisher) => {
+            publisher.message(id, data, conn, out)?;
             if end {
-                return finish(svc, id, conn, out, hub);
+                publisher.ended = true;
+                return pump(svc, id, conn, out);
             }
         }
-        Svc::Sub { .. } => {
+        Svc::Sub(_) => {
             // A subscriber sends nothing after its command; END ends the subscription.
             conn.consume(id, data.len(), out)?;
             if end {
-                return finish(svc, id, conn, out, hub);
+                return finish(svc, id, conn, out);
             }
         }
     }
@@ -145,19 +115,18 @@ pub(crate) fn pump(
             conn.consume(id, n, out)?;
             backlog.drain(..n);
         }
-        Svc::Sub { mailbox, channel } => {
-            if mailbox.overflowed() {
+        Svc::Sub(subscriber) => {
+            let overflowed = subscriber.pump(id, conn, out)?;
+            if overflowed {
+                // What the windows allowed went first, as the spec says.
                 conn.reset(id, ErrorCode::SLOW_CONSUMER, out)?;
-                let _ = channel; // the caller drops the state, which leaves the channel
                 return Ok(After::Remove);
             }
-            while let Some(msg) = mailbox.front() {
-                // A message goes out whole, in one frame, or waits for the window.
-                if conn.send_capacity(id) < msg.len() {
-                    break;
-                }
-                conn.send_data(id, &msg, false, out)?;
-                mailbox.pop();
+        }
+        Svc::Pub(publisher) => {
+            let all_sent = publisher.pump(id, conn, out)?;
+            if all_sent && publisher.ended {
+                return finish(svc, id, conn, out);
             }
         }
         _ => {}
@@ -169,19 +138,15 @@ pub(crate) fn pump(
     })
 }
 
-/// The client ended its side: end ours (subscriptions end with it).
+/// The client ended its side (and a publisher's messages all went out): end ours.
 fn finish(
     svc: &mut Svc,
     id: u32,
     conn: &mut Connection,
     out: &mut Vec<u8>,
-    hub: Option<&Rc<Hub>>,
 ) -> Result<After, ProtoError> {
-    if let (Svc::Sub { channel, .. }, Some(hub)) = (&*svc, hub) {
-        let name = channel.clone();
-        *svc = Svc::Command;
-        hub.unsubscribe(&name);
-    }
+    // Leaves the channel now (a subscription is dropped with its state).
+    *svc = Svc::Command;
     conn.end_stream(id, out)?;
     Ok(After::Remove)
 }
@@ -192,44 +157,16 @@ pub(crate) fn end_for_drain(
     id: u32,
     conn: &mut Connection,
     out: &mut Vec<u8>,
-    hub: Option<&Rc<Hub>>,
+    _hub: Option<&Rc<Hub>>,
 ) -> Result<After, ProtoError> {
     match svc {
-        Svc::Sub { .. } => finish(svc, id, conn, out, hub),
+        Svc::Sub(_) => finish(svc, id, conn, out),
         _ => Ok(After::Keep),
     }
 }
 
-/// A stream going away for any reason: leave its channel (after dropping the mailbox, so the
-/// channel's list can be tidied at once).
-pub(crate) fn dropped(svc: Svc, hub: Option<&Rc<Hub>>) {
-    if let (Svc::Sub { channel, mailbox }, Some(hub)) = (svc, hub) {
-        drop(mailbox);
-        hub.unsubscribe(&channel);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn command_lines() {
-        assert_eq!(command(b"SUB news\n"), Some((true, "news")));
-        assert_eq!(command(b"PUB a.b:c-d_e\n"), Some((false, "a.b:c-d_e")));
-        for bad in [
-            &b"SUB news"[..],
-            b"SUB \n",
-            b"sub news\n",
-            b"SUB a b\n",
-            b"SUBnews\n",
-            b"PUB \xff\n",
-        ] {
-            assert_eq!(command(bad), None, "{:?}", String::from_utf8_lossy(bad));
-        }
-        assert_eq!(
-            command(format!("SUB {}\n", "x".repeat(65)).as_bytes()),
-            None
-        );
-    }
+/// A stream going away for any reason. Its state's drop does the work (a subscription leaves
+/// its channel); kept as the one place streams are let go.
+pub(crate) fn dropped(svc: Svc, _hub: Option<&Rc<Hub>>) {
+    drop(svc);
 }

@@ -3,7 +3,7 @@
 //! cut into fixed cumulative `le` buckets.
 
 pub mod process;
-mod text;
+pub mod text;
 
 use ringwire_net::{CloseReason, METHODS, Snapshot};
 use ringwire_reactor::LoopStats;
@@ -20,6 +20,13 @@ pub struct WorkerReport {
     pub loop_stats: LoopStats,
 }
 
+/// Metrics from a part of the server that `ops` does not know (the store, say): rendered
+/// after the built-in families on every scrape, on the control core.
+pub trait Collector: Send + 'static {
+    /// Appends this part's families.
+    fn collect(&self, e: &mut text::Exposition);
+}
+
 /// Upper bounds (seconds) of the request duration buckets, `+Inf` added on output.
 pub const BUCKETS: [f64; 17] = [
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -29,8 +36,14 @@ pub const BUCKETS: [f64; 17] = [
 const STATUS: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// Renders the exposition for `reports` (one per worker that answered); `heartbeat_age` is the
-/// age in seconds of each worker's last heartbeat (`None`: never).
-pub fn render(reports: &[WorkerReport], heartbeat_age: &[Option<f64>], draining: bool) -> String {
+/// age in seconds of each worker's last heartbeat (`None`: never); `pinned` says, by worker,
+/// whether it runs pinned to its CPU.
+pub fn render(
+    reports: &[WorkerReport],
+    heartbeat_age: &[Option<f64>],
+    pinned: &[bool],
+    draining: bool,
+) -> String {
     let mut total = Snapshot::default();
     for r in reports {
         total.merge(&r.net);
@@ -55,6 +68,15 @@ pub fn render(reports: &[WorkerReport], heartbeat_age: &[Option<f64>], draining:
             &[("core", &core), ("backend", r.loop_stats.backend.name())],
             1.0,
         );
+    }
+    e.family(
+        "ringwire_worker_pinned",
+        Kind::Gauge,
+        "1 if the worker core runs pinned to its CPU, 0 if it runs unpinned (pinning denied).",
+    );
+    for (core, p) in pinned.iter().enumerate() {
+        let v = if *p { 1.0 } else { 0.0 };
+        e.sample("ringwire_worker_pinned", &[("core", &core.to_string())], v);
     }
     e.single(
         "ringwire_draining",
@@ -138,18 +160,7 @@ pub fn render(reports: &[WorkerReport], heartbeat_age: &[Option<f64>], draining:
         );
     }
     render_stream(&mut e, &total.stream);
-    e.family(
-        "ringwire_stream_pubsub_subscriptions",
-        Kind::Gauge,
-        "Pub/sub subscriptions open now, per core.",
-    );
-    for r in reports {
-        e.sample(
-            "ringwire_stream_pubsub_subscriptions",
-            &[("core", &r.core.to_string())],
-            r.net.stream.pubsub.subscriptions as f64,
-        );
-    }
+    render_pubsub_gauges(&mut e, reports);
     render_loops(&mut e, reports, heartbeat_age);
     render_process(&mut e);
     e.finish()
@@ -267,6 +278,52 @@ fn render_stream(e: &mut Exposition, s: &ringwire_net::StreamSnapshot) {
         &[],
         p.slow_consumers as f64,
     );
+    e.single(
+        "ringwire_stream_pubsub_forwarded_total",
+        Kind::Counter,
+        "Messages sent to another core's pub/sub queue (only cores with subscribers).",
+        &[],
+        p.forwarded as f64,
+    );
+    e.single(
+        "ringwire_stream_pubsub_held_total",
+        Kind::Counter,
+        "Publishes held (publisher's window not returned) because a core's queue was full.",
+        &[],
+        p.held as f64,
+    );
+}
+
+/// The per-core pub/sub gauges: subscriptions, and the bounded cross-core queue.
+fn render_pubsub_gauges(e: &mut Exposition, reports: &[WorkerReport]) {
+    type Gauge = fn(&ringwire_net::stream::HubStats) -> u64;
+    let gauges: [(&str, &str, Gauge); 3] = [
+        (
+            "ringwire_stream_pubsub_subscriptions",
+            "Pub/sub subscriptions open now, per core.",
+            |p| p.subscriptions,
+        ),
+        (
+            "ringwire_stream_pubsub_inbox_messages",
+            "Messages from other cores waiting in this core's bounded pub/sub queue.",
+            |p| p.inbox_messages,
+        ),
+        (
+            "ringwire_stream_pubsub_inbox_bytes",
+            "Payload bytes from other cores waiting in this core's bounded pub/sub queue.",
+            |p| p.inbox_bytes,
+        ),
+    ];
+    for (name, help, get) in gauges {
+        e.family(name, Kind::Gauge, help);
+        for r in reports {
+            e.sample(
+                name,
+                &[("core", &r.core.to_string())],
+                get(&r.net.stream.pubsub) as f64,
+            );
+        }
+    }
 }
 
 fn render_loops(e: &mut Exposition, reports: &[WorkerReport], heartbeat_age: &[Option<f64>]) {
@@ -419,8 +476,11 @@ mod tests {
         let text = render(
             &[report(0, &[40, 900, 3_000_000]), report(1, &[80])],
             &[Some(0.1), Some(0.2)],
+            &[true, false],
             false,
         );
+        assert_eq!(value(&text, "ringwire_worker_pinned{core=\"0\"}"), 1.0);
+        assert_eq!(value(&text, "ringwire_worker_pinned{core=\"1\"}"), 0.0);
         assert_eq!(
             value(
                 &text,

@@ -58,18 +58,27 @@ pub fn read() -> Process {
     p
 }
 
+/// Boot time, seconds since the Unix epoch: `btime` from /proc/stat, or, where a sandbox hides
+/// it (systemd's `ProcSubset=pid`), the wall clock minus CLOCK_BOOTTIME, the clock that
+/// `/proc/self/stat`'s start time counts on.
 fn boot_time() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let btime = stat
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse::<f64>()
-        .ok()?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .ok()?
         .as_secs_f64();
+    let btime = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|stat| {
+            stat.lines()
+                .find_map(|l| l.strip_prefix("btime "))?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .or_else(|| {
+            let boot = ringwire_reactor::clock::boot_time()?;
+            Some(boot.duration_since(UNIX_EPOCH).ok()?.as_secs_f64())
+        })?;
     (btime <= now).then_some(btime)
 }
 

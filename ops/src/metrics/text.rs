@@ -7,8 +7,11 @@ use std::fmt::Write;
 /// Metric types used here.
 #[derive(Clone, Copy)]
 pub enum Kind {
+    /// Only goes up.
     Counter,
+    /// Goes up and down.
     Gauge,
+    /// Cumulative buckets, a sum and a count.
     Histogram,
 }
 

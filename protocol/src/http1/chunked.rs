@@ -8,6 +8,23 @@ use super::chars::{hex_val, is_escapable, is_field, is_qdtext, is_tchar, is_ws};
 use super::error::Error;
 use super::limits::Limits;
 
+/// Framing bytes a chunked body may carry beyond what its data pays for, before it is refused
+/// as [`Error::ChunkedOverhead`] (400).
+///
+/// Each chunk's framing (size line with its extensions and CRLF, plus the CRLF after the data)
+/// is charged against an allowance of [`CHUNK_OVERHEAD_PER_CHUNK`] bytes plus
+/// [`CHUNK_OVERHEAD_PER_DATA_BYTE`] per data byte of that chunk; what a chunk does not use is
+/// not carried over, what it overspends accumulates, and the body is refused once the
+/// overspend passes this many bytes. A sender streaming one byte per chunk (`1\r\nX\r\n`,
+/// 5 bytes of framing) stays within it; a 1 MiB body sent as a gigabyte of chunk extensions
+/// does not, and is refused after about 16 KiB of them. The same rule as Go's fix for
+/// CVE-2023-39326.
+pub const CHUNK_OVERHEAD_ALLOWANCE: u64 = 16 * 1024;
+/// Framing bytes every chunk may carry for free (see [`CHUNK_OVERHEAD_ALLOWANCE`]).
+pub const CHUNK_OVERHEAD_PER_CHUNK: u64 = 16;
+/// Framing bytes each data byte pays for (see [`CHUNK_OVERHEAD_ALLOWANCE`]).
+pub const CHUNK_OVERHEAD_PER_DATA_BYTE: u64 = 2;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// Before the first hex digit of a chunk size.
@@ -50,6 +67,8 @@ pub(crate) struct Chunked {
     size: u64,
     total: u64,
     line: usize,
+    /// Framing bytes spent beyond the chunks' allowance (see [`CHUNK_OVERHEAD_ALLOWANCE`]).
+    excess: u64,
     trailer_bytes: usize,
     trailer_fields: usize,
     limits: Limits,
@@ -70,6 +89,7 @@ impl Chunked {
             size: 0,
             total: 0,
             line: 0,
+            excess: 0,
             trailer_bytes: 0,
             trailer_fields: 0,
             limits: limits.effective(),
@@ -180,6 +200,7 @@ impl Chunked {
                 _,
             ) => return ext,
             (SizeLf, b'\n') => {
+                self.charge_framing()?;
                 self.line = 0;
                 if self.size == 0 {
                     TrailerStart
@@ -201,6 +222,23 @@ impl Chunked {
             (TrailerStart | TrailerName | TrailerValue | TrailerLf, _) => self.trailer(b)?,
             (Data | Done, _) => state,
         })
+    }
+
+    /// Charges the size line just ended (and the CRLF that will follow its data) against the
+    /// chunk's allowance; see [`CHUNK_OVERHEAD_ALLOWANCE`].
+    fn charge_framing(&mut self) -> Result<(), Error> {
+        // The line's bytes without CR, plus its CRLF and the CRLF after the data.
+        let framing = self.line as u64 + 4;
+        let allowance = CHUNK_OVERHEAD_PER_CHUNK
+            .saturating_add(self.size.saturating_mul(CHUNK_OVERHEAD_PER_DATA_BYTE));
+        self.excess = self
+            .excess
+            .saturating_add(framing)
+            .saturating_sub(allowance);
+        if self.excess > CHUNK_OVERHEAD_ALLOWANCE {
+            return Err(Error::ChunkedOverhead);
+        }
+        Ok(())
     }
 
     /// Trailer fields follow the header field rules; they are validated, counted and

@@ -63,6 +63,10 @@ pub enum Error {
     InvalidChunkExtension,
     /// A chunk-size line is longer than `Limits::max_chunk_line`. 400.
     ChunkLineTooLong,
+    /// A chunked body spends too many bytes on framing (chunk extensions, or many tiny
+    /// chunks) for the data it carries; see
+    /// [`CHUNK_OVERHEAD_ALLOWANCE`](crate::http1::CHUNK_OVERHEAD_ALLOWANCE). 400.
+    ChunkedOverhead,
     /// The CRLF after a chunk's data is missing. 400.
     InvalidChunkDelimiter,
     /// A trailer field is malformed (same rules as header fields). 400.
@@ -73,9 +77,11 @@ pub enum Error {
     /// The client took too long to send its head. Never produced by this crate (it has no
     /// clock); the server constructs it so [`crate::http1::encode_error`] can answer 408.
     RequestTimeout,
-    /// A response status outside 100..=999, or a response header the encoder refuses: not a
-    /// token name, a value with CR, LF or NUL, or a field the encoder writes itself
-    /// (Content-Length, Transfer-Encoding, Connection, Date). 500.
+    /// A response the encoder refuses to write: a status outside 200..=999 (a 1xx is not a
+    /// final response; 101 only with an `Upgrade` field), a 205 with a body, a second
+    /// `Server` field, a header that is not a token name, a value with CR, LF or NUL, or a
+    /// field the encoder writes itself (Content-Length, Transfer-Encoding, Connection,
+    /// Date). 500.
     InvalidResponse,
 }
 
@@ -153,6 +159,10 @@ impl Error {
                 "a chunk-size line exceeds the server limit \
                                  (limits.max_chunk_line)"
             }
+            ChunkedOverhead => {
+                "the chunked body carries too much framing for its data \
+                 (chunk extensions or tiny chunks)"
+            }
             InvalidChunkDelimiter => "chunk data is not followed by CRLF",
             InvalidTrailer => "a trailer field is malformed",
             TrailersTooLarge => {
@@ -161,8 +171,9 @@ impl Error {
             }
             RequestTimeout => "the request head was not received in time",
             InvalidResponse => {
-                "the response has an invalid status or header \
-                                (the handler must not set framing headers itself)"
+                "the response is invalid: a final status must be 200..=999 (1xx are interim; \
+                 101 needs Upgrade), 205 has no body, Server may appear once, and the handler \
+                 must not set Content-Length, Transfer-Encoding, Connection or Date itself"
             }
         }
     }

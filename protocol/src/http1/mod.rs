@@ -1,4 +1,6 @@
-//! HTTP/1.1 (RFC 9110, RFC 9112): request head parsing, body decoding, response encoding.
+//! HTTP/1.1 (RFC 9110, RFC 9112): request head parsing, body decoding, response encoding,
+//! and the request fields a server interprets ([`range`], [`path`] below a static prefix,
+//! [`trace_id`] from `traceparent`).
 //!
 //! Sans-I/O and zero-copy: every call takes the bytes read so far and returns views into them.
 //! A connection keeps one [`Parser`] (its header index is reused, so the common path never
@@ -39,11 +41,17 @@ mod error;
 mod head;
 mod headers;
 mod limits;
+pub mod path;
+pub mod range;
 mod request;
 mod response;
 mod target;
+mod traceparent;
 
 pub use body::{BodyDecoder, Event};
+pub use chunked::{
+    CHUNK_OVERHEAD_ALLOWANCE, CHUNK_OVERHEAD_PER_CHUNK, CHUNK_OVERHEAD_PER_DATA_BYTE,
+};
 pub use date::{HTTP_DATE_LEN, http_date};
 pub use error::Error;
 pub use head::{Framing, Method, Reply, RequestHead, Version};
@@ -55,3 +63,4 @@ pub use response::{
     encode_chunk_header, encode_error, reason,
 };
 pub use target::Target;
+pub use traceparent::trace_id;

@@ -52,14 +52,15 @@ pub struct Encoded {
 /// A response head to encode.
 #[derive(Debug, Clone, Copy)]
 pub struct Response<'a> {
-    /// Status code, 100..=999.
+    /// Status code: 200..=999, or 101 with an `Upgrade` field.
     pub status: u16,
     /// Reason phrase; `None` uses the standard one for the status (or none if unknown).
     pub reason: Option<&'a str>,
     /// How long the body is.
     pub body: ResponseBody,
     /// Extra fields, written in order. Content-Length, Transfer-Encoding, Connection and Date
-    /// are refused: the encoder writes those itself.
+    /// are refused: the encoder writes those itself. `Server` only when [`Response::server`]
+    /// is `None`.
     pub headers: &'a [(&'a str, &'a [u8])],
     /// The current IMF-fixdate, from [`super::http_date`], cached by the caller.
     pub date: &'a [u8; HTTP_DATE_LEN],
@@ -88,7 +89,12 @@ impl<'a> Response<'a> {
     /// connection will close, `Connection: keep-alive` for a persistent HTTP/1.0 connection.
     /// A 101 gets `Connection: upgrade`; the handler supplies the `Upgrade` field.
     ///
-    /// On error nothing is appended.
+    /// Refused with [`Error::InvalidResponse`], and nothing appended: a status outside
+    /// 200..=999 other than a 101 that carries `Upgrade` (an interim 1xx is not a final
+    /// response; send [`CONTINUE_100`] for 100), a 205 with a body or a chunked one (RFC 9110
+    /// §15.3.6), a second `Server` field (one from [`Response::server`] and one from the
+    /// handler, or two from the handler), a field the encoder writes itself, or a name or
+    /// value that is not valid on the wire.
     pub fn encode(&self, reply: Reply, out: &mut Vec<u8>) -> Result<Encoded, Error> {
         self.validate()?;
         let status = self.status;
@@ -158,7 +164,26 @@ impl<'a> Response<'a> {
     fn validate(&self) -> Result<(), Error> {
         let text_ok = |s: &[u8]| s.iter().all(|&b| is_field(b));
         let reserved = ["content-length", "transfer-encoding", "connection", "date"];
-        let ok = (100..=999).contains(&self.status)
+        let named = |n: &'static str| {
+            self.headers
+                .iter()
+                .filter(move |(name, _)| name.eq_ignore_ascii_case(n))
+        };
+        let status_ok = match self.status {
+            // Interim responses (100, 103, …) never end an exchange: 100 Continue has its own
+            // constant, and a 1xx encoded here would be taken for the final response.
+            101 => named("upgrade").next().is_some(), // RFC 9110 §15.2.2: MUST send Upgrade
+            100..=199 => false,
+            // RFC 9110 §15.3.6: a 205 has no content; only an empty Content-Length body fits.
+            205 => self.body == ResponseBody::Length(0),
+            200..=999 => true,
+            _ => false,
+        };
+        // Server is a single product list (RFC 9110 §10.2.4): one field, set by the server or
+        // by the handler, not both.
+        let servers = usize::from(self.server.is_some()) + named("server").count();
+        let ok = status_ok
+            && servers <= 1
             && self.reason.is_none_or(|r| text_ok(r.as_bytes()))
             && self.server.is_none_or(|s| text_ok(s.as_bytes()))
             && text_ok(self.date)
@@ -302,6 +327,7 @@ pub fn reason(status: u16) -> &'static str {
         201 => "Created",
         202 => "Accepted",
         204 => "No Content",
+        205 => "Reset Content",
         206 => "Partial Content",
         301 => "Moved Permanently",
         302 => "Found",

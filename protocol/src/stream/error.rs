@@ -37,8 +37,14 @@ impl ErrorCode {
     /// The receiver did not keep up and was dropped (a pub/sub subscriber whose queue
     /// overflowed, for example).
     pub const SLOW_CONSUMER: ErrorCode = ErrorCode(0xb);
+    /// The peer made the receiver do too much work for nothing (RESETs, refused OPENs, PINGs,
+    /// empty DATA frames beyond a per-second cap) and is cut off. Connection error.
+    pub const ENHANCE_YOUR_CALM: ErrorCode = ErrorCode(0xc);
+    /// The peer took too long: to send its HELLO, to finish a frame it had started, or to
+    /// answer a PING. Connection error.
+    pub const TIMEOUT: ErrorCode = ErrorCode(0xd);
 
-    const NAMES: [&'static str; 12] = [
+    const NAMES: [&'static str; 14] = [
         "NO_ERROR",
         "PROTOCOL_ERROR",
         "INTERNAL_ERROR",
@@ -51,6 +57,8 @@ impl ErrorCode {
         "UNSUPPORTED_VERSION",
         "SERVICE_ERROR",
         "SLOW_CONSUMER",
+        "ENHANCE_YOUR_CALM",
+        "TIMEOUT",
     ];
 
     /// The code's name in the specification, or `None` for a code this version does not know.
@@ -258,7 +266,12 @@ mod tests {
     #[test]
     fn codes_have_names_and_unknown_codes_survive() {
         assert_eq!(ErrorCode::SLOW_CONSUMER.name(), Some("SLOW_CONSUMER"));
-        assert_eq!(ErrorCode(0xc).name(), None);
+        assert_eq!(
+            ErrorCode::ENHANCE_YOUR_CALM.name(),
+            Some("ENHANCE_YOUR_CALM")
+        );
+        assert_eq!(ErrorCode::TIMEOUT.name(), Some("TIMEOUT"));
+        assert_eq!(ErrorCode(0xe).name(), None);
         assert_eq!(ErrorCode(0x2a).to_string(), "unknown error code 0x2a");
         assert_eq!(ErrorCode::PROTOCOL_ERROR.to_string(), "PROTOCOL_ERROR");
     }

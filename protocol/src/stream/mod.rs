@@ -93,6 +93,7 @@
 //! assert!(sent > 256 * 1024);
 //! ```
 
+mod caps;
 mod conn;
 mod error;
 mod event;
@@ -103,6 +104,7 @@ mod send;
 mod settings;
 mod streams;
 
+pub use caps::{CapExceeded, PeerWork, RateCaps, RateMeter};
 pub use conn::Connection;
 pub use error::{Error, ErrorCode};
 pub use event::{Event, Role};

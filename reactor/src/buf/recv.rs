@@ -4,7 +4,7 @@ use super::{BufPool, IoBuf};
 use std::{fmt, ops::Deref, rc::Rc};
 
 #[cfg(target_os = "linux")]
-use super::ring::BufRing;
+use super::ring::{BufId, BufRing};
 
 /// Bytes received by [`TcpStream::recv`](crate::net::TcpStream::recv) into a buffer the reactor
 /// picked: a slot of io_uring's provided-buffer ring, or a pooled heap buffer on the readiness
@@ -20,20 +20,22 @@ enum Inner {
     #[cfg(target_os = "linux")]
     Ring {
         ring: Rc<BufRing>,
-        bid: u16,
+        id: BufId,
         len: u32,
     },
     Heap {
         buf: Vec<u8>,
         pool: Rc<BufPool>,
     },
+    /// Only while `drop` runs: the buffer went back where it came from.
+    Returned,
 }
 
 impl RecvBuf {
     #[cfg(target_os = "linux")]
-    pub(crate) fn from_ring(ring: Rc<BufRing>, bid: u16, len: u32) -> Self {
+    pub(crate) fn from_ring(ring: Rc<BufRing>, id: BufId, len: u32) -> Self {
         RecvBuf {
-            inner: Inner::Ring { ring, bid, len },
+            inner: Inner::Ring { ring, id, len },
         }
     }
 
@@ -49,7 +51,7 @@ impl RecvBuf {
         match self.inner {
             #[cfg(target_os = "linux")]
             Inner::Ring { .. } => true,
-            Inner::Heap { .. } => false,
+            Inner::Heap { .. } | Inner::Returned => false,
         }
     }
 }
@@ -60,14 +62,16 @@ impl Deref for RecvBuf {
     fn deref(&self) -> &[u8] {
         match &self.inner {
             #[cfg(target_os = "linux")]
-            Inner::Ring { ring, bid, len } => ring.bytes(*bid, *len),
+            Inner::Ring { ring, id, len } => ring.bytes(id, *len),
             Inner::Heap { buf, .. } => buf,
+            Inner::Returned => &[],
         }
     }
 }
 
-// SAFETY: a ring slot belongs to this handle alone until it is pushed back in `drop`, and the
-// ring's memory is an mmap that never moves; a heap buffer's allocation never moves either.
+// SAFETY: a ring slot belongs to this handle alone (it owns the slot's `BufId`, which is not
+// Clone) until `drop` gives the token back, and the ring's memory is an mmap that never moves
+// while the `Rc<BufRing>` held here keeps it alive; a heap buffer's allocation never moves.
 unsafe impl IoBuf for RecvBuf {
     fn stable_ptr(&self) -> *const u8 {
         self.deref().as_ptr()
@@ -79,10 +83,11 @@ unsafe impl IoBuf for RecvBuf {
 
 impl Drop for RecvBuf {
     fn drop(&mut self) {
-        match &mut self.inner {
+        match std::mem::replace(&mut self.inner, Inner::Returned) {
             #[cfg(target_os = "linux")]
-            Inner::Ring { ring, bid, .. } => ring.recycle(*bid),
-            Inner::Heap { buf, pool } => pool.put(std::mem::take(buf)),
+            Inner::Ring { ring, id, .. } => ring.recycle(id),
+            Inner::Heap { buf, pool } => pool.put(buf),
+            Inner::Returned => {}
         }
     }
 }

@@ -2,6 +2,12 @@
 //! which a multishot receive picks a buffer for each completion. Receives then need no buffer
 //! per connection: memory is taken only when bytes arrive and comes back when the
 //! [`RecvBuf`](super::RecvBuf) that holds them is dropped.
+//!
+//! A slot the kernel handed over is named by a [`BufId`], an owned token: it cannot be copied,
+//! only made by [`BufRing::claim`] (unsafe: the caller vouches that a completion handed the slot
+//! over and that nobody claimed it before) and consumed by [`BufRing::recycle`]. Offering one
+//! slot to the kernel twice, which would let it write two receives into the same memory while
+//! the first is still being read, is therefore impossible from safe code.
 
 use std::{
     cell::Cell,
@@ -55,6 +61,23 @@ impl Drop for Mapping {
     }
 }
 
+/// One slot of the ring that the kernel handed to us. Owned and neither `Clone` nor `Copy`:
+/// whoever holds it is the only one who may read the slot, and giving the slot back
+/// ([`BufRing::recycle`]) consumes it.
+#[derive(Debug)]
+pub(crate) struct BufId(u16);
+
+// Fails to compile if `BufId` ever becomes `Clone` (or `Copy`): the two impls below would
+// then both apply, and the path would be ambiguous.
+const _: fn() = || {
+    trait AmbiguousIfClone<A> {
+        fn some_item() {}
+    }
+    impl<T: ?Sized> AmbiguousIfClone<()> for T {}
+    impl<T: ?Sized + Clone> AmbiguousIfClone<u8> for T {}
+    let _ = <BufId as AmbiguousIfClone<_>>::some_item;
+};
+
 /// The ring and its buffers. Lives in an `Rc` shared by the driver and every outstanding
 /// [`RecvBuf`](super::RecvBuf); the kernel only ever reads descriptors and writes into slots
 /// it has been given and not yet returned.
@@ -72,7 +95,8 @@ impl BufRing {
     /// Maps a ring of `entries` (a power of two, at most 32768) buffers of `buf_size` bytes
     /// and offers all of them to the kernel. The caller registers it under `bgid`.
     pub(crate) fn new(entries: u16, buf_size: u32, bgid: u16) -> io::Result<Self> {
-        if !entries.is_power_of_two() || entries > 32768 {
+        // `entries` is a u16, so it is at most 32768 once it is a power of two.
+        if !entries.is_power_of_two() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "ring size must be 2^n",
@@ -88,10 +112,10 @@ impl BufRing {
             ring,
             bufs,
             tail: Cell::new(0),
-            out: Cell::new(entries as u32),
+            out: Cell::new(0),
         };
         for bid in 0..entries {
-            this.recycle(bid);
+            this.offer(bid);
         }
         Ok(this)
     }
@@ -114,6 +138,18 @@ impl BufRing {
         self.out.get()
     }
 
+    /// How many filled buffers one receiver may have waiting for its consumer before its
+    /// multishot receive is cancelled (and re-armed only once the consumer asks for more).
+    /// Without it one connection that does not read takes every slot of the core: the kernel
+    /// moves its bytes out of the socket into our buffers, so TCP flow control never pushes
+    /// back on the sender. A thirty-second of the ring, between 4 and 64 (16 of the default
+    /// 512). The cancel takes effect at the next submission; what the kernel delivered in the
+    /// same loop turn still arrives, so a receiver holds this plus at most one turn's receipts
+    /// (in tests, a few dozen), never the whole ring.
+    pub(crate) fn per_receiver(&self) -> usize {
+        (self.entries as usize / 32).clamp(4, 64)
+    }
+
     fn slot(&self, bid: u16) -> *mut u8 {
         assert!(bid < self.entries, "buffer id {bid} out of range");
         self.bufs
@@ -122,27 +158,56 @@ impl BufRing {
             .wrapping_add(bid as usize * self.buf_size as usize)
     }
 
-    /// The `len` received bytes in slot `bid`.
-    pub(crate) fn bytes(&self, bid: u16, len: u32) -> &[u8] {
+    /// The first `len` bytes of the slot `id` names (the bytes its completion reported).
+    pub(crate) fn bytes(&self, id: &BufId, len: u32) -> &[u8] {
         assert!(
             len <= self.buf_size,
             "completion length {len} exceeds the buffer size"
         );
-        // SAFETY: `slot` checked `bid`; the kernel handed this slot over with a completion of
-        // `len` bytes (<= buf_size, checked) and does not touch it again until `recycle`, which
-        // only the single owner of the slot (a RecvBuf) calls. The mapping outlives `&self`.
-        unsafe { std::slice::from_raw_parts(self.slot(bid), len as usize) }
+        // SAFETY: `slot` checked that `id.0 < entries`, so `len <= buf_size` bytes from it lie
+        // inside the buffer mapping, which lives as long as `&self`. `id` exists only between
+        // `claim` (the kernel handed the slot over and is done writing it) and `recycle` (which
+        // consumes `id`), and it is not Clone: while this borrow of `id` lives, the slot is not
+        // in the ring, so the kernel does not write to it. The mapping is zero-filled by mmap,
+        // so the bytes are initialised even if the kernel wrote fewer than `len`.
+        unsafe { std::slice::from_raw_parts(self.slot(id.0), len as usize) }
     }
 
-    /// Offers slot `bid` to the kernel again. Called exactly once per slot handed out.
-    pub(crate) fn recycle(&self, bid: u16) {
+    /// Counts a completion that carries a slot of this ring (at reap time, before anyone
+    /// claims it), so [`outstanding`](Self::outstanding) includes results queued for a task
+    /// that has not polled yet.
+    pub(crate) fn delivered(&self) {
+        self.out.set(self.out.get() + 1);
+    }
+
+    /// The owned token for slot `bid`, handed over by a completion.
+    ///
+    /// # Safety
+    /// `bid` must come from the buffer-select flags of a completion of an operation that
+    /// selected from this ring, and no token may have been claimed for that completion before:
+    /// one completion, one token. The kernel then no longer writes the slot, and it is not in
+    /// the ring again until the token comes back through [`recycle`](Self::recycle).
+    pub(crate) unsafe fn claim(&self, bid: u16) -> BufId {
+        assert!(bid < self.entries, "buffer id {bid} out of range");
+        BufId(bid)
+    }
+
+    /// Offers the slot `id` names to the kernel again, consuming the token.
+    pub(crate) fn recycle(&self, id: BufId) {
+        self.offer(id.0);
+        self.out.set(self.out.get().saturating_sub(1));
+    }
+
+    /// Appends slot `bid` to the ring and publishes the new tail.
+    fn offer(&self, bid: u16) {
         let addr = self.slot(bid) as u64;
         let tail = self.tail.get();
         let idx = (tail & (self.entries - 1)) as usize;
         let entry = self.ring.ptr.as_ptr().cast::<RawEntry>().wrapping_add(idx);
-        // SAFETY: `idx < entries`, so `entry` lies inside the ring mapping. The kernel does not
-        // read descriptors at or after the tail until the tail is published below, and writing
-        // the three fields one by one leaves `resv` (the tail, in slot 0) untouched.
+        // SAFETY: `idx < entries`, so `entry` lies inside the ring mapping (which holds at least
+        // `entries` descriptors). The kernel reads only descriptors before the published tail,
+        // and `idx` is the tail itself, so nobody reads this one while we write it; writing the
+        // three fields one by one leaves `resv` (the tail, in slot 0) untouched.
         unsafe {
             ptr::addr_of_mut!((*entry).addr).write(addr);
             ptr::addr_of_mut!((*entry).len).write(self.buf_size);
@@ -157,13 +222,6 @@ impl BufRing {
             unsafe { ptr::addr_of_mut!((*self.ring.ptr.as_ptr().cast::<RawEntry>()).resv) };
         // SAFETY: as above: aligned, in bounds, only ever accessed atomically by us.
         unsafe { AtomicU16::from_ptr(tail_ptr) }.store(tail, Ordering::Release);
-        self.out.set(self.out.get() - 1);
-    }
-
-    /// Records that the kernel handed slot `bid` to us in a completion.
-    pub(crate) fn taken(&self, bid: u16) {
-        debug_assert!(bid < self.entries);
-        self.out.set(self.out.get() + 1);
     }
 }
 
@@ -187,12 +245,21 @@ mod tests {
             0,
             "ring must be page aligned"
         );
-        ring.taken(3);
+        ring.delivered();
         assert_eq!(ring.outstanding(), 1);
-        assert_eq!(ring.bytes(3, 5).len(), 5);
-        ring.recycle(3);
+        // SAFETY: stands in for a completion that handed slot 3 over; claimed once.
+        let id = unsafe { ring.claim(3) };
+        assert_eq!(ring.bytes(&id, 5).len(), 5);
+        ring.recycle(id);
         assert_eq!(ring.outstanding(), 0);
         assert_eq!(ring.tail.get(), 9);
+    }
+
+    #[test]
+    fn each_receiver_may_hold_a_bounded_share() {
+        assert_eq!(BufRing::new(512, 64, 0).unwrap().per_receiver(), 16);
+        assert_eq!(BufRing::new(8, 64, 0).unwrap().per_receiver(), 4);
+        assert_eq!(BufRing::new(32768, 64, 0).unwrap().per_receiver(), 64);
     }
 
     #[test]

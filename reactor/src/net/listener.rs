@@ -6,10 +6,31 @@ use crate::sys::{
 use std::{fmt, io, net::SocketAddr};
 
 /// A listening TCP socket. On io_uring one multishot accept stays armed for it.
+///
+/// Like [`TcpStream`], it belongs to the core that created it (`!Send`, `!Sync`); to listen on
+/// several cores, give each core its own socket (`SO_REUSEPORT`) built with [`from_std`]:
+///
+/// ```compile_fail
+/// use ringwire_reactor::{Handle, net::TcpListener};
+/// fn to_another_core(other: &Handle, listener: TcpListener) {
+///     other.spawn(move || drop(listener));
+/// }
+/// ```
+///
+/// ```compile_fail
+/// use ringwire_reactor::net::TcpListener;
+/// fn assert_send<T: Send>(_: &T) {}
+/// fn in_flight(listener: &TcpListener) {
+///     assert_send(&listener.accept());
+/// }
+/// ```
+///
+/// [`from_std`]: TcpListener::from_std
 pub struct TcpListener {
     // Declared first so that on drop its multishot accept is cancelled before the close.
     accept: AcceptState,
     io: Io<mio::net::TcpListener>,
+    _core: crate::CoreBound,
 }
 
 impl TcpListener {
@@ -26,6 +47,7 @@ impl TcpListener {
         Ok(TcpListener {
             accept: AcceptState::default(),
             io: Io::from_std_listener(listener)?,
+            _core: crate::CoreBound::default(),
         })
     }
 

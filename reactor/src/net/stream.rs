@@ -17,10 +17,46 @@ use std::{
 /// All I/O takes `&self`, so one task may read while another writes; run at most one
 /// receive (`recv`/`read`) at a time. Dropping the stream cancels its pending operations and
 /// closes it (through the ring, on io_uring, ordered after anything already queued).
+///
+/// A stream belongs to the core that created it: its operations live in that core's driver,
+/// and the kernel may still be writing into buffers that driver holds. It is neither `Send`
+/// nor `Sync`, so it cannot be handed to another core, and neither can its operations:
+///
+/// ```compile_fail
+/// use ringwire_reactor::{Handle, net::TcpStream};
+/// fn to_another_core(other: &Handle, stream: TcpStream) {
+///     other.spawn(move || drop(stream));
+/// }
+/// ```
+///
+/// ```compile_fail
+/// use ringwire_reactor::net::TcpStream;
+/// fn assert_send<T: Send>(_: &T) {}
+/// fn in_flight(stream: &TcpStream) {
+///     let write = stream.write_all(vec![1u8; 16]);
+///     assert_send(&write);
+/// }
+/// ```
+///
+/// ```compile_fail
+/// use ringwire_reactor::net::TcpStream;
+/// fn assert_send<T: Send>(_: &T) {}
+/// fn connecting(addr: std::net::SocketAddr) {
+///     assert_send(&TcpStream::connect(addr));
+/// }
+/// ```
+///
+/// ```compile_fail
+/// use ringwire_reactor::net::TcpStream;
+/// fn shared(stream: &'static TcpStream) {
+///     std::thread::spawn(move || drop(stream.set_nodelay(true)));
+/// }
+/// ```
 pub struct TcpStream {
     // Declared first so that on drop its multishot receive is cancelled before the close.
     recv: RecvState,
     io: Io<mio::net::TcpStream>,
+    _core: crate::CoreBound,
 }
 
 impl TcpStream {
@@ -28,6 +64,7 @@ impl TcpStream {
         TcpStream {
             recv: RecvState::default(),
             io,
+            _core: crate::CoreBound::default(),
         }
     }
 
@@ -102,7 +139,7 @@ impl TcpStream {
 
     /// Closes the socket and reports an error from the close itself.
     pub async fn close(self) -> io::Result<()> {
-        let TcpStream { recv, io } = self;
+        let TcpStream { recv, io, .. } = self;
         drop(recv);
         op::close::close(io).await
     }

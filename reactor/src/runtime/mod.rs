@@ -66,18 +66,50 @@ impl Builder {
         self
     }
 
-    /// io_uring submission queue size (default 1024; the completion queue is 4x).
+    /// io_uring submission queue size (default 1024; the completion queue is 4x). Saturates:
+    /// values below 8 mean 8, and the kernel clamps values above its maximum (32768).
     pub fn ring_entries(mut self, entries: u32) -> Self {
         self.entries = entries.max(8);
         self
     }
 
-    /// Receive buffers: how many (io_uring's provided-buffer ring; a power of two, default
-    /// 512) and how large (default 4096 bytes, also the pooled buffer size on epoll).
+    /// Receive buffers: how many (io_uring's provided-buffer ring, default 512; rounded up to
+    /// a power of two) and how large (default 4096 bytes, also the pooled buffer size on
+    /// epoll). [`build`](Builder::build) rejects a count of 0 or above
+    /// [`MAX_RECV_BUFFERS`](Builder::MAX_RECV_BUFFERS) (the kernel's ring holds at most
+    /// 32768) and a size above [`MAX_RECV_BUFFER_SIZE`](Builder::MAX_RECV_BUFFER_SIZE);
+    /// sizes below 64 bytes mean 64.
     pub fn recv_buffers(mut self, count: u16, size: u32) -> Self {
-        self.recv_buffers = count.max(1).next_power_of_two().min(32768);
+        self.recv_buffers = count;
         self.recv_buffer_size = size.max(64);
         self
+    }
+
+    /// The most provided receive buffers per core: the kernel's buffer-ring limit (its ring
+    /// index is 16 bits, and the ring size must be a power of two).
+    pub const MAX_RECV_BUFFERS: u16 = 1 << 15;
+
+    /// The largest receive buffer: 16 MiB. A receive's result must fit the completion's 32-bit
+    /// field with room to spare, and the whole ring (count x size) is mapped up front.
+    pub const MAX_RECV_BUFFER_SIZE: u32 = 1 << 24;
+
+    /// Checks the values that end up in fixed-width kernel fields.
+    fn validate(&self) -> Result<(), Error> {
+        if self.recv_buffers == 0 || self.recv_buffers > Self::MAX_RECV_BUFFERS {
+            return Err(Error::Config(format!(
+                "recv_buffers = {}: the provided-buffer ring holds 1 to {} buffers",
+                self.recv_buffers,
+                Self::MAX_RECV_BUFFERS
+            )));
+        }
+        if self.recv_buffer_size > Self::MAX_RECV_BUFFER_SIZE {
+            return Err(Error::Config(format!(
+                "recv_buffer_size = {} bytes: at most {} bytes (16 MiB)",
+                self.recv_buffer_size,
+                Self::MAX_RECV_BUFFER_SIZE
+            )));
+        }
+        Ok(())
     }
 
     /// Sockets and tasks the runtime expects at most (default 1024). Its per-socket tables are
@@ -104,10 +136,17 @@ impl Builder {
     }
 
     /// Builds the runtime on the calling thread.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a setting out of range (see [`recv_buffers`](Builder::recv_buffers)),
+    /// [`Error::UringUnavailable`] when [`Backend::Uring`] cannot be had, [`Error::Io`] when
+    /// the readiness backend cannot be set up.
     pub fn build(self) -> Result<Runtime, Error> {
+        self.validate()?;
         let cfg = DriverConfig {
             entries: self.entries,
-            recv_buffers: self.recv_buffers,
+            // In range (validated): 1..=32768 rounds up to a power of two within u16.
+            recv_buffers: self.recv_buffers.next_power_of_two(),
             recv_buffer_size: self.recv_buffer_size,
             forced_unavailable: self.forced_unavailable,
             capacity: self.capacity,
@@ -168,8 +207,15 @@ impl Runtime {
     }
 
     /// Runs `future` to completion on this thread, driving every task spawned meanwhile.
+    ///
+    /// On Linux, SIGPIPE is blocked on this thread meanwhile (and any left pending is taken
+    /// before it is unblocked): a transfer to a peer that has gone fails with EPIPE instead
+    /// of killing a process that keeps SIGPIPE's default disposition.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         let _enter = context::enter(self.cx.clone());
+        #[cfg(target_os = "linux")]
+        let _sigpipe = crate::sys::unix::SigpipeBlocked::new();
+        let _flush = FlushOnExit(&self.cx);
         let main = Arc::new(MainWaker {
             woken: AtomicBool::new(true),
             shared: self.cx.shared.clone(),
@@ -191,7 +237,7 @@ impl Runtime {
                 cx.queue.borrow_mut().push_back(r);
             }
             while let Some(job) = cx.shared.try_recv_job() {
-                job();
+                task::run_job(job);
             }
             let busy = !cx.queue.borrow().is_empty() || main.woken.load(Ordering::Acquire);
             let timeout = if busy {
@@ -280,6 +326,19 @@ impl Drop for Runtime {
             if dropped == 0 && woke == 0 && cx.queue.borrow().is_empty() {
                 break;
             }
+        }
+    }
+}
+
+/// Submits the SQEs still queued when `block_on` returns (or unwinds): descriptors dropped
+/// outside a runtime are closed directly, which is sound only if no queued SQE names them.
+struct FlushOnExit<'a>(&'a Context);
+
+impl Drop for FlushOnExit<'_> {
+    fn drop(&mut self) {
+        // A panic inside the driver leaves it borrowed: nothing can be submitted then.
+        if let Ok(mut driver) = self.0.driver.try_borrow_mut() {
+            driver.flush();
         }
     }
 }

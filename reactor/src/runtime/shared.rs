@@ -126,6 +126,9 @@ pub struct Handle {
 impl Handle {
     /// Runs `f` on the runtime's thread at its next loop turn (it may call
     /// [`spawn_local`](crate::spawn_local)). Returns `false` if the runtime has shut down.
+    ///
+    /// A panic in `f` is caught, logged and counted with the task panics
+    /// ([`LoopStats::task_panics`](crate::LoopStats::task_panics)); the core keeps running.
     pub fn spawn<F: FnOnce() + Send + 'static>(&self, f: F) -> bool {
         self.shared.push_job(Box::new(f))
     }

@@ -46,7 +46,7 @@ pub struct LoopStats {
     pub submitted: u64,
     /// Completions (io_uring) or readiness events (epoll) processed.
     pub completions: u64,
-    /// Task panics caught on this core.
+    /// Panics caught on this core: in tasks, and in closures sent with `Handle::spawn`.
     pub task_panics: u64,
     /// Receive buffers held by the application right now: provided-ring slots (io_uring) plus
     /// pooled heap buffers. Zero when every connection is idle.

@@ -76,6 +76,21 @@ impl<F: Future> Future for CatchUnwind<F> {
     }
 }
 
+/// Runs a closure sent with [`Handle::spawn`](super::Handle::spawn). Like a task's poll, a
+/// panic is caught, logged and counted: it must not unwind through the loop and take the core
+/// (and every connection on it) down.
+pub(super) fn run_job(job: Box<dyn FnOnce() + Send>) {
+    // AssertUnwindSafe: the closure is consumed either way; nothing it touched is used again
+    // by the loop except through RefCells, whose borrows the unwind has released.
+    if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(job)) {
+        tracing::error!(
+            "closure sent with Handle::spawn panicked: {}",
+            panic_message(&*panic)
+        );
+        super::stats::record_panic();
+    }
+}
+
 /// A task's entry in its core's registry of live tasks, removed when the future is dropped.
 struct Registered(usize);
 

@@ -172,3 +172,55 @@ pub(crate) fn take_inherited(count: usize) -> io::Result<Vec<std::os::fd::OwnedF
     }
     Ok(out)
 }
+
+/// Keeps SIGPIPE blocked on the calling thread while it lives (the runtime holds one for the
+/// length of `block_on`). Sends carry `MSG_NOSIGNAL`, but `sendfile(2)` and `splice(2)` into
+/// a socket whose peer has gone take no flags and raise SIGPIPE at the thread that runs them
+/// (with io_uring, the loop thread whenever the kernel completes the operation inline). A
+/// blocked, thread-directed signal is only left pending, never acted on, so the call fails
+/// with EPIPE and the process lives even where SIGPIPE has its default (fatal) disposition,
+/// as in a program that embeds the reactor without Rust's start-up code ignoring it.
+#[cfg(target_os = "linux")]
+pub(crate) struct SigpipeBlocked {
+    /// SIGPIPE was blocked already (by the embedder): leave the mask and pending set alone.
+    was_blocked: bool,
+}
+
+#[cfg(target_os = "linux")]
+impl SigpipeBlocked {
+    pub(crate) fn new() -> Self {
+        let Ok(set) = sigset(&[libc::SIGPIPE]) else {
+            return SigpipeBlocked { was_blocked: true };
+        };
+        // SAFETY: sigset_t is plain data; all-zero is a valid (empty) set for the old mask.
+        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: reads `set` and writes the previous mask into `old`, both live locals.
+        let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+        // SAFETY: `old` was filled in by pthread_sigmask (or is the empty set if it failed).
+        let was_blocked = r != 0 || unsafe { libc::sigismember(&old, libc::SIGPIPE) } == 1;
+        SigpipeBlocked { was_blocked }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for SigpipeBlocked {
+    fn drop(&mut self) {
+        if self.was_blocked {
+            return;
+        }
+        let Ok(set) = sigset(&[libc::SIGPIPE]) else {
+            return;
+        };
+        // Take every SIGPIPE left pending by a failed transfer first: unblocking with one
+        // pending would deliver it now, killing the process at its default disposition.
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: reads the set and the zero timeout, both live locals; no siginfo is asked
+        // for. Each call consumes at most one pending SIGPIPE and fails (EAGAIN) once none is.
+        while unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) } == libc::SIGPIPE {}
+        // SAFETY: reads the set we built; no old mask is requested.
+        unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+    }
+}

@@ -9,9 +9,18 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Waits until `duration` after the loop's current clock.
+/// Waits until `duration` after the loop's current clock. A duration too long to represent
+/// (`Duration::MAX`) waits until a deadline centuries away, in effect forever.
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(super::now() + duration)
+    sleep_until(deadline_after(duration))
+}
+
+/// `now + duration`, saturating: `Instant` panics on overflow, and a deadline past the timer
+/// clock's range (about 584 years after the process started) is the same as never.
+fn deadline_after(duration: Duration) -> Instant {
+    let now = super::now();
+    now.checked_add(duration)
+        .unwrap_or_else(|| from_tick(u64::MAX).max(now))
 }
 
 /// Waits until `deadline`.
@@ -19,6 +28,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         deadline: to_tick(deadline),
         key: NO_KEY,
+        _core: crate::CoreBound::default(),
     }
 }
 
@@ -26,10 +36,30 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 ///
 /// Sixteen bytes (a deadline in nanoseconds since a process-wide epoch and a 32-bit timer
 /// key): connections keep two of these for their whole life.
+///
+/// The key indexes the timer store of the core that registered it, so a `Sleep` (and a
+/// `timeout`) is neither `Send` nor `Sync`:
+///
+/// ```compile_fail
+/// use ringwire_reactor::{Handle, time::sleep};
+/// fn to_another_core(other: &Handle) {
+///     let timer = sleep(std::time::Duration::from_secs(1));
+///     other.spawn(move || drop(timer));
+/// }
+/// ```
+///
+/// ```compile_fail
+/// use ringwire_reactor::time::timeout;
+/// fn assert_send<T: Send>(_: &T) {}
+/// fn check() {
+///     assert_send(&timeout(std::time::Duration::from_secs(1), async {}));
+/// }
+/// ```
 #[derive(Debug)]
 pub struct Sleep {
     deadline: u64,
     key: u32,
+    _core: crate::CoreBound,
 }
 
 const NO_KEY: u32 = u32::MAX;
@@ -147,9 +177,10 @@ impl From<Elapsed> for std::io::Error {
     }
 }
 
-/// Runs `future` for at most `duration`; on expiry it is dropped (cancelling its I/O).
+/// Runs `future` for at most `duration`; on expiry it is dropped (cancelling its I/O). As with
+/// [`sleep`], `Duration::MAX` means no deadline in practice, not a panic.
 pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
-    timeout_at(super::now() + duration, future).await
+    timeout_at(deadline_after(duration), future).await
 }
 
 /// Runs `future` until `deadline` at most.

@@ -5,8 +5,9 @@ use ringwire_reactor::{Backend, Runtime, net::TcpListener};
 use std::net::SocketAddr;
 
 /// Instantiates a test once per backend: `name::uring` and `name::epoll`. The io_uring
-/// variant prints why and returns when this machine cannot run io_uring (never a silent pass:
-/// the reason is on stderr, and CI on this machine has io_uring).
+/// variant prints `SKIPPED` with the reason and returns when this machine cannot run io_uring,
+/// or fails when `RINGWIRE_REQUIRE_URING=1` (CI: never a vacuous pass); see
+/// `ringwire_reactor::testing`.
 #[macro_export]
 macro_rules! both_backends {
     ($(#[$meta:meta])* fn $name:ident($backend:ident) $body:block) => {
@@ -18,8 +19,7 @@ macro_rules! both_backends {
 
             #[test]
             fn uring() {
-                if let Some(why) = $crate::util::uring_unavailable() {
-                    eprintln!("SKIPPED {}::uring: io_uring unavailable: {why}", stringify!($name));
+                if !ringwire_reactor::testing::uring_or_skip(concat!(stringify!($name), "::uring")) {
                     return;
                 }
                 run(ringwire_reactor::Backend::Uring)
@@ -35,11 +35,7 @@ macro_rules! both_backends {
 
 /// Why io_uring cannot be used here, if it cannot.
 pub fn uring_unavailable() -> Option<String> {
-    Runtime::builder()
-        .backend(Backend::Uring)
-        .build()
-        .err()
-        .map(|e| e.to_string())
+    ringwire_reactor::testing::uring_unavailable()
 }
 
 pub fn runtime(backend: Backend) -> Runtime {

@@ -2,6 +2,7 @@
 //! The environment variable is derived: `RINGWIRE_` + the name upper-cased with `.` → `_`.
 
 mod server;
+mod storage;
 mod subsystems;
 
 use super::Settings;
@@ -11,6 +12,8 @@ use super::Settings;
 pub enum Kind {
     Text,
     Number,
+    /// `true` or `false`, written bare.
+    Bool,
 }
 
 /// One configuration key.
@@ -36,7 +39,10 @@ pub fn env_name(key: &Key) -> String {
 
 /// Every key, in the order of `docs/CONFIG.md`.
 pub fn all() -> impl Iterator<Item = &'static Key> {
-    server::KEYS.iter().chain(subsystems::KEYS)
+    server::KEYS
+        .iter()
+        .chain(subsystems::KEYS)
+        .chain(storage::KEYS)
 }
 
 /// The key called `name` (dotted name or flag).

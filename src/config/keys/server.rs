@@ -149,7 +149,7 @@ pub static KEYS: &[Key] = &[
         flag: "stream-listen",
         kind: Kind::Text,
         default: "127.0.0.1:7070",
-        help: "Address of the binary stream protocol's own listener (one per worker); empty: off (HTTP Upgrade still works).",
+        help: "Address of the binary stream protocol's own listener (one per worker); empty: no listener of its own (HTTP Upgrade on GET / still works; stream.enabled = false turns both off).",
         set: |s, v| {
             s.stream_listen = match v.trim() {
                 "" => None,

@@ -81,6 +81,66 @@ pub static KEYS: &[Key] = &[
         get: |s| values::show_duration(s.heartbeat_timeout),
     },
     Key {
+        name: "stream.enabled",
+        flag: "stream-enabled",
+        kind: Kind::Bool,
+        default: "true",
+        help: "The binary stream protocol: true, or false to turn it off everywhere (no stream_listen listener, and HTTP Upgrade: ringwire-stream/1 is answered as plain HTTP).",
+        set: |s, v| {
+            s.stream_enabled = values::boolean(v)?;
+            Ok(())
+        },
+        get: |s| s.stream_enabled.to_string(),
+    },
+    Key {
+        name: "stream.handshake_timeout",
+        flag: "stream-handshake-timeout",
+        kind: Kind::Text,
+        default: "10s",
+        help: "Time a new stream connection has to deliver its whole HELLO; then GOAWAY TIMEOUT and close.",
+        set: |s, v| {
+            s.stream_handshake_timeout = positive(values::duration(v)?)?;
+            Ok(())
+        },
+        get: |s| values::show_duration(s.stream_handshake_timeout),
+    },
+    Key {
+        name: "stream.frame_timeout",
+        flag: "stream-frame-timeout",
+        kind: Kind::Text,
+        default: "10s",
+        help: "Time from a frame's first byte to its last; then GOAWAY TIMEOUT and close.",
+        set: |s, v| {
+            s.stream_frame_timeout = positive(values::duration(v)?)?;
+            Ok(())
+        },
+        get: |s| values::show_duration(s.stream_frame_timeout),
+    },
+    Key {
+        name: "stream.ping_interval",
+        flag: "stream-ping-interval",
+        kind: Kind::Text,
+        default: "30s",
+        help: "With streams open, the server PINGs a connection silent this long.",
+        set: |s, v| {
+            s.stream_ping_interval = positive(values::duration(v)?)?;
+            Ok(())
+        },
+        get: |s| values::show_duration(s.stream_ping_interval),
+    },
+    Key {
+        name: "stream.ping_timeout",
+        flag: "stream-ping-timeout",
+        kind: Kind::Text,
+        default: "20s",
+        help: "Time the peer has to answer the server's PING; then GOAWAY TIMEOUT and close (a dead peer).",
+        set: |s, v| {
+            s.stream_ping_timeout = positive(values::duration(v)?)?;
+            Ok(())
+        },
+        get: |s| values::show_duration(s.stream_ping_timeout),
+    },
+    Key {
         name: "stream.max_streams",
         flag: "stream-max-streams",
         kind: Kind::Number,

@@ -3,7 +3,7 @@
 
 use super::error::{ClientError, Failure, reset_message};
 use super::state::{Ping, Slot, State, codec_error};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use ringwire_protocol::stream::{Error as CodecError, ErrorCode, StreamState};
 use std::{
     io,
@@ -11,6 +11,10 @@ use std::{
     task::{Context, Poll},
     time::{Duration, Instant},
 };
+
+/// The largest split message `recv_message` puts together: a message is one publisher's
+/// DATA frame, so no server publishes more than the largest MAX_FRAME_SIZE.
+const MAX_SPLIT_MESSAGE: usize = (1 << 24) - 1;
 
 impl State {
     pub(crate) fn poll_open(
@@ -172,20 +176,90 @@ impl State {
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<Option<Bytes>>> {
         let slot = self.streams.get_mut(&id).expect("slot");
-        if let Some(data) = slot.queue.pop_front() {
+        while let Some(data) = slot.queue.pop_front() {
+            if data.is_empty() {
+                continue; // a split message's bracket: payloads go out as they came
+            }
             // Fails only once the connection is gone, when there is no window left to return.
             let _ = self.conn.consume(id, data.len(), &mut self.out);
             self.wake_writer();
             return Poll::Ready(Ok(Some(data)));
         }
+        Self::recv_end(slot, self.dead.as_ref(), cx)
+    }
+
+    fn recv_end(
+        slot: &mut Slot,
+        dead: Option<&Failure>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Option<Bytes>>> {
         if slot.end {
             return Poll::Ready(Ok(None));
         }
-        if let Some(f) = slot.failed.as_ref().or(self.dead.as_ref()) {
+        if let Some(f) = slot.failed.as_ref().or(dead) {
             return Poll::Ready(Err(f.to_io()));
         }
         slot.recv = Some(cx.waker().clone());
         Poll::Pending
+    }
+
+    /// The next whole pub/sub message of stream `id`: one DATA frame, or the frames between
+    /// two empty ones (a split message, see `docs/PROTOCOL.md`).
+    pub(crate) fn poll_recv_message(
+        &mut self,
+        id: u32,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Option<Bytes>>> {
+        let mut consumed = 0;
+        let ready = self.assemble(id, &mut consumed);
+        if consumed > 0 {
+            // Fails only once the connection is gone, when there is no window left to return.
+            let _ = self.conn.consume(id, consumed, &mut self.out);
+            self.wake_writer();
+        }
+        let slot = self.streams.get_mut(&id).expect("slot");
+        match ready {
+            Some(r) => Poll::Ready(r.map(Some)),
+            None => {
+                if slot.end {
+                    // A split message cut by the end of the stream is incomplete: dropped.
+                    slot.assembling = None;
+                }
+                Self::recv_end(slot, self.dead.as_ref(), cx)
+            }
+        }
+    }
+
+    /// Takes queued payloads of stream `id` until a whole message is there.
+    fn assemble(&mut self, id: u32, consumed: &mut usize) -> Option<io::Result<Bytes>> {
+        let slot = self.streams.get_mut(&id).expect("slot");
+        while let Some(data) = slot.queue.pop_front() {
+            if data.is_empty() {
+                match slot.assembling.take() {
+                    None => slot.assembling = Some(BytesMut::new()),
+                    Some(whole) => return Some(Ok(whole.freeze())),
+                }
+                continue;
+            }
+            *consumed += data.len();
+            match &mut slot.assembling {
+                None => return Some(Ok(data)),
+                Some(part) if part.len() + data.len() > MAX_SPLIT_MESSAGE => {
+                    let msg = format!(
+                        "stream {id} to service \"{}\": a split message grew past {} bytes, \
+                         more than any server may publish",
+                        slot.service, MAX_SPLIT_MESSAGE
+                    );
+                    slot.assembling = None;
+                    return Some(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        ClientError::new(None, msg),
+                    )));
+                }
+                Some(part) => part.extend_from_slice(&data),
+            }
+        }
+        None
     }
 
     /// The `Stream` handle is gone: a stream still open on the wire is cancelled so the

@@ -5,7 +5,7 @@
 //! `.await`. The application calls are in `ops.rs`; this file is the receiving side.
 
 use super::error::{Failure, reset_message};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use ringwire_protocol::stream::{Connection, Error as CodecError, ErrorCode, Event, Settings};
 use std::{
     collections::{HashMap, VecDeque},
@@ -27,6 +27,8 @@ pub(crate) struct Slot {
     pub(crate) failed: Option<Failure>,
     pub(crate) recv: Option<Waker>,
     pub(crate) send: Vec<Waker>,
+    /// A split pub/sub message being put together by `recv_message`.
+    pub(crate) assembling: Option<BytesMut>,
 }
 
 impl Slot {
@@ -38,6 +40,7 @@ impl Slot {
             failed: None,
             recv: None,
             send: Vec::new(),
+            assembling: None,
         }
     }
 
@@ -235,6 +238,9 @@ impl State {
                 Some(slot) => {
                     if !data.is_empty() {
                         slot.queue.push_back(payload(chunk, data));
+                    } else if !end {
+                        // An empty DATA frame: the bracket of a split pub/sub message.
+                        slot.queue.push_back(Bytes::new());
                     }
                     slot.end |= end;
                     if let Some(w) = slot.recv.take() {

@@ -29,8 +29,9 @@ pub(crate) async fn close<S: Source>(io: Io<S>) -> io::Result<()> {
             match unsafe { crate::sys::uring::Op::submit(CloseData, sqe) } {
                 Ok(op) => op.await,
                 Err((e, _)) => {
-                    // SAFETY: the ring refused the close; `raw` is still ours to close.
-                    unsafe { libc::close(raw) };
+                    // The ring refused the close; SQEs naming `raw` may still be queued, so
+                    // the driver closes it once they have been submitted.
+                    crate::sys::uring::with_driver(|d| d.close_fd(raw));
                     Err(e)
                 }
             }

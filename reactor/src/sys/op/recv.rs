@@ -3,7 +3,9 @@
 //! io_uring: one multishot receive per socket stays armed; each completion carries a slot of
 //! the core's provided-buffer ring. When the ring runs dry the kernel ends the multishot with
 //! ENOBUFS, and that receive falls back to a single-shot read into a pooled heap buffer, so a
-//! connection always makes progress. Readiness backend: on a readable event, read into a
+//! connection always makes progress. A socket whose task does not consume what arrives may
+//! have only `BufRing::per_receiver` filled buffers waiting: then the driver cancels its
+//! multishot, and the next receive, once those are consumed, arms a new one. Readiness backend: on a readable event, read into a
 //! pooled buffer, which goes straight back to the pool if the read would block.
 //!
 //! The operation is poll-based (`poll_recv`): waiting for bytes needs no future state at all,
@@ -131,14 +133,21 @@ fn poll_recv_uring(
         };
         if let Some(bid) = cqueue::buffer_select(flags) {
             let bufs = with_driver(|d| d.bufs.clone());
-            bufs.taken(bid);
+            // SAFETY: `bid` is from the flags of a completion of this socket's buffer-select
+            // receive, which picks from the driver's ring (`bgid` above), and each completion
+            // leaves the multishot's queue once (popped above), so it is claimed once.
+            let id = unsafe { bufs.claim(bid) };
             if res > 0 {
-                return Poll::Ready(Ok(Some(RecvBuf::from_ring(bufs, bid, res as u32))));
+                return Poll::Ready(Ok(Some(RecvBuf::from_ring(bufs, id, res as u32))));
             }
-            bufs.recycle(bid);
+            bufs.recycle(id);
         }
         match res {
             0 => return Poll::Ready(Ok(None)),
+            // The driver cancelled the receive because this socket had its share of the
+            // ring's buffers waiting (`BufRing::per_receiver`); they are consumed now, so
+            // re-arm. Meanwhile the bytes stayed in the socket, under TCP flow control.
+            r if r == -libc::ECANCELED => continue,
             r if r == -libc::ENOBUFS => {
                 // Every ring slot is in use: receive this one into a pooled heap buffer.
                 let pool = context::with(|cx| cx.pool.clone());

@@ -3,6 +3,14 @@
 //! io_uring has no sendfile opcode: the file is spliced into a pipe and the pipe into the
 //! socket, both as SQEs. The readiness backend uses `sendfile(2)` on Linux, and a pread+write
 //! loop through a pooled buffer where neither exists.
+//!
+//! io_uring runs every splice in an io-wq kernel worker thread (it has no non-blocking
+//! attempt for splice). Into a blocking socket whose peer stopped reading, that worker would
+//! sleep until the peer reads again, so each slow reader would hold a kernel thread. So the
+//! socket is switched to `O_NONBLOCK` first (io_uring's own socket operations do not care: they
+//! wait for readiness by polling either way): a splice into a full socket then ends at once with
+//! `EAGAIN`, and the transfer waits for `POLLOUT` with a poll request, which costs no thread.
+//! The driver also caps the workers per ring (`IORING_REGISTER_IOWQ_MAX_WORKERS`).
 
 use crate::sys::Io;
 use std::{fs::File, io, rc::Rc};
@@ -11,6 +19,7 @@ use std::{fs::File, io, rc::Rc};
 mod uring {
     use crate::sys::uring::{Completable, Op, cqe_result};
     use io_uring::{opcode, types};
+    use libc::c_int;
     use std::{
         fs::File,
         io,
@@ -49,6 +58,40 @@ mod uring {
         }
     }
 
+    /// A one-shot poll request; it refers to no memory of ours.
+    struct PollData;
+
+    impl Completable for PollData {
+        type Output = io::Result<u32>;
+        fn complete(self, res: i32, _flags: u32) -> Self::Output {
+            cqe_result(res)
+        }
+    }
+
+    /// Waits until `fd` is writable (or failed: the next splice then reports why).
+    async fn writable(fd: RawFd) -> io::Result<()> {
+        let sqe = opcode::PollAdd::new(types::Fd(fd), libc::POLLOUT as u32).build();
+        // SAFETY: a poll request carries no pointers; the descriptor stays open because the
+        // caller's stream, which closes it through this ring, outlives the awaited op.
+        match unsafe { Op::submit(PollData, sqe) } {
+            Ok(op) => op.await.map(drop),
+            Err((e, _)) => Err(e),
+        }
+    }
+
+    /// Makes `fd` non-blocking, so that a splice into it never parks an io-wq worker.
+    fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+        // SAFETY: F_GETFL takes no argument and only reads the descriptor's flags.
+        let flags = crate::sys::unix::cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+        if flags & libc::O_NONBLOCK == 0 {
+            // SAFETY: F_SETFL takes an integer argument; only the status flags change.
+            crate::sys::unix::cvt(unsafe {
+                libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK as c_int)
+            })?;
+        }
+        Ok(())
+    }
+
     async fn splice(
         fd_in: RawFd,
         off_in: i64,
@@ -75,6 +118,7 @@ mod uring {
         offset: u64,
         len: u64,
     ) -> io::Result<u64> {
+        set_nonblocking(sock)?;
         let pipe = Pipe::new()?;
         let mut sent = 0u64;
         while sent < len {
@@ -89,7 +133,14 @@ mod uring {
             }
             let mut left = n;
             while left > 0 {
-                let m = splice(pipe.r.as_raw_fd(), -1, sock, left, &pipe, file).await?;
+                let m = match splice(pipe.r.as_raw_fd(), -1, sock, left, &pipe, file).await {
+                    Ok(m) => m,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        writable(sock).await?;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 if m == 0 {
                     return Err(io::ErrorKind::WriteZero.into());
                 }

@@ -10,12 +10,13 @@ pub(crate) trait RawIo {
     /// # Safety
     /// `ptr..ptr+len` must be writable memory owned by the caller for the duration of the call.
     unsafe fn read_raw(&self, ptr: *mut u8, len: usize) -> io::Result<usize>;
-    /// `write(2)` of `len` initialised bytes at `ptr`.
+    /// `send(2)` of `len` initialised bytes at `ptr`, with `MSG_NOSIGNAL` (sockets only): a
+    /// closed peer is `EPIPE`, never a SIGPIPE.
     ///
     /// # Safety
     /// `ptr..ptr+len` must be initialised memory valid for the duration of the call.
     unsafe fn write_raw(&self, ptr: *const u8, len: usize) -> io::Result<usize>;
-    /// `writev(2)` of the given (pointer, length) pairs.
+    /// `sendmsg(2)` of the given (pointer, length) pairs, with `MSG_NOSIGNAL` (sockets only).
     ///
     /// # Safety
     /// Every pair must describe initialised memory valid for the duration of the call.
@@ -32,22 +33,26 @@ impl<S: std::os::fd::AsRawFd> RawIo for S {
 
     unsafe fn write_raw(&self, ptr: *const u8, len: usize) -> io::Result<usize> {
         // SAFETY: the caller guarantees `ptr..ptr+len` is initialised and live for the call.
-        let n = unsafe { libc::write(self.as_raw_fd(), ptr.cast(), len) };
+        let n = unsafe { libc::send(self.as_raw_fd(), ptr.cast(), len, libc::MSG_NOSIGNAL) };
         crate::sys::unix::cvt(n).map(|n| n as usize)
     }
 
     unsafe fn writev_raw(&self, parts: &[(*const u8, usize)]) -> io::Result<usize> {
-        // IOV_MAX is at least 1024 on Linux and the BSDs; callers pass a handful of parts.
-        let iov: Vec<libc::iovec> = parts
+        // Callers pass at most IOV_MAX (1024) parts (`op::writev` caps them).
+        let mut iov: Vec<libc::iovec> = parts
             .iter()
             .map(|&(p, l)| libc::iovec {
                 iov_base: p as *mut libc::c_void,
                 iov_len: l,
             })
             .collect();
-        // SAFETY: each iovec describes memory the caller guarantees is live and initialised;
-        // `iov` outlives the call.
-        let n = unsafe { libc::writev(self.as_raw_fd(), iov.as_ptr(), iov.len() as libc::c_int) };
+        // SAFETY: msghdr is plain data; all-zero is "no address, no control data".
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = iov.as_mut_ptr();
+        msg.msg_iovlen = iov.len() as _;
+        // SAFETY: `msg` points at `iov`, whose entries describe memory the caller guarantees
+        // is live and initialised; both outlive the call, which only reads them.
+        let n = unsafe { libc::sendmsg(self.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
         crate::sys::unix::cvt(n).map(|n| n as usize)
     }
 }

@@ -5,6 +5,12 @@
 //! and wait for the next event, so a socket with data ready costs no wait at all. A receive
 //! that fills less than its buffer also clears read readiness (the socket is empty, and the
 //! next bytes raise a new edge), which saves the read that would only return `WouldBlock`.
+//!
+//! Fairness: a socket that is always ready (a client pipelining faster than the core answers)
+//! would let its task loop through reads and writes without ever returning `Pending`, and
+//! starve every other task, timer and accept of the core. So each socket gets
+//! [`IO_BUDGET`] ready operations per loop turn; the next one reports "not ready" once, with
+//! the task woken again at once, which sends it behind the next poll for events.
 
 mod io;
 mod registration;
@@ -25,6 +31,11 @@ use std::{
 
 const WAKE_TOKEN: Token = Token(usize::MAX);
 
+/// Ready operations (reads, writes, accepts) one socket may make per loop turn before its task
+/// is sent to the back of the run queue. With the default 4 KiB receive buffers that is at most
+/// 256 KiB read per connection per turn; an ordinary request/response exchange uses two.
+pub(crate) const IO_BUDGET: u16 = 64;
+
 #[derive(Default)]
 struct ScheduledIo {
     readable: bool,
@@ -34,6 +45,10 @@ struct ScheduledIo {
     read_closed: bool,
     reader: Option<TaskWaker>,
     writer: Option<TaskWaker>,
+    /// The loop turn (`Counters::polls`, truncated) that `spent` counts for.
+    turn: u32,
+    /// Ready operations granted in `turn`, against [`IO_BUDGET`].
+    spent: u16,
 }
 
 /// Counters for the metrics endpoint.
@@ -93,6 +108,7 @@ impl Driver {
     }
 
     fn poll_ready(&mut self, token: usize, dir: Direction, waker: &TaskWaker) -> bool {
+        let turn = self.counters.polls as u32;
         let io = &mut self.sources[token];
         let (ready, slot) = match dir {
             Direction::Read => (io.readable, &mut io.reader),
@@ -103,8 +119,19 @@ impl Driver {
                 Some(w) if w.will_wake(waker) => {}
                 slot => *slot = Some(waker.clone()),
             }
+            return false;
         }
-        ready
+        if io.turn != turn {
+            (io.turn, io.spent) = (turn, 0);
+        }
+        if io.spent >= IO_BUDGET {
+            // This socket had its share of the turn: run again after the others and after the
+            // next poll for events (readiness is kept, so no event is needed to resume).
+            waker.wake_by_ref();
+            return false;
+        }
+        io.spent += 1;
+        true
     }
 
     fn clear_ready(&mut self, token: usize, dir: Direction) {

@@ -29,9 +29,17 @@ const IGNORE: u64 = u64::MAX;
 const WAKE: u64 = u64::MAX - 1;
 /// The buffer group id of the per-core provided-buffer ring.
 const BGID: u16 = 0;
+/// Most io-wq kernel threads per ring, for each of the bounded (regular files) and unbounded
+/// (pipes, sockets) kinds. Only splices (file transfer) run there, none of them blocks for
+/// long (see `sys::op::sendfile`), and more work simply queues. The kernel's default would be
+/// up to `RLIMIT_NPROC` unbounded workers.
+const IOWQ_MAX_WORKERS: u32 = 4;
 /// `IORING_ENTER_GETEVENTS` from the kernel ABI (`include/uapi/linux/io_uring.h`); the crate
 /// keeps its flag type private.
 const ENTER_GETEVENTS: u32 = 1;
+/// How many times `push` flushes the submission queue to the kernel (reaping completions in
+/// between, which is what lets a kernel that answered EBUSY take more) before it gives up.
+const PUSH_ATTEMPTS: usize = 8;
 
 /// Ring geometry chosen by the runtime builder.
 #[derive(Debug, Clone)]
@@ -52,6 +60,8 @@ pub(crate) struct Counters {
 }
 
 pub(crate) struct Driver {
+    /// Process-unique id of this ring: ops remember it (see `op::OpKey`).
+    pub(crate) id: u32,
     ring: IoUring,
     ops: Slab<Lifecycle>,
     pub(crate) bufs: Rc<BufRing>,
@@ -59,6 +69,9 @@ pub(crate) struct Driver {
     wake_buf: Box<u64>,
     wake_armed: bool,
     garbage: Vec<Box<dyn Any>>,
+    /// Descriptors whose close could not be queued (see `close_fd`): closed directly once
+    /// the submission queue is empty.
+    deferred_close: Vec<RawFd>,
     pub(crate) counters: Counters,
 }
 
@@ -79,8 +92,21 @@ impl Driver {
             )
         }
         .map_err(|e| format!("cannot register a provided-buffer ring (needs Linux 5.19): {e}"))?;
+        if let Err(e) = ring
+            .submitter()
+            .register_iowq_max_workers(&mut [IOWQ_MAX_WORKERS; 2])
+        {
+            tracing::warn!("cannot bound io_uring's worker threads (needs Linux 5.15): {e}");
+        }
         let wake_fd = super::unix::eventfd().map_err(|e| format!("eventfd: {e}"))?;
+        use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+        static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+        // Never exhausted in practice (4 billion rings); refusing then keeps ids unique.
+        let id = NEXT_ID
+            .fetch_update(Relaxed, Relaxed, |n| n.checked_add(1))
+            .map_err(|_| "io_uring ring ids exhausted in this process".to_string())?;
         Ok(Driver {
+            id,
             ring,
             ops: Slab::with_capacity(cfg.capacity),
             bufs: Rc::new(bufs),
@@ -88,6 +114,7 @@ impl Driver {
             wake_buf: Box::new(0),
             wake_armed: false,
             garbage: Vec::new(),
+            deferred_close: Vec::new(),
             counters: Counters::default(),
         })
     }
@@ -111,17 +138,27 @@ impl Driver {
         Ok(index)
     }
 
+    /// Queues `sqe`. When the submission queue is full, hands it to the kernel and reaps the
+    /// completions that are waiting (a kernel whose completion queue overflowed answers EBUSY
+    /// until they are), a bounded number of times; then fails rather than spin.
+    ///
     /// # Safety
     /// Pointers in `sqe` must stay valid until its completion (see [`Op::submit`]).
     unsafe fn push(&mut self, sqe: &Entry) -> io::Result<()> {
-        loop {
+        for _ in 0..PUSH_ATTEMPTS {
             // SAFETY: forwarded from the caller.
             if unsafe { self.ring.submission().push(sqe) }.is_ok() {
                 return Ok(());
             }
-            // The queue is full: hand what we have to the kernel now and try again.
+            // The queue is full: hand what we have to the kernel, and take its completions so
+            // that it has room to accept more.
             self.enter(0, None)?;
+            self.reap();
         }
+        Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "io_uring submission queue stays full: the kernel takes no more submissions",
+        ))
     }
 
     /// Asks the kernel to cancel op `index`; its completion still arrives (as ECANCELED or as
@@ -137,13 +174,43 @@ impl Driver {
     }
 
     /// Closes `fd` through the ring, so it is ordered after every SQE already queued for it.
+    /// If the ring cannot take the close now, the descriptor waits in `deferred_close` until
+    /// the submission queue is empty (`close_deferred`): closing it earlier could let its
+    /// number be reused while SQEs naming it are still queued, and they would then act on
+    /// whatever file got that number.
     pub(crate) fn close_fd(&mut self, fd: RawFd) {
         let sqe = opcode::Close::new(types::Fd(fd)).build().user_data(IGNORE);
         // SAFETY: a close request carries no pointers.
-        if unsafe { self.push(&sqe) }.is_err() {
-            // SAFETY: the queue cannot take it; every earlier SQE was flushed by `push`, so a
-            // direct close is ordered after them too.
+        if let Err(e) = unsafe { self.push(&sqe) } {
+            tracing::warn!("cannot queue an io_uring close ({e}); closing after the next submit");
+            self.deferred_close.push(fd);
+            self.close_deferred();
+        }
+    }
+
+    /// Closes the descriptors of `deferred_close` directly, if no SQE is left in the
+    /// submission queue.
+    fn close_deferred(&mut self) {
+        if self.deferred_close.is_empty() || !self.ring.submission().is_empty() {
+            return;
+        }
+        for fd in std::mem::take(&mut self.deferred_close) {
+            // SAFETY: `fd` was owned by the UringFd that handed it to `close_fd` and nobody
+            // else closes it. The submission queue is empty, so every SQE queued before the
+            // close was requested (every one that can name `fd`) has been taken by the
+            // kernel: the same point at which the ring's own CLOSE would have run.
             unsafe { libc::close(fd) };
+        }
+    }
+
+    /// Hands every queued SQE to the kernel now (the runtime does this when `block_on`
+    /// returns, so no SQE waits in the queue while no loop runs).
+    pub(crate) fn flush(&mut self) {
+        if !self.ring.submission().is_empty() {
+            if let Err(e) = self.enter(0, None) {
+                tracing::warn!("cannot submit queued io_uring work: {e}");
+            }
+            self.reap();
         }
     }
 
@@ -214,6 +281,7 @@ impl Driver {
         match res {
             Ok(n) => {
                 self.counters.submitted += n as u64;
+                self.close_deferred();
                 Ok(())
             }
             Err(e) => match e.raw_os_error() {
@@ -280,20 +348,26 @@ impl Drop for Driver {
         // SAFETY: a cancel request carries no pointers.
         let _ = unsafe { self.push(&sqe) };
         let deadline = Instant::now() + Duration::from_secs(2);
-        while (!self.ops.is_empty() || self.wake_armed) && Instant::now() < deadline {
+        let in_flight = |d: &Self| d.wake_armed || d.ops.iter().any(|(_, e)| e.awaits_kernel());
+        while in_flight(self) && Instant::now() < deadline {
             if self.enter(1, Some(Duration::from_millis(10))).is_err() {
                 break;
             }
             self.reap();
             self.garbage.clear();
         }
-        if !self.ops.is_empty() || self.wake_armed {
+        if in_flight(self) {
             tracing::error!(
                 "{} io_uring ops still in flight at shutdown; leaking their memory",
                 self.ops.len()
             );
             std::mem::forget(std::mem::take(&mut self.ops));
             std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
+        }
+        for fd in std::mem::take(&mut self.deferred_close) {
+            // SAFETY: we own `fd` (see `close_fd`), and no io_uring_enter follows on this ring
+            // (it is closed right after this), so no SQE still queued can ever act on it.
+            unsafe { libc::close(fd) };
         }
         let _ = self.ring.submitter().unregister_buf_ring(BGID);
     }
@@ -317,6 +391,8 @@ pub(crate) fn try_with_driver<R>(f: impl FnOnce(&mut Driver) -> R) -> Option<R> 
 #[derive(Debug)]
 pub(crate) struct UringFd {
     fd: RawFd,
+    // Closed through this thread's ring on drop: never moved to another thread.
+    _core: crate::CoreBound,
 }
 
 impl UringFd {
@@ -324,6 +400,7 @@ impl UringFd {
         use std::os::fd::IntoRawFd;
         UringFd {
             fd: fd.into_raw_fd(),
+            _core: crate::CoreBound::default(),
         }
     }
 
@@ -344,7 +421,9 @@ impl Drop for UringFd {
     fn drop(&mut self) {
         let fd = self.fd;
         if try_with_driver(|d| d.close_fd(fd)).is_none() {
-            // SAFETY: no ring of this thread can hold unsubmitted SQEs for `fd`, and we own it.
+            // SAFETY: we own `fd`. No runtime is entered on this thread, and a UringFd never
+            // leaves its thread (`!Send`); every runtime flushes its submission queue when its
+            // `block_on` returns, so no SQE that names `fd` is still waiting to be submitted.
             unsafe { libc::close(fd) };
         }
     }

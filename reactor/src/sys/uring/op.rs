@@ -41,6 +41,18 @@ pub(crate) enum Lifecycle {
     MultiIgnored(Cleanup),
 }
 
+impl Lifecycle {
+    /// Whether the kernel may still post a completion for this entry (and so may still use
+    /// its memory).
+    pub(super) fn awaits_kernel(&self) -> bool {
+        match self {
+            Lifecycle::Completed(..) => false,
+            Lifecycle::Multi(m) => !m.done,
+            _ => true,
+        }
+    }
+}
+
 pub(crate) struct Multi {
     pub(super) waker: Option<Waker>,
     results: Results,
@@ -72,6 +84,10 @@ impl Results {
         self.first = self.rest.as_mut().and_then(|q| q.pop_front());
         Some(r)
     }
+
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.as_ref().map_or(0, |q| q.len())
+    }
 }
 
 /// An operation's owned data, and how a raw completion becomes the caller's result.
@@ -91,8 +107,48 @@ pub(crate) fn cqe_result(res: i32) -> io::Result<u32> {
 
 /// A single-shot operation in flight.
 pub(crate) struct Op<T: Completable> {
-    index: usize,
+    key: OpKey,
     data: Option<T>,
+    _core: crate::CoreBound,
+}
+
+/// Where an op lives: its ring (a process-unique id) and its entry in that ring's slab. An
+/// entry is only ever touched through the ring that created it: handles are `!Send`, but a
+/// thread may run one runtime after another, and a stream made under one must not reach into
+/// the slab of the next (where its index names somebody else's operation).
+#[derive(Clone, Copy)]
+struct OpKey {
+    ring: u32,
+    index: u32,
+}
+
+impl OpKey {
+    fn new(d: &Driver, index: usize) -> Self {
+        OpKey {
+            ring: d.id,
+            index: u32::try_from(index).expect("more than 4 billion io_uring ops in flight"),
+        }
+    }
+
+    fn index(self) -> usize {
+        self.index as usize
+    }
+
+    /// Runs `f` on this op's driver; panics if the current runtime is another one.
+    fn with<R>(self, f: impl FnOnce(&mut Driver) -> R) -> R {
+        with_driver(|d| {
+            assert!(
+                d.id == self.ring,
+                "io_uring operation used under a runtime other than the one that created it"
+            );
+            f(d)
+        })
+    }
+
+    /// Runs `f` on this op's driver, or returns `None` if it is not the current runtime's.
+    fn try_with<R>(self, f: impl FnOnce(&mut Driver) -> R) -> Option<R> {
+        super::try_with_driver(|d| (d.id == self.ring).then(|| f(d))).flatten()
+    }
 }
 
 // Op never relies on being pinned: the kernel sees only heap memory owned by `data`.
@@ -106,12 +162,18 @@ impl<T: Completable> Op<T> {
     /// same address while `data` lives, including after `data` is moved (heap or static
     /// memory), or to memory that outlives the operation.
     pub(crate) unsafe fn submit(data: T, sqe: Entry) -> Result<Self, (io::Error, T)> {
-        // SAFETY: forwarded from this function's contract; the slab entry created by `push_op`
-        // and the data (in this Op, or in that entry once the Op is dropped) live until the CQE.
-        match with_driver(|d| unsafe { d.push_op(sqe, Lifecycle::Submitted) }) {
-            Ok(index) => Ok(Op {
-                index,
+        let pushed = with_driver(|d| {
+            // SAFETY: forwarded from this function's contract; the slab entry created by
+            // `push_op` and the data (in this Op, or in that entry once the Op is dropped) live
+            // until the CQE.
+            let index = unsafe { d.push_op(sqe, Lifecycle::Submitted) }?;
+            Ok(OpKey::new(d, index))
+        });
+        match pushed {
+            Ok(key) => Ok(Op {
+                key,
                 data: Some(data),
+                _core: crate::CoreBound::default(),
             }),
             Err(e) => Err((e, data)),
         }
@@ -123,7 +185,8 @@ impl<T: Completable> Future for Op<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = self.get_mut();
-        match with_driver(|d| d.poll_op(this.index, cx.waker())) {
+        let key = this.key;
+        match key.with(|d| d.poll_op(key.index(), cx.waker())) {
             Some((res, flags)) => {
                 let data = this.data.take().expect("Op polled after completion");
                 Poll::Ready(data.complete(res, flags))
@@ -136,11 +199,12 @@ impl<T: Completable> Future for Op<T> {
 impl<T: Completable> Drop for Op<T> {
     fn drop(&mut self) {
         if let Some(data) = self.data.take() {
-            let garbage = super::try_with_driver(|d| d.abandon_op(self.index, Box::new(data)));
+            let key = self.key;
+            let garbage = key.try_with(|d| d.abandon_op(key.index(), Box::new(data)));
             match garbage {
                 Some(done) => drop(done),
-                // No runtime on this thread any more: the ring (and so the kernel's use of this
-                // memory) may still be alive elsewhere in teardown, so leak rather than free.
+                // Not under its own runtime: that ring (and so the kernel's use of this
+                // memory) may still be alive, so leak rather than free.
                 None => tracing::warn!("io_uring op dropped outside its runtime; leaking it"),
             }
         }
@@ -150,7 +214,8 @@ impl<T: Completable> Drop for Op<T> {
 /// A multishot operation (accept, receive) owned by a listener or stream. Completions queue up
 /// in the driver until the owner polls them.
 pub(crate) struct MultiOp {
-    index: usize,
+    key: OpKey,
+    _core: crate::CoreBound,
 }
 
 impl MultiOp {
@@ -163,21 +228,31 @@ impl MultiOp {
             done: false,
             cleanup,
         };
-        // SAFETY: forwarded from this function's contract.
-        let index = with_driver(|d| unsafe { d.push_op(sqe, Lifecycle::Multi(multi)) })?;
-        Ok(MultiOp { index })
+        let key = with_driver(|d| -> io::Result<OpKey> {
+            // SAFETY: forwarded from this function's contract.
+            let index = unsafe { d.push_op(sqe, Lifecycle::Multi(multi)) }?;
+            Ok(OpKey::new(d, index))
+        })?;
+        Ok(MultiOp {
+            key,
+            _core: crate::CoreBound::default(),
+        })
     }
 
     /// The next completion; `Ready(None)` once the kernel ended the operation and every
     /// completion was taken (the owner then submits a new one).
     pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<(i32, u32)>> {
-        with_driver(|d| d.poll_multi(self.index, cx.waker()))
+        let key = self.key;
+        key.with(|d| d.poll_multi(key.index(), cx.waker()))
     }
 }
 
 impl Drop for MultiOp {
     fn drop(&mut self) {
-        if super::try_with_driver(|d| d.abandon_multi(self.index)).is_none() {
+        let key = self.key;
+        if key.try_with(|d| d.abandon_multi(key.index())).is_none() {
+            // Its entry stays in its own ring's slab, and its completions (provided buffers,
+            // accepted descriptors) with it, until that runtime is dropped.
             tracing::warn!("io_uring multishot op dropped outside its runtime");
         }
     }
@@ -264,6 +339,10 @@ impl Driver {
     /// dropped after the driver's borrow ends.
     pub(super) fn complete(&mut self, index: usize, res: i32, flags: u32) {
         let more = io_uring::cqueue::more(flags);
+        if io_uring::cqueue::buffer_select(flags).is_some() {
+            self.bufs.delivered();
+        }
+        let per_receiver = self.bufs.per_receiver();
         let Some(entry) = self.ops.get_mut(index) else {
             unreachable!("completion for unknown op {index}");
         };
@@ -283,6 +362,11 @@ impl Driver {
                 if let Some(w) = m.waker.take() {
                     w.wake();
                 }
+                // A receiver whose owner does not consume may hold only its share of the
+                // ring (see `BufRing::per_receiver`); its owner re-arms once it drained.
+                if more && m.cleanup == Cleanup::Buffers && m.results.len() == per_receiver {
+                    self.cancel(index);
+                }
             }
             Lifecycle::MultiIgnored(cleanup) => {
                 let cleanup = *cleanup;
@@ -293,8 +377,8 @@ impl Driver {
             }
             Lifecycle::Ignored(_) => {
                 if let Some(bid) = io_uring::cqueue::buffer_select(flags) {
-                    self.bufs.taken(bid);
-                    self.bufs.recycle(bid);
+                    // SAFETY: this completion handed `bid` over and goes nowhere else.
+                    self.bufs.recycle(unsafe { self.bufs.claim(bid) });
                 }
                 if !more {
                     if let Lifecycle::Ignored(data) = self.ops.remove(index) {
@@ -308,8 +392,10 @@ impl Driver {
 
     fn clean(&mut self, cleanup: Cleanup, res: i32, flags: u32) {
         if let Some(bid) = io_uring::cqueue::buffer_select(flags) {
-            self.bufs.taken(bid);
-            self.bufs.recycle(bid);
+            // SAFETY: every caller passes a completion that nobody will see again (just reaped
+            // for an abandoned op, or popped from an abandoned op's queue), so its slot is
+            // claimed once, here.
+            self.bufs.recycle(unsafe { self.bufs.claim(bid) });
         }
         if cleanup == Cleanup::Fds && res >= 0 {
             // SAFETY: a successful accept completion hands us a new descriptor that nobody
@@ -320,97 +406,5 @@ impl Driver {
 }
 
 #[cfg(test)]
-mod tests {
-    use crate::{
-        Backend, Runtime,
-        buf::{IoBuf, IoBufMut},
-        net::{TcpListener, TcpStream},
-        time::sleep,
-        yield_now,
-    };
-    use std::{cell::Cell, future::Future, rc::Rc, task::Poll, time::Duration};
-
-    /// A buffer that records when it is freed.
-    struct Tracked {
-        buf: Vec<u8>,
-        freed: Rc<Cell<bool>>,
-    }
-
-    impl Drop for Tracked {
-        fn drop(&mut self) {
-            self.freed.set(true);
-        }
-    }
-
-    // SAFETY: delegates to the Vec, whose heap memory is stable.
-    unsafe impl IoBuf for Tracked {
-        fn stable_ptr(&self) -> *const u8 {
-            self.buf.as_ptr()
-        }
-        fn bytes_init(&self) -> usize {
-            self.buf.len()
-        }
-    }
-
-    // SAFETY: delegates to the Vec.
-    unsafe impl IoBufMut for Tracked {
-        fn stable_mut_ptr(&mut self) -> *mut u8 {
-            self.buf.as_mut_ptr()
-        }
-        fn bytes_total(&mut self) -> usize {
-            self.buf.capacity()
-        }
-        unsafe fn set_init(&mut self, n: usize) {
-            // SAFETY: forwarded from the caller.
-            unsafe { self.buf.set_init(n) }
-        }
-    }
-
-    #[test]
-    fn an_abandoned_read_keeps_its_buffer_until_its_completion_arrives() {
-        let rt = match Runtime::builder().backend(Backend::Uring).build() {
-            Ok(rt) => rt,
-            Err(e) => return eprintln!("SKIPPED: {e}"),
-        };
-        rt.block_on(async {
-            let l = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-            let _client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-            let server = l.accept().await.unwrap();
-            let freed = Rc::new(Cell::new(false));
-            let tracked = Tracked {
-                buf: Vec::with_capacity(64),
-                freed: freed.clone(),
-            };
-            let mut read = Box::pin(server.read(tracked));
-            let first =
-                std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx).is_pending())).await;
-            assert!(first, "nothing was sent, so the read must be in flight");
-            yield_now().await; // one loop turn: the SQE reaches the kernel
-            drop(read);
-            assert!(
-                !freed.get(),
-                "buffer freed while the kernel could still write into it"
-            );
-            sleep(Duration::from_millis(20)).await; // the cancel's completion comes back
-            assert!(freed.get(), "buffer released once its completion arrived");
-            let abandoned = crate::sys::uring::with_driver(|d| {
-                d.ops
-                    .iter()
-                    .filter(|(_, e)| matches!(e, super::Lifecycle::Ignored(_)))
-                    .count()
-            });
-            assert_eq!(abandoned, 0, "the abandoned op's slab entry was freed");
-        });
-    }
-}
-
-#[cfg(test)]
-mod size_tests {
-    /// Every socket with an armed multishot receive keeps one of these in the driver's slab.
-    #[test]
-    fn a_slab_entry_stays_small() {
-        let size = std::mem::size_of::<super::Lifecycle>();
-        eprintln!("Lifecycle {size} B");
-        assert!(size <= 48, "Lifecycle grew to {size} bytes");
-    }
-}
+#[path = "op_tests.rs"]
+mod tests;

@@ -17,7 +17,7 @@ const REQUIRED: &[(u8, &str)] = &[
     (opcode::Recv::CODE, "RECV"),
     (opcode::Send::CODE, "SEND"),
     (opcode::Read::CODE, "READ"),
-    (opcode::Writev::CODE, "WRITEV"),
+    (opcode::SendMsg::CODE, "SENDMSG"),
     (opcode::Close::CODE, "CLOSE"),
     (opcode::Shutdown::CODE, "SHUTDOWN"),
     (opcode::Splice::CODE, "SPLICE"),
@@ -37,7 +37,7 @@ pub(crate) fn build_ring(entries: u32, forced: Option<&str>) -> Result<IoUring, 
             return Err("disabled system-wide by sysctl kernel.io_uring_disabled=2".into());
         }
     }
-    let ring = IoUring::builder()
+    let mut ring = IoUring::builder()
         // One thread submits and reaps, so the kernel can skip cross-thread synchronisation
         // and run completion work only when we ask for events (one enter per loop turn).
         .setup_single_issuer()
@@ -60,7 +60,54 @@ pub(crate) fn build_ring(entries: u32, forced: Option<&str>) -> Result<IoUring, 
             "the kernel does not support io_uring opcode {name}"
         ));
     }
+    nop_round_trip(&mut ring)?;
     Ok(ring)
+}
+
+/// user_data of the probe's NOP.
+const PROBE_NOP: u64 = 0x6e6f_7020_7072_6f62;
+
+/// Submits a NOP, enters the kernel and reaps its completion: the full path every loop turn
+/// takes. A sandbox may allow `io_uring_setup` and `io_uring_register` but deny
+/// `io_uring_enter` (a seccomp filter answering EPERM), and a ring that builds but cannot be
+/// entered would leave the loop failing on every turn instead of falling back to epoll.
+fn nop_round_trip(ring: &mut IoUring) -> Result<(), String> {
+    let nop = opcode::Nop::new().build().user_data(PROBE_NOP);
+    // SAFETY: a NOP carries no pointers. The ring is new, so its queue has room.
+    unsafe { ring.submission().push(&nop) }
+        .map_err(|_| "the new ring's submission queue is full".to_string())?;
+    let mut last = None;
+    // A few tries: EINTR (a signal) is not a verdict on io_uring.
+    for _ in 0..3 {
+        match ring.submit_and_wait(1) {
+            Ok(_) => {
+                last = None;
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    if let Some(e) = last {
+        return Err(match e.raw_os_error() {
+            Some(libc::EPERM | libc::EACCES | libc::ENOSYS) => format!(
+                "io_uring_enter was denied ({e}): a seccomp filter (container runtimes, \
+                 systemd's SystemCallFilter=) allows creating rings but not entering them"
+            ),
+            _ => format!("io_uring_enter failed on a NOP: {e}"),
+        });
+    }
+    let cqe = ring
+        .completion()
+        .next()
+        .ok_or("io_uring_enter returned without the NOP's completion")?;
+    if cqe.user_data() != PROBE_NOP || cqe.result() != 0 {
+        return Err(format!(
+            "a NOP completed wrongly (user_data {:#x}, result {})",
+            cqe.user_data(),
+            cqe.result()
+        ));
+    }
+    Ok(())
 }
 
 fn setup_error(e: &io::Error) -> String {

@@ -1,4 +1,5 @@
-//! The `Range` request field (RFC 9110 §14.2), single byte ranges only.
+//! The `Range` request field (RFC 9110 §14.2), single byte ranges only: what a static file
+//! server needs to answer 200, 206 or 416. Fuzzed by the `http1_range` target.
 
 use std::ops::Range;
 

@@ -1,4 +1,5 @@
-//! Turning the part of a URL after `/static/` into a relative file path, strictly.
+//! Turning the part of a URL path below a static-file prefix (`/static/`) into a relative file
+//! path, strictly. Fuzzed by the `http1_static_path` target.
 //!
 //! Percent-escapes are decoded per segment; a decoded segment may not be empty, `.`, `..`, a
 //! dotfile, or contain `/`, `\` or NUL. So `..`, `%2e%2e`, `%2f`, `%5c` and `%00` tricks are

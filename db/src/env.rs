@@ -1,0 +1,109 @@
+//! Opening the LMDB environment and its three tables.
+//!
+//! This file holds the crate's only `unsafe` code, two calls `heed` marks unsafe because of
+//! what a memory map cannot defend against by itself. `docs/ARCHITECTURE.md` records the
+//! exception to "unsafe only in the reactor and buffer code" and why it is sound here.
+
+use crate::{Config, Error, Sync};
+use heed::{Database, EnvFlags, EnvOpenOptions, types::Bytes as Raw};
+
+/// The environment and its tables (named LMDB databases).
+#[derive(Clone)]
+pub(crate) struct Tables {
+    pub env: heed::Env,
+    pub kv: Database<Raw, Raw>,
+    pub logs: Database<Raw, Raw>,
+    pub meta: Database<Raw, Raw>,
+}
+
+/// Opens (creating if needed) the environment in `cfg.dir`.
+pub(crate) fn open(cfg: &Config, read_only: bool) -> Result<Tables, Error> {
+    if !read_only {
+        std::fs::create_dir_all(&cfg.dir).map_err(|e| {
+            Error::Storage(format!(
+                "cannot create the data directory {}: {e}",
+                cfg.dir.display()
+            ))
+        })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let private = std::fs::Permissions::from_mode(0o700);
+            let _ = std::fs::set_permissions(&cfg.dir, private);
+        }
+    }
+    let mut opts = EnvOpenOptions::new();
+    opts.map_size(page_multiple(cfg.map_size))
+        .max_dbs(4)
+        .max_readers(cfg.max_readers);
+    let mut flags = EnvFlags::empty();
+    if cfg.sync != Sync::Always {
+        flags |= EnvFlags::NO_SYNC;
+    }
+    if read_only {
+        flags |= EnvFlags::READ_ONLY;
+    }
+    // SAFETY: `flags` only asks for NO_SYNC (with `db.sync` batch or none) and READ_ONLY.
+    // NO_SYNC is unsafe in heed's sense because an OS crash may then lose or corrupt the last
+    // transactions: that is exactly the promise `Sync::Batch`/`Sync::None` document and the
+    // user chose; it has no effect on memory safety in this process. NO_LOCK, the flag that
+    // would let two writers race on the map, is never set.
+    unsafe {
+        opts.flags(flags);
+    }
+    // SAFETY: the map is only undefined behaviour if its file changes under us other than
+    // through LMDB. In this process every access goes through this one `heed::Env` (the store
+    // opens it once; heed itself returns the already-open environment for a second open of
+    // the same path), other processes reach it only through LMDB and its lock file (`ringwire
+    // db backup`, `db stats`), and the directory is private to the server's user (0700 above,
+    // `StateDirectory=` under systemd). Truncating the file by hand while the server runs is
+    // outside what any memory-mapped store can survive, and is documented in STORAGE.md.
+    let env = unsafe { opts.open(&cfg.dir) }.map_err(|e| {
+        Error::Storage(format!(
+            "cannot open the store in {}: {e}",
+            cfg.dir.display()
+        ))
+    })?;
+    let heed = |e: heed::Error| Error::from_heed(e, cfg.map_size);
+    if read_only {
+        let rtxn = env.read_txn().map_err(heed)?;
+        let get = |name| -> Result<Database<Raw, Raw>, Error> {
+            env.open_database(&rtxn, Some(name))
+                .map_err(heed)?
+                .ok_or_else(|| {
+                    Error::Storage(format!("{} holds no ringwire store", cfg.dir.display()))
+                })
+        };
+        let (kv, logs, meta) = (get("kv")?, get("logs")?, get("meta")?);
+        drop(rtxn);
+        return Ok(Tables {
+            env,
+            kv,
+            logs,
+            meta,
+        });
+    }
+    let mut wtxn = env.write_txn().map_err(heed)?;
+    let kv = env.create_database(&mut wtxn, Some("kv")).map_err(heed)?;
+    let logs = env.create_database(&mut wtxn, Some("logs")).map_err(heed)?;
+    let meta = env.create_database(&mut wtxn, Some("meta")).map_err(heed)?;
+    wtxn.commit().map_err(heed)?;
+    // Reader slots of processes that died with a read transaction open.
+    if let Ok(n) = env.clear_stale_readers() {
+        if n > 0 {
+            tracing::warn!("cleared {n} stale LMDB reader slots left by dead processes");
+        }
+    }
+    Ok(Tables {
+        env,
+        kv,
+        logs,
+        meta,
+    })
+}
+
+/// LMDB wants the map size to be a multiple of the page size.
+fn page_multiple(size: usize) -> usize {
+    const PAGE: usize = 4096;
+    size.max(PAGE).div_ceil(PAGE) * PAGE
+}

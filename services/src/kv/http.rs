@@ -1,0 +1,218 @@
+//! The KV over HTTP: `/kv/{key}` and `/kv/?prefix=...` (see the module above for the table).
+
+use super::query::{Tags, decode, etag, param, parse_etags};
+use bytes::{Bytes, BytesMut};
+use ringwire_db::{Cond, Error as DbError, Op, Outcome, Store};
+use ringwire_net::{Error, Request, Responder};
+use ringwire_protocol::http1::Framing;
+
+const TEXT: (&str, &[u8]) = ("Content-Type", b"text/plain; charset=utf-8");
+const BINARY: (&str, &[u8]) = ("Content-Type", b"application/octet-stream");
+const JSON: (&str, &[u8]) = ("Content-Type", b"application/json");
+
+/// Listings return at most this many keys, whatever `limit` asks.
+pub const MAX_LIMIT: usize = 1000;
+const DEFAULT_LIMIT: usize = 100;
+
+/// The KV service for one worker core (a clone of the store each).
+pub struct KvHttp {
+    store: Store,
+}
+
+impl KvHttp {
+    /// Serves `store`.
+    pub fn new(store: Store) -> KvHttp {
+        KvHttp { store }
+    }
+
+    /// Answers a request for `/kv/{rest}`.
+    pub async fn handle(
+        &self,
+        req: &mut Request<'_>,
+        res: &mut Responder<'_>,
+        rest: &str,
+    ) -> Result<(), Error> {
+        let method = req.method().as_str();
+        if rest.is_empty() {
+            return match method {
+                "GET" | "HEAD" => self.list(req, res),
+                _ => res.send(
+                    405,
+                    &[("Allow", b"GET, HEAD"), TEXT],
+                    b"method not allowed\n",
+                ),
+            };
+        }
+        let key = decode(rest);
+        match method {
+            "GET" | "HEAD" => self.get(req, res, &key),
+            "PUT" => self.put(req, res, key).await,
+            "DELETE" => self.delete(req, res, key).await,
+            _ => res.send(
+                405,
+                &[("Allow", b"GET, HEAD, PUT, DELETE"), TEXT],
+                b"method not allowed\n",
+            ),
+        }
+    }
+
+    fn get(&self, req: &Request<'_>, res: &mut Responder<'_>, key: &[u8]) -> Result<(), Error> {
+        if key.len() > ringwire_db::MAX_KEY {
+            return db_error(res, &DbError::BadKey { len: key.len() });
+        }
+        let none_match = req.header("if-none-match").and_then(parse_etags);
+        // The value is copied straight from the map into the response: one copy, no Bytes.
+        let r = self.store.with_value(key, |found| match found {
+            None => res.send(404, &[TEXT], b"not found\n"),
+            Some((version, value)) => {
+                let tag = etag(version);
+                let fresh = match &none_match {
+                    Some(Tags::Any) => true,
+                    Some(Tags::List(l)) => l.contains(&version),
+                    None => false,
+                };
+                if fresh {
+                    res.send(304, &[("ETag", tag.as_bytes())], b"")
+                } else {
+                    res.send(200, &[BINARY, ("ETag", tag.as_bytes())], value)
+                }
+            }
+        });
+        match r {
+            Ok(sent) => sent,
+            Err(e) => db_error(res, &e),
+        }
+    }
+
+    async fn put(
+        &self,
+        req: &mut Request<'_>,
+        res: &mut Responder<'_>,
+        key: Vec<u8>,
+    ) -> Result<(), Error> {
+        let cond = match condition(req, true) {
+            Ok(c) => c,
+            Err(()) => return res.send(400, &[TEXT], b"malformed If-Match or If-None-Match\n"),
+        };
+        let max = self.store.config().max_value;
+        let value = match read_body(req, max).await? {
+            Some(v) => v,
+            None => {
+                res.close_connection();
+                let msg = format!("the value is over the limit of {max} bytes (kv.max_value)\n");
+                return res.send(413, &[TEXT], msg.as_bytes());
+            }
+        };
+        match self.store.write(vec![Op::put(key, value, cond)]).await {
+            Ok(out) => match out.first() {
+                Some(Outcome::Put { version, created }) => {
+                    let tag = etag(*version);
+                    let status = if *created { 201 } else { 204 };
+                    res.send(status, &[("ETag", tag.as_bytes())], b"")
+                }
+                _ => res.send(500, &[TEXT], b"unexpected outcome\n"),
+            },
+            Err(e) => db_error(res, &e),
+        }
+    }
+
+    async fn delete(
+        &self,
+        req: &mut Request<'_>,
+        res: &mut Responder<'_>,
+        key: Vec<u8>,
+    ) -> Result<(), Error> {
+        let cond = match condition(req, false) {
+            Ok(c) => c,
+            Err(()) => return res.send(400, &[TEXT], b"malformed If-Match\n"),
+        };
+        match self.store.write(vec![Op::delete(key, cond)]).await {
+            Ok(out) => match out.first() {
+                Some(Outcome::Delete { existed: true }) => res.send(204, &[], b""),
+                _ => res.send(404, &[TEXT], b"not found\n"),
+            },
+            Err(e) => db_error(res, &e),
+        }
+    }
+
+    fn list(&self, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), Error> {
+        let q = req.query();
+        let prefix = param(q, "prefix").unwrap_or_default();
+        let after = param(q, "after").filter(|a| !a.is_empty());
+        let limit = match param(q, "limit") {
+            None => DEFAULT_LIMIT,
+            Some(l) => match std::str::from_utf8(&l)
+                .ok()
+                .and_then(|l| l.parse::<usize>().ok())
+            {
+                Some(n) if n >= 1 => n.min(MAX_LIMIT),
+                _ => return res.send(400, &[TEXT], b"limit must be a number from 1\n"),
+            },
+        };
+        let page = match self.store.scan(&prefix, after.as_deref(), limit) {
+            Ok(p) => p,
+            Err(e) => return db_error(res, &e),
+        };
+        let text = |k: &Bytes| String::from_utf8_lossy(k).into_owned();
+        let body = serde_json::json!({
+            "keys": page.keys.iter().map(text).collect::<Vec<_>>(),
+            "next": page.next.as_ref().map(text),
+        });
+        res.send(200, &[JSON], body.to_string().as_bytes())
+    }
+}
+
+/// The write's condition from `If-Match` (and, on PUT, `If-None-Match: *`).
+fn condition(req: &Request<'_>, put: bool) -> Result<Cond, ()> {
+    if let Some(field) = req.header("if-match") {
+        return match parse_etags(field).ok_or(())? {
+            Tags::Any => Ok(Cond::Exists),
+            // Several tags cannot be one compare-and-set; one is what clients send.
+            Tags::List(l) if l.len() == 1 => Ok(Cond::Version(l[0])),
+            // No tag of ours can match: a version no key ever has.
+            Tags::List(_) => Ok(Cond::Version(u64::MAX)),
+        };
+    }
+    if put {
+        if let Some(field) = req.header("if-none-match") {
+            return match parse_etags(field).ok_or(())? {
+                Tags::Any => Ok(Cond::Absent),
+                Tags::List(_) => Err(()),
+            };
+        }
+    }
+    Ok(Cond::Any)
+}
+
+/// The whole body, or `None` if it is over `max` bytes.
+async fn read_body(req: &mut Request<'_>, max: usize) -> Result<Option<Bytes>, Error> {
+    let mut buf = match req.body().framing() {
+        Framing::Length(n) if n > max as u64 => return Ok(None),
+        Framing::Length(n) => BytesMut::with_capacity(n as usize),
+        _ => BytesMut::new(),
+    };
+    while let Some(piece) = req.body().chunk().await? {
+        if buf.len() + piece.len() > max {
+            return Ok(None);
+        }
+        buf.extend_from_slice(piece);
+    }
+    Ok(Some(buf.freeze()))
+}
+
+fn db_error(res: &mut Responder<'_>, e: &DbError) -> Result<(), Error> {
+    let status = match e {
+        DbError::BadKey { .. } | DbError::BadLogName => 400,
+        DbError::ValueTooLarge { .. } => 413,
+        DbError::VersionMismatch { .. } => 412,
+        DbError::MapFull { .. } => 507,
+        DbError::Busy | DbError::WriterGone => 503,
+        DbError::Storage(_) => 500,
+    };
+    let msg = format!("{e}\n");
+    if status == 503 {
+        res.send(status, &[TEXT, ("Retry-After", b"1")], msg.as_bytes())
+    } else {
+        res.send(status, &[TEXT], msg.as_bytes())
+    }
+}

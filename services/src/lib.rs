@@ -1,0 +1,11 @@
+//! ringwire-services: the application services, on top of `net` (both protocols) and `db`.
+//!
+//! - [`kv`]: the key-value store, over HTTP (`/kv/...`).
+#![deny(
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc
+)]
+#![warn(missing_docs)]
+
+pub mod kv;

@@ -1,0 +1,319 @@
+//! Pub/sub against the real server, on both backends: routing only to cores with
+//! subscribers, bounded cross-core queues and memory under a fast publisher, a publisher held
+//! by a busy core without loss, and subscriptions released however their connection ends.
+
+mod util;
+
+use ringwire_protocol::stream::{ErrorCode, Settings};
+use std::{
+    net::Shutdown,
+    thread,
+    time::{Duration, Instant},
+};
+use util::{
+    Server,
+    wire::{Ev, Wire},
+};
+
+const T: Duration = Duration::from_secs(10);
+
+/// The value of an unlabelled sample.
+fn metric(s: &Server, name: &str) -> f64 {
+    let (_, text) = s.admin_get("/metrics");
+    text.lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+/// A per-core gauge, by core index.
+fn per_core(s: &Server, name: &str) -> Vec<f64> {
+    let (_, text) = s.admin_get("/metrics");
+    let mut v = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(&format!("{name}{{core=\"")) else {
+            continue;
+        };
+        let core: usize = rest.split('"').next().unwrap().parse().unwrap();
+        let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        if v.len() <= core {
+            v.resize(core + 1, 0.0);
+        }
+        v[core] = value;
+    }
+    v
+}
+
+fn subscriptions(s: &Server) -> f64 {
+    per_core(s, "ringwire_stream_pubsub_subscriptions")
+        .iter()
+        .sum()
+}
+
+/// Polls until `f` holds (the server's stats are read live); false after `limit`.
+fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
+/// The server's resident set, from /proc.
+fn rss_kib(s: &Server) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmRSS")
+}
+
+/// A `pubsub` stream on `w` with its command line sent.
+fn command(w: &mut Wire, line: &str) -> u32 {
+    let id = w.open("pubsub");
+    w.send(id, line.as_bytes(), false);
+    id
+}
+
+/// A new connection with a subscription to `channel`, and the core it landed on (read from
+/// the per-core gauge, so the caller must not subscribe anything else meanwhile).
+fn subscriber(s: &Server, settings: Settings, channel: &str) -> (Wire, u32, usize) {
+    let before = per_core(s, "ringwire_stream_pubsub_subscriptions");
+    let mut w = Wire::connect_with(s.stream.unwrap(), settings);
+    let id = command(&mut w, &format!("SUB {channel}\n"));
+    let mut core = None;
+    assert!(
+        eventually(T, || {
+            let now = per_core(s, "ringwire_stream_pubsub_subscriptions");
+            core = (0..now.len()).find(|&c| now[c] > before.get(c).copied().unwrap_or(0.0));
+            core.is_some()
+        }),
+        "the subscription never showed in the gauge"
+    );
+    (w, id, core.unwrap())
+}
+
+/// A publisher on a core other than `avoid` (connections land where the kernel puts them).
+/// Its core is found with a probe subscription on the same connection, then ended.
+fn publisher_away_from(s: &Server, avoid: usize, channel: &str) -> (Wire, u32) {
+    let base = subscriptions(s);
+    for n in 0..64 {
+        let (mut w, probe, core) = subscriber(s, Settings::default(), &format!("probe-{n}"));
+        w.send(probe, b"", true);
+        assert!(
+            eventually(T, || subscriptions(s) == base),
+            "the probe did not end"
+        );
+        if core != avoid {
+            let id = command(&mut w, &format!("PUB {channel}\n"));
+            return (w, id);
+        }
+    }
+    panic!("no connection landed away from core {avoid}");
+}
+
+both_backends! {
+    fn a_publish_crosses_only_to_cores_with_subscribers(io) {
+        let s = Server::start(io, &["--workers", "2"]);
+        let mut p = Wire::connect(s.stream.unwrap());
+        let id = command(&mut p, "PUB nobody\n");
+        for i in 0..100 {
+            assert!(p.send(id, format!("m{i}").as_bytes(), false) > 0);
+        }
+        assert!(eventually(T, || metric(&s, "ringwire_stream_pubsub_published_total") == 100.0));
+        assert_eq!(
+            metric(&s, "ringwire_stream_pubsub_forwarded_total"), 0.0,
+            "no core has subscribers: nothing crosses"
+        );
+
+        // A subscriber on one core: only publishers on the other core forward, one each.
+        let (mut sub, sid, core) = subscriber(&s, Settings::default(), "somebody");
+        let (mut far, fid) = publisher_away_from(&s, core, "somebody");
+        thread::sleep(Duration::from_millis(50)); // the subscription's announcement
+        for i in 0..100 {
+            assert!(far.send(fid, format!("n{i:02}").as_bytes(), false) > 0);
+        }
+        let (got, _) = sub.read_stream(sid, 300, T);
+        assert_eq!(got.len(), 300, "every message arrived");
+        assert_eq!(metric(&s, "ringwire_stream_pubsub_forwarded_total"), 100.0);
+
+        // Once it leaves, the other core is told and publishes stay home again.
+        sub.send(sid, b"", true);
+        assert!(eventually(T, || subscriptions(&s) == 0.0));
+        thread::sleep(Duration::from_millis(50));
+        for i in 0..100 {
+            assert!(far.send(fid, format!("o{i:02}").as_bytes(), false) > 0);
+        }
+        assert!(eventually(T, || metric(&s, "ringwire_stream_pubsub_published_total") == 300.0));
+        assert_eq!(metric(&s, "ringwire_stream_pubsub_forwarded_total"), 100.0);
+    }
+}
+
+both_backends! {
+    fn a_fast_publisher_and_a_subscriber_that_does_not_read_stay_bounded(io) {
+        let s = Server::start(io, &["--workers", "2"]);
+        // The subscriber takes one window (256 KiB) and then reads nothing.
+        let (mut sub, sid, core) = subscriber(&s, Settings::default(), "flood");
+        let (mut p, pid) = publisher_away_from(&s, core, "flood");
+        thread::sleep(Duration::from_millis(50));
+        let rss_before = rss_kib(&s);
+        let message = util::pattern(7, 16 * 1024);
+        let mut sent = 0usize;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // 256 MiB: far more than any queue may hold.
+        while sent < 256 << 20 && Instant::now() < deadline {
+            let n = p.send(pid, &message, false);
+            sent += n;
+            if n == 0 {
+                p.next(Duration::from_millis(20)); // WINDOW_UPDATEs
+            }
+        }
+        assert!(sent >= 256 << 20, "the publisher stalled after {sent} bytes");
+        let inbox = per_core(&s, "ringwire_stream_pubsub_inbox_messages");
+        assert!(inbox.iter().all(|&n| n <= 4096.0), "inbox over its bound: {inbox:?}");
+        let grown = rss_kib(&s).saturating_sub(rss_before);
+        assert!(grown < 96 * 1024, "the server grew by {grown} KiB for a subscriber that does not read");
+        // The subscriber fell behind its queue: it is reset (after what its window held) ...
+        let mut reset = None;
+        while let Some(ev) = sub.next(Duration::from_secs(5)) {
+            if let Ev::Reset { id, code } = ev {
+                reset = Some((id, code));
+                break;
+            }
+        }
+        assert_eq!(reset, Some((sid, ErrorCode::SLOW_CONSUMER.0)));
+        // ... and with no subscriber left, nothing more crosses.
+        assert!(eventually(T, || subscriptions(&s) == 0.0));
+        thread::sleep(Duration::from_millis(50));
+        let forwarded = metric(&s, "ringwire_stream_pubsub_forwarded_total");
+        let published = metric(&s, "ringwire_stream_pubsub_published_total");
+        for _ in 0..100 {
+            while p.send(pid, &message, false) == 0 {
+                p.next(Duration::from_millis(20));
+            }
+        }
+        assert!(eventually(T, || metric(&s, "ringwire_stream_pubsub_published_total") == published + 100.0));
+        assert_eq!(metric(&s, "ringwire_stream_pubsub_forwarded_total"), forwarded);
+    }
+}
+
+both_backends! {
+    fn abrupt_closes_release_every_subscription(io) {
+        let s = Server::start(io, &["--workers", "2"]);
+        let base = subscriptions(&s);
+        let mut publisher = Wire::connect(s.stream.unwrap());
+        let pid = command(&mut publisher, "PUB leak\n");
+        let mut rss_after_first = 0;
+        for batch in 0..10 {
+            let mut subs: Vec<(Wire, u32)> = (0..100)
+                .map(|_| {
+                    let mut w = Wire::connect(s.stream.unwrap());
+                    let id = command(&mut w, "SUB leak\n");
+                    (w, id)
+                })
+                .collect();
+            assert!(
+                eventually(T, || subscriptions(&s) == base + 100.0),
+                "batch {batch}: {} subscriptions",
+                subscriptions(&s)
+            );
+            thread::sleep(Duration::from_millis(20)); // both cores learn of them
+            assert!(publisher.send(pid, b"bye", false) > 0);
+            for (k, (w, id)) in subs.iter_mut().enumerate() {
+                let mut one = [0u8; 1];
+                w.sock.set_read_timeout(Some(T)).unwrap();
+                match k % 3 {
+                    // RST: closing with the message unread makes the kernel reset.
+                    0 => assert!(w.sock.peek(&mut one).unwrap() > 0),
+                    // A plain close (FIN) once the message was read.
+                    1 => assert_eq!(w.read_stream(*id, 3, T).0, b"bye"),
+                    // A close in the middle of a frame: half a DATA header, then FIN.
+                    _ => {
+                        assert_eq!(w.read_stream(*id, 3, T).0, b"bye");
+                        w.raw(&[1, 2, 0, 0, 0, 0]);
+                        w.sock.shutdown(Shutdown::Write).unwrap();
+                    }
+                }
+            }
+            drop(subs);
+            assert!(
+                eventually(T, || subscriptions(&s) == base),
+                "batch {batch}: {} subscriptions left after every connection closed",
+                subscriptions(&s)
+            );
+            if batch == 0 {
+                rss_after_first = rss_kib(&s);
+            }
+        }
+        let grown = rss_kib(&s).saturating_sub(rss_after_first);
+        assert!(grown < 8 * 1024, "900 closed subscribers left {grown} KiB behind");
+    }
+}
+
+both_backends! {
+    fn a_busy_core_slows_the_publisher_and_loses_nothing(io) {
+        let s = Server::start(io, &["--workers", "2", "--subscriber-queue", "100000"]);
+        // 100 subscriptions on one connection, on one core: every message it receives from
+        // the other core is 100 deliveries, so its queue from that core can fill.
+        let (mut sub, first, core) = subscriber(&s, Settings::default(), "busy");
+        let mut ids = vec![first];
+        for _ in 1..100 {
+            ids.push(command(&mut sub, "SUB busy\n"));
+        }
+        assert!(eventually(T, || subscriptions(&s) == 100.0));
+        let (mut p, pid) = publisher_away_from(&s, core, "busy");
+        thread::sleep(Duration::from_millis(50));
+        // More than the 4096 messages a core's queue holds, in one burst (one window).
+        const N: usize = 10_000;
+        let publisher = thread::spawn(move || {
+            let mut burst = Vec::new();
+            let mut i = 0;
+            while i < N {
+                burst.clear();
+                while i < N && p.conn.send_capacity(pid) >= 8 {
+                    p.conn.send_data(pid, format!("{i:08}").as_bytes(), false, &mut burst).unwrap();
+                    i += 1;
+                }
+                if burst.is_empty() {
+                    p.next(Duration::from_millis(20)); // WINDOW_UPDATEs
+                } else {
+                    p.raw(&burst);
+                }
+            }
+            p
+        });
+        let mut next = vec![0usize; ids.len()];
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while next.iter().any(|&n| n < N) && Instant::now() < deadline {
+            match sub.next(Duration::from_secs(5)) {
+                Some(Ev::Data { id, data, .. }) => {
+                    sub.consume(id, data.len());
+                    let k = ids.iter().position(|&i| i == id).unwrap();
+                    for m in data.chunks(8) {
+                        assert_eq!(m, format!("{:08}", next[k]).as_bytes(), "subscriber {k}");
+                        next[k] += 1;
+                    }
+                }
+                Some(Ev::Reset { id, code }) => panic!("stream {id} reset with {code:#x}"),
+                Some(_) => {}
+                None => {
+                    eprintln!("stalled");
+                    break;
+                }
+            }
+        }
+        let (_, text) = s.admin_get("/metrics");
+        eprintln!("min {:?} max {:?}\n{}", next.iter().min(), next.iter().max(), text.lines().filter(|l| l.contains("pubsub")).collect::<Vec<_>>().join("\n"));
+        let _p = publisher.join().unwrap();
+        assert!(next.iter().all(|&n| n == N), "not every message arrived: {:?}", &next[..4]);
+        let inbox = per_core(&s, "ringwire_stream_pubsub_inbox_messages");
+        assert!(inbox.iter().all(|&n| n <= 4096.0), "{inbox:?}");
+        // The burst outran the busy core: publishes were held (the publisher's window kept),
+        // not queued beyond the bound, and nothing was lost or reordered.
+        assert!(metric(&s, "ringwire_stream_pubsub_held_total") > 0.0, "the queue never filled");
+    }
+}
