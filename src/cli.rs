@@ -14,6 +14,10 @@ pub enum Action {
     Client(Box<stream_cli::ClientArgs>),
     /// `ringwire bench-stream`.
     BenchStream(Box<stream_cli::BenchArgs>),
+    /// `ringwire db backup|stats`.
+    Db(crate::db_cli::DbArgs),
+    /// `ringwire probe-io`.
+    ProbeIo,
     /// `--help` or `--version` (of any subcommand): print this to stdout and exit 0.
     Print(String),
 }
@@ -65,6 +69,10 @@ pub fn command() -> Command {
         )
         .subcommand(stream_cli::client_command())
         .subcommand(stream_cli::bench_command())
+        .subcommand(crate::db_cli::command())
+        .subcommand(Command::new("probe-io").about(
+            "Say whether io_uring can be used here, and why not (exit 0 if it can, 1 if not)",
+        ))
         .subcommand(
             Command::new("config-docs")
                 .about("Print docs/CONFIG.md")
@@ -98,6 +106,8 @@ where
         Some(("config-docs", _)) => Ok(Action::ConfigDocs),
         Some(("client", m)) => Ok(Action::Client(Box::new(stream_cli::parse_client(m)?))),
         Some(("bench-stream", m)) => Ok(Action::BenchStream(Box::new(stream_cli::parse_bench(m)?))),
+        Some(("db", m)) => Ok(Action::Db(crate::db_cli::parse(m)?)),
+        Some(("probe-io", _)) => Ok(Action::ProbeIo),
         _ => Err(command().render_help().to_string()),
     }
 }

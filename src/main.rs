@@ -7,6 +7,7 @@
 
 mod cli;
 mod config;
+mod db_cli;
 mod files;
 mod routes;
 mod serve;
@@ -30,6 +31,17 @@ fn main() {
         }
         Ok(cli::Action::Client(args)) => stream_cli::run_client(*args),
         Ok(cli::Action::BenchStream(args)) => stream_cli::run_bench(*args),
+        Ok(cli::Action::Db(args)) => db_cli::run(args),
+        Ok(cli::Action::ProbeIo) => match ringwire_reactor::testing::uring_unavailable() {
+            None => {
+                println!("io_uring: available (io = auto uses it)");
+                0
+            }
+            Some(why) => {
+                println!("io_uring: unavailable: {why} (io = auto falls back to epoll)");
+                1
+            }
+        },
         Ok(cli::Action::Print(text)) => {
             print!("{text}");
             0

@@ -142,6 +142,7 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             let seed = seeds.lock().expect("seed table")[info.index].take();
             let (net_config, root, events) = (net_config.clone(), root.clone(), events_tx.clone());
             let kv = ringwire_services::kv::http::KvHttp::new(worker_store.clone());
+            let kv_store = worker_store.clone();
             async move {
                 let core = Core::install(info.index, net_config);
                 // The stream protocol: a pub/sub hub joined to the other cores, its own
@@ -149,9 +150,12 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
                 // `stream.enabled = false`: no server, so no listener and no Upgrade either.
                 if stream_enabled {
                     let hub = seed.map(|s| ringwire_net::stream::Hub::start(s, subscriber_queue));
-                    core.set_stream_server(ringwire_net::stream::StreamServer::new(
+                    let kv: Rc<dyn ringwire_net::stream::StreamService> =
+                        Rc::new(ringwire_services::kv::stream::KvStream::new(kv_store));
+                    core.set_stream_server(ringwire_net::stream::StreamServer::with_services(
                         stream_settings,
                         hub,
+                        vec![("kv", kv)],
                     ));
                 }
                 if let Some(l) = stream_listener {

@@ -1,8 +1,7 @@
 //! One greedy client must not take a core from the others: a single-worker server answers a
 //! polite client promptly while a greedy one pipelines without pause (epoll: the greedy task
-//! must yield), floods requests without reading answers (io_uring: it must not hoard the
-//! core's provided receive buffers), or stalls a large file download (io_uring: each stalled
-//! transfer must not pin a kernel worker thread).
+//! must yield) or floods requests without reading answers (io_uring: it must not hoard the
+//! core's provided receive buffers). Stalled file downloads: `tests/slow_readers.rs`.
 
 mod util;
 
@@ -74,7 +73,9 @@ impl Greedy {
                         Err(e)
                             if matches!(
                                 e.kind(),
-                                ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                                ErrorKind::WouldBlock
+                                    | ErrorKind::TimedOut
+                                    | ErrorKind::Interrupted
                             ) => {}
                         Err(_) => return,
                     }
@@ -128,9 +129,7 @@ impl Drop for Greedy {
 
 /// One request on `s`; whether its answer came within [`ANSWER_WITHIN`].
 fn round_trip(s: &mut BufReader<TcpStream>) -> bool {
-    s.get_ref()
-        .set_read_timeout(Some(ANSWER_WITHIN))
-        .unwrap();
+    s.get_ref().set_read_timeout(Some(ANSWER_WITHIN)).unwrap();
     if s.get_mut().write_all(REQUEST).is_err() {
         return false;
     }

@@ -11,7 +11,7 @@ use std::{
     thread,
     time::{Duration, Instant},
 };
-use util::Server;
+use util::{Server, read_response};
 
 const READERS: usize = 200;
 const FILE_LEN: u64 = 64 << 20;
@@ -81,6 +81,10 @@ both_backends! {
             got += n as u64;
         }
         eprintln!("{io}: the normal reader got {got} bytes in {:?}", start.elapsed());
+        // The same connection goes on serving after the transfer.
+        r.get_mut().write_all(b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let next = read_response(&mut r, false).expect("a response after the file");
+        assert_eq!(next.status, 200);
         let (after, workers_after) = threads(pid);
         drop(stalled);
         assert!(

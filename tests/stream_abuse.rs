@@ -34,6 +34,8 @@ enum Seen {
     Ping,
     Pong,
     GoAway(u32),
+    /// WINDOW_UPDATE: stream, increment.
+    Update(u32, u32),
     Other(FrameType),
 }
 
@@ -84,6 +86,7 @@ fn frames_until_close(sock: &mut TcpStream, limit: Duration) -> (Vec<Seen>, bool
             Frame::Ping(_) => Seen::Ping,
             Frame::Pong(_) => Seen::Pong,
             Frame::GoAway { code, .. } => Seen::GoAway(code.0),
+            Frame::WindowUpdate { id, increment } => Seen::Update(id, increment),
             other => Seen::Other(other.kind()),
         });
     }
@@ -424,5 +427,37 @@ both_backends! {
         let (status, _, _) = upgrade(s.addr, "/");
         assert_ne!(status, 101, "the upgrade still switched protocols");
         assert!((400..500).contains(&status), "an ordinary HTTP answer, got {status}");
+    }
+}
+
+both_backends! {
+    /// DATA for a stream that is already closed is dropped but still returned to the
+    /// connection window: exactly once, also when the frame ends a read (it used to be
+    /// decoded again with the next bytes, returning its window twice).
+    fn data_for_a_closed_stream_returns_its_window_once(io) {
+        let s = Server::start(io, &[]);
+        let mut w = Wire::connect(s.stream.unwrap());
+        let id = w.open("echo");
+        w.reset(id);
+        let payload = vec![7u8; 16 * 1024];
+        let mut sent = 0u64;
+        for _ in 0..48 {
+            let mut frame = Vec::new();
+            Frame::Data { id, data: &payload, end: false }.encode(&mut frame);
+            w.raw(&frame);
+            sent += payload.len() as u64;
+            thread::sleep(Duration::from_millis(10));
+        }
+        let (seen, closed) = frames_until_close(&mut w.sock, Duration::from_secs(2));
+        assert!(!closed, "the connection closed: {seen:?}");
+        let returned: u64 = seen
+            .iter()
+            .filter_map(|f| match f {
+                Seen::Update(0, n) => Some(u64::from(*n)),
+                _ => None,
+            })
+            .sum();
+        assert!(returned > 0, "no connection window came back: {seen:?}");
+        assert!(returned <= sent, "{returned} bytes of window returned for {sent} sent");
     }
 }

@@ -256,19 +256,20 @@ both_backends! {
 
 both_backends! {
     fn a_busy_core_slows_the_publisher_and_loses_nothing(io) {
-        let s = Server::start(io, &["--workers", "2", "--subscriber-queue", "100000"]);
-        // 100 subscriptions on one connection, on one core: every message it receives from
-        // the other core is 100 deliveries, so its queue from that core can fill.
+        // A generous write timeout: the test's own reader is slow on a loaded machine.
+        let s = Server::start(io, &["--workers", "2", "--subscriber-queue", "100000", "--write-timeout", "60s"]);
+        // 50 subscriptions on one connection, on one core: every message it receives from
+        // the other core is 50 deliveries, so its queue from that core can fill.
         let (mut sub, first, core) = subscriber(&s, Settings::default(), "busy");
         let mut ids = vec![first];
-        for _ in 1..100 {
+        for _ in 1..50 {
             ids.push(command(&mut sub, "SUB busy\n"));
         }
-        assert!(eventually(T, || subscriptions(&s) == 100.0));
+        assert!(eventually(T, || subscriptions(&s) == 50.0));
         let (mut p, pid) = publisher_away_from(&s, core, "busy");
         thread::sleep(Duration::from_millis(50));
         // More than the 4096 messages a core's queue holds, in one burst (one window).
-        const N: usize = 10_000;
+        const N: usize = 8_000;
         let publisher = thread::spawn(move || {
             let mut burst = Vec::new();
             let mut i = 0;
@@ -287,8 +288,14 @@ both_backends! {
             p
         });
         let mut next = vec![0usize; ids.len()];
+        let (mut events, mut inbox_max) = (0usize, 0.0f64);
         let deadline = Instant::now() + Duration::from_secs(60);
         while next.iter().any(|&n| n < N) && Instant::now() < deadline {
+            events += 1;
+            if events % 20_000 == 0 {
+                let inbox = per_core(&s, "ringwire_stream_pubsub_inbox_messages");
+                inbox_max = inbox.into_iter().fold(inbox_max, f64::max);
+            }
             match sub.next(Duration::from_secs(5)) {
                 Some(Ev::Data { id, data, .. }) => {
                     sub.consume(id, data.len());
@@ -300,18 +307,12 @@ both_backends! {
                 }
                 Some(Ev::Reset { id, code }) => panic!("stream {id} reset with {code:#x}"),
                 Some(_) => {}
-                None => {
-                    eprintln!("stalled");
-                    break;
-                }
+                None => break,
             }
         }
-        let (_, text) = s.admin_get("/metrics");
-        eprintln!("min {:?} max {:?}\n{}", next.iter().min(), next.iter().max(), text.lines().filter(|l| l.contains("pubsub")).collect::<Vec<_>>().join("\n"));
         let _p = publisher.join().unwrap();
-        assert!(next.iter().all(|&n| n == N), "not every message arrived: {:?}", &next[..4]);
-        let inbox = per_core(&s, "ringwire_stream_pubsub_inbox_messages");
-        assert!(inbox.iter().all(|&n| n <= 4096.0), "{inbox:?}");
+        assert!(next.iter().all(|&n| n == N), "not every message arrived: from {:?} to {:?} of {N} per subscriber", next.iter().min(), next.iter().max());
+        assert!(inbox_max <= 4096.0, "a queue held {inbox_max} messages");
         // The burst outran the busy core: publishes were held (the publisher's window kept),
         // not queued beyond the bound, and nothing was lost or reordered.
         assert!(metric(&s, "ringwire_stream_pubsub_held_total") > 0.0, "the queue never filled");

@@ -12,7 +12,7 @@
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpStream},
-    path::{Path, PathBuf},
+    path::Path,
     process::{Child, Command, Stdio},
     thread,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -197,7 +197,7 @@ fn find_systemd(pid: u32) -> Option<u32> {
     let mut todo = vec![pid];
     while let Some(p) = todo.pop() {
         let exe = std::fs::read_link(format!("/proc/{p}/exe")).unwrap_or_default();
-        if p != pid && exe == PathBuf::from("/usr/lib/systemd/systemd") {
+        if p != pid && exe == Path::new("/usr/lib/systemd/systemd") {
             return Some(p);
         }
         let tasks = std::fs::read_dir(format!("/proc/{p}/task")).ok()?;
@@ -232,6 +232,21 @@ fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     let status = text.split_whitespace().nth(1)?.parse().ok()?;
     let body = text.split_once("\r\n\r\n")?.1.to_string();
     Some((status, body))
+}
+
+/// `"METHOD path"` with `body`: the status.
+fn request(addr: SocketAddr, line: &str, body: &[u8]) -> Option<u16> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let head = format!(
+        "{line} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).ok()?;
+    s.write_all(body).ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn metric(text: &str, series: &str) -> f64 {
@@ -312,6 +327,9 @@ fn the_shipped_unit_runs_under_real_systemd() {
     );
     assert_eq!(metric(&metrics, "ringwire_worker_pinned{core=\"0\"}"), 1.0);
     assert!(!c.journal().contains("unpinned"), "{}", c.journal());
+    // The store lives in StateDirectory= (the one writable place under ProtectSystem=strict).
+    let put = request(http, "PUT /kv/under-systemd", b"kept");
+    assert_eq!(put, Some(201), "{}", c.journal());
 
     // Reload: ExecReload sends SIGHUP; the same process goes on serving.
     let (code, out) = c.run(&["systemctl", "reload", "ringwire"]);
@@ -352,6 +370,11 @@ fn the_shipped_unit_runs_under_real_systemd() {
     let (code, out) = c.run(&["systemctl", "start", "ringwire"]);
     assert_eq!(code, 0, "start with pinning denied: {out}\n{}", c.journal());
     assert_eq!(get(http, "/plaintext").map(|r| r.0), Some(200));
+    // What was stored before the stop is still there.
+    assert_eq!(
+        get(http, "/kv/under-systemd"),
+        Some((200, "kept".to_string()))
+    );
     let metrics = get(admin, "/metrics").expect("metrics").1;
     assert_eq!(metric(&metrics, "ringwire_worker_pinned{core=\"0\"}"), 0.0);
     let journal = c.journal();

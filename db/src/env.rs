@@ -75,7 +75,9 @@ pub(crate) fn open(cfg: &Config, read_only: bool) -> Result<Tables, Error> {
                 })
         };
         let (kv, logs, meta) = (get("kv")?, get("logs")?, get("meta")?);
-        drop(rtxn);
+        // Handles opened in a read transaction survive only if it commits (an abort closes
+        // them).
+        rtxn.commit().map_err(heed)?;
         return Ok(Tables {
             env,
             kv,

@@ -224,7 +224,10 @@ fn fill_env(s: &mut DbSnapshot, t: &Tables) {
     s.map_used = (info.last_page_number as u64 + 1) * 4096;
     s.readers = info.number_of_readers as u64;
     s.max_readers = info.maximum_number_of_readers as u64;
-    s.entries = t.entries().unwrap_or(0);
+    s.entries = t.entries().unwrap_or_else(|e| {
+        tracing::warn!("db: cannot count entries: {e}");
+        0
+    });
 }
 
 fn copy(t: &Tables, out: &Path) -> Result<(), Error> {

@@ -207,3 +207,14 @@ fn batch_sync_acknowledges_before_the_interval_and_syncs_within_it() {
     assert!(!s.snapshot().fsync_us.is_empty());
     s.close();
 }
+
+#[test]
+fn stats_from_a_read_only_open_count_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), |_| {});
+    put(&s, "a", b"1", Cond::Any).unwrap();
+    put(&s, "b", b"2", Cond::Any).unwrap();
+    s.close();
+    let stats = Store::stats_at(dir.path()).unwrap();
+    assert_eq!(stats.entries, 2);
+}

@@ -45,6 +45,17 @@ def ensure_packages():
         subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + need, check=True, env=env)
 
 
+def ensure_apt(pairs):
+    """Installs each Debian package whose executable is missing: pairs of (package, executable)."""
+    need = [p for p, exe in pairs if not shutil.which(exe) and not os.path.exists(f"/usr/sbin/{exe}")]
+    if need:
+        bench.log(f"installing {' '.join(need)} ...")
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(sudo + ["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + need, check=True, env=env)
+
+
 def nginx_bin():
     return shutil.which("nginx") or "/usr/sbin/nginx"
 

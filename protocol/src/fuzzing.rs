@@ -5,9 +5,11 @@
 //! Not a stable API: it exists so the fuzzers and the corpus test run the very same code.
 
 pub mod fields;
+pub mod kv;
 pub mod stream;
 
 pub use fields::{http1_range, http1_static_path, http1_traceparent};
+pub use kv::kv_request;
 pub use stream::{stream_conn, stream_frame};
 
 use crate::http1::{

@@ -10,6 +10,7 @@
 #![deny(unsafe_code)]
 
 pub mod http1;
+pub mod kv;
 pub mod stream;
 
 #[doc(hidden)]

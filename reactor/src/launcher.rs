@@ -115,7 +115,8 @@ impl Launcher {
                                 cpu = None;
                             }
                             Err(e) => {
-                                let _ = report.send(Err(fail(format!("cannot pin to cpu {c}: {e}"))));
+                                let _ =
+                                    report.send(Err(fail(format!("cannot pin to cpu {c}: {e}"))));
                                 return None;
                             }
                         }

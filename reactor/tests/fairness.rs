@@ -4,13 +4,7 @@
 
 mod util;
 
-use ringwire_reactor::{
-    Runtime, loop_stats,
-    net::TcpStream,
-    spawn_local,
-    time::sleep,
-    yield_now,
-};
+use ringwire_reactor::{Runtime, loop_stats, net::TcpStream, spawn_local, time::sleep, yield_now};
 use std::{
     cell::Cell,
     io::Write,

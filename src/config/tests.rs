@@ -125,7 +125,10 @@ fn stream_switch_and_deadlines_reach_the_connection_config() {
         (d.handshake, d.frame, d.ping_interval, d.ping_timeout),
         (secs(2), secs(3), secs(4), secs(5))
     );
-    assert!(s.to_toml().contains("enabled = false\n"), "written bare, as TOML");
+    assert!(
+        s.to_toml().contains("enabled = false\n"),
+        "written bare, as TOML"
+    );
     let e = s.apply_flag("stream.frame_timeout", "0s").unwrap_err();
     assert!(e.to_string().contains("greater than zero"), "{e}");
 }

@@ -109,6 +109,11 @@ async fn command(args: ClientArgs) -> io::Result<()> {
             stream.finish()?;
             linger(&stream).await?;
         }
+        ClientCmd::Kv(cmd) => {
+            if !super::kv::run(&client, cmd, &mut out).await? {
+                return Err(io::Error::new(io::ErrorKind::NotFound, "not found"));
+            }
+        }
     }
     client.close().await
 }

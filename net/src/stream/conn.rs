@@ -263,7 +263,7 @@ async fn run(
         clock.update(now, ready, partial, completed, conn.open_streams());
         completed = false;
         if ended.is_none() {
-            if let Some((at, due)) = clock.next().filter(|(at, _)| now >= *at) {
+            if let Some((_, due)) = clock.next().filter(|(at, _)| now >= *at) {
                 match due {
                     Due::Ping => {
                         let payload = clock.ping_sent(now);
@@ -276,7 +276,7 @@ async fn run(
                     }
                     Due::Handshake | Due::Frame | Due::DeadPeer => {
                         tracing::debug!(
-                            "stream connection: {} (deadline {at:?})",
+                            "stream connection closed: {}",
                             String::from_utf8_lossy(due.message())
                         );
                         sink.goaway(&mut conn, ErrorCode::TIMEOUT, due.message(), &mut out)
@@ -381,6 +381,13 @@ fn on_event(
             "pubsub" if hub.is_some() => {
                 stats.stream_opened(1);
                 streams.push((id, Svc::Command));
+            }
+            name if server.service(name).is_some() => {
+                stats.stream_opened(3);
+                if let Some(app) = server.service(name) {
+                    let app = super::app::App::new(app.as_ref(), signal);
+                    streams.push((id, Svc::App(app)));
+                }
             }
             _ => {
                 stats.stream_opened(2);

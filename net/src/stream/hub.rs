@@ -50,7 +50,7 @@ pub(crate) struct Signal {
 }
 
 impl Signal {
-    fn raise(&self) {
+    pub(crate) fn raise(&self) {
         self.ready.set(true);
         if let Some(w) = self.waker.borrow_mut().take() {
             w.wake();

@@ -5,6 +5,7 @@
 //! connection that asks for `Upgrade: ringwire-stream/1`. Services: `echo`, and `pubsub`
 //! with cross-core fan-out through each core's [`Hub`].
 
+mod app;
 pub mod client;
 pub(crate) mod conn;
 pub mod fuzzing;
@@ -14,6 +15,7 @@ mod server;
 mod service;
 mod timing;
 
+pub use app::{Progress, StreamHandler, StreamService, Wakeup};
 pub use hub::{Hub, HubStats, Seed, mesh};
 pub use pubsub::{Command, MAX_CHANNEL, message_limit, parse_command};
 pub use server::{StreamServer, serve_stream};

@@ -1,22 +1,46 @@
 //! The stream protocol's accept loop and per-core server context.
 
-use super::{conn, hub::Hub};
+use super::{app::StreamService, conn, hub::Hub};
 use crate::Core;
 use ringwire_protocol::stream::Settings;
 use ringwire_reactor::{net::TcpListener, net::TcpStream};
 use std::rc::Rc;
 
-/// The stream protocol on one core: codec settings and the core's pub/sub hub.
+/// The stream protocol on one core: codec settings, the core's pub/sub hub, and the services
+/// plugged in from above (`kv`, say).
 pub struct StreamServer {
     pub(crate) settings: Settings,
     pub(crate) hub: Option<Rc<Hub>>,
+    services: Vec<(&'static str, Rc<dyn StreamService>)>,
 }
 
 impl StreamServer {
     /// A server with `settings` (the limits announced in HELLO) and, for the `pubsub` service,
     /// this core's hub.
     pub fn new(settings: Settings, hub: Option<Rc<Hub>>) -> Rc<StreamServer> {
-        Rc::new(StreamServer { settings, hub })
+        Self::with_services(settings, hub, Vec::new())
+    }
+
+    /// Like [`StreamServer::new`], with more services by name (`echo` and `pubsub` are
+    /// built in and cannot be replaced).
+    pub fn with_services(
+        settings: Settings,
+        hub: Option<Rc<Hub>>,
+        services: Vec<(&'static str, Rc<dyn StreamService>)>,
+    ) -> Rc<StreamServer> {
+        Rc::new(StreamServer {
+            settings,
+            hub,
+            services,
+        })
+    }
+
+    /// The plugged-in service called `name`.
+    pub(crate) fn service(&self, name: &str) -> Option<&Rc<dyn StreamService>> {
+        self.services
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s)
     }
 
     /// The hub's counters, if pub/sub is on.

@@ -22,6 +22,8 @@ pub(crate) enum Svc {
     Pub(Publisher),
     /// Dropping it ends the subscription, whatever ended the stream or the connection.
     Sub(Subscriber),
+    /// A service plugged in from above (`StreamServer::with_services`).
+    App(super::app::App),
 }
 
 /// What happened to a stream after handling an event.
@@ -77,6 +79,10 @@ pub(crate) fn on_data(
                 return finish(svc, id, conn, out);
             }
         }
+        Svc::App(app) => {
+            app.receive(data, end);
+            return pump(svc, id, conn, out);
+        }
         Svc::Pub(publisher) => {
             publisher.message(id, data, conn, out)?;
             if end {
@@ -106,6 +112,10 @@ pub(crate) fn pump(
     conn: &mut Connection,
     out: &mut Vec<u8>,
 ) -> Result<After, ProtoError> {
+    if let Svc::App(app) = svc {
+        let finished = app.pump(id, conn, out)?;
+        return Ok(if finished { After::Remove } else { After::Keep });
+    }
     match svc {
         Svc::Echo { backlog, end } if !backlog.is_empty() || *end => {
             if conn.stream_state(id).is_none() {

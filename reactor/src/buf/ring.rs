@@ -63,9 +63,13 @@ impl Drop for Mapping {
 
 /// One slot of the ring that the kernel handed to us. Owned and neither `Clone` nor `Copy`:
 /// whoever holds it is the only one who may read the slot, and giving the slot back
-/// ([`BufRing::recycle`]) consumes it.
+/// ([`BufRing::recycle`]) consumes it. It names its ring too (by the address of the ring's
+/// buffers, unique while the ring lives), so it cannot be used with another ring.
 #[derive(Debug)]
-pub(crate) struct BufId(u16);
+pub(crate) struct BufId {
+    bid: u16,
+    ring: usize,
+}
 
 // Fails to compile if `BufId` ever becomes `Clone` (or `Copy`): the two impls below would
 // then both apply, and the path would be ambiguous.
@@ -74,7 +78,7 @@ const _: fn() = || {
         fn some_item() {}
     }
     impl<T: ?Sized> AmbiguousIfClone<()> for T {}
-    impl<T: ?Sized + Clone> AmbiguousIfClone<u8> for T {}
+    impl<T: Clone> AmbiguousIfClone<u8> for T {}
     let _ = <BufId as AmbiguousIfClone<_>>::some_item;
 };
 
@@ -150,6 +154,17 @@ impl BufRing {
         (self.entries as usize / 32).clamp(4, 64)
     }
 
+    /// The identity a [`BufId`] of this ring carries.
+    fn id(&self) -> usize {
+        self.bufs.ptr.as_ptr() as usize
+    }
+
+    /// Slot `id` names, after checking that `id` belongs to this ring.
+    fn own(&self, id: &BufId) -> u16 {
+        assert_eq!(id.ring, self.id(), "buffer id of another ring");
+        id.bid
+    }
+
     fn slot(&self, bid: u16) -> *mut u8 {
         assert!(bid < self.entries, "buffer id {bid} out of range");
         self.bufs
@@ -164,13 +179,15 @@ impl BufRing {
             len <= self.buf_size,
             "completion length {len} exceeds the buffer size"
         );
-        // SAFETY: `slot` checked that `id.0 < entries`, so `len <= buf_size` bytes from it lie
-        // inside the buffer mapping, which lives as long as `&self`. `id` exists only between
-        // `claim` (the kernel handed the slot over and is done writing it) and `recycle` (which
-        // consumes `id`), and it is not Clone: while this borrow of `id` lives, the slot is not
-        // in the ring, so the kernel does not write to it. The mapping is zero-filled by mmap,
-        // so the bytes are initialised even if the kernel wrote fewer than `len`.
-        unsafe { std::slice::from_raw_parts(self.slot(id.0), len as usize) }
+        let bid = self.own(id);
+        // SAFETY: `own` checked that `id` is of this ring and `slot` that `bid < entries`, so
+        // `len <= buf_size` bytes from it lie inside this ring's buffer mapping, which lives as
+        // long as `&self`. A `BufId` exists only between `claim` (the kernel handed the slot
+        // over and is done writing it) and `recycle` (which consumes it), and it is not Clone:
+        // while this borrow of `id` lives, the slot is not in the ring, so the kernel does not
+        // write to it. The mapping is zero-filled by mmap, so the bytes are initialised even if
+        // the kernel wrote fewer than `len`.
+        unsafe { std::slice::from_raw_parts(self.slot(bid), len as usize) }
     }
 
     /// Counts a completion that carries a slot of this ring (at reap time, before anyone
@@ -189,12 +206,15 @@ impl BufRing {
     /// the ring again until the token comes back through [`recycle`](Self::recycle).
     pub(crate) unsafe fn claim(&self, bid: u16) -> BufId {
         assert!(bid < self.entries, "buffer id {bid} out of range");
-        BufId(bid)
+        BufId {
+            bid,
+            ring: self.id(),
+        }
     }
 
     /// Offers the slot `id` names to the kernel again, consuming the token.
     pub(crate) fn recycle(&self, id: BufId) {
-        self.offer(id.0);
+        self.offer(self.own(&id));
         self.out.set(self.out.get().saturating_sub(1));
     }
 
@@ -253,6 +273,18 @@ mod tests {
         ring.recycle(id);
         assert_eq!(ring.outstanding(), 0);
         assert_eq!(ring.tail.get(), 9);
+    }
+
+    #[test]
+    #[should_panic(expected = "another ring")]
+    fn a_buffer_id_of_another_ring_is_refused() {
+        let (a, b) = (
+            BufRing::new(8, 64, 0).unwrap(),
+            BufRing::new(8, 64, 0).unwrap(),
+        );
+        // SAFETY: stands in for a completion of ring `a` that handed slot 1 over.
+        let id = unsafe { a.claim(1) };
+        b.recycle(id);
     }
 
     #[test]

@@ -16,5 +16,6 @@
 
 pub mod http;
 mod query;
+pub mod stream;
 
 pub use query::{decode, etag, parse_etags};

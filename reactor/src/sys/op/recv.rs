@@ -5,8 +5,10 @@
 //! ENOBUFS, and that receive falls back to a single-shot read into a pooled heap buffer, so a
 //! connection always makes progress. A socket whose task does not consume what arrives may
 //! have only `BufRing::per_receiver` filled buffers waiting: then the driver cancels its
-//! multishot, and the next receive, once those are consumed, arms a new one. Readiness backend: on a readable event, read into a
-//! pooled buffer, which goes straight back to the pool if the read would block.
+//! multishot, and the next receive, once those are consumed, arms a new one.
+//!
+//! Readiness backend: on a readable event, read into a pooled buffer, which goes straight back
+//! to the pool if the read would block.
 //!
 //! The operation is poll-based (`poll_recv`): waiting for bytes needs no future state at all,
 //! which keeps an idle connection's task small.

@@ -1,0 +1,649 @@
+//! The `kv` stream service's messages: sans-I/O encoding and decoding.
+//!
+//! On a stream opened with service name `kv`, each direction carries a sequence of messages,
+//! each one `length: u32 BE` (of what follows) then the body. Requests carry a client-chosen
+//! `id: u32`; the answer to a request carries the same id. Requests may be pipelined: reads
+//! are answered at once, writes once durable, so **answers can come out of order**; the id
+//! pairs them. All integers are big-endian.
+//!
+//! ```text
+//! request  = id:u32 op:u8 ...
+//!   op 1 GET    key
+//!   op 2 PUT    cond key value
+//!   op 3 DELETE cond key
+//!   op 4 SCAN   prefix:bytes16 after:bytes16 limit:u16
+//! key      = len:u16 (1..=511) bytes
+//! value    = len:u32 bytes
+//! cond     = 0 any | 1 absent | 2 exists | 3 version:u64
+//! response = id:u32 status:u8 ...
+//!   0 OK        GET: version:u64 value   PUT: version:u64 created:u8   DELETE: -
+//!               SCAN: count:u16 key*count has_next:u8 [next:bytes16]
+//!   1 NOT_FOUND -
+//!   2 CONFLICT  current:u64 (0: the key is absent)
+//!   3..=7       message:bytes16 (TOO_LARGE, BAD_REQUEST, FULL, BUSY, ERROR)
+//! ```
+
+use std::fmt;
+
+/// The longest message body accepted (a 16 MiB value plus its header).
+pub const MAX_MESSAGE: usize = 16 << 20 | 1024;
+/// The longest key.
+pub const MAX_KEY: usize = 511;
+
+/// A write's condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cond {
+    /// Unconditional.
+    Any,
+    /// Only if the key does not exist.
+    Absent,
+    /// Only if the key exists.
+    Exists,
+    /// Only if the key has this version.
+    Version(u64),
+}
+
+/// A request; byte fields borrow the received buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request<'a> {
+    /// Read one key.
+    Get {
+        /// Request id.
+        id: u32,
+        /// The key.
+        key: &'a [u8],
+    },
+    /// Write one key.
+    Put {
+        /// Request id.
+        id: u32,
+        /// Condition.
+        cond: Cond,
+        /// The key.
+        key: &'a [u8],
+        /// The value.
+        value: &'a [u8],
+    },
+    /// Remove one key.
+    Delete {
+        /// Request id.
+        id: u32,
+        /// Condition.
+        cond: Cond,
+        /// The key.
+        key: &'a [u8],
+    },
+    /// List keys by prefix.
+    Scan {
+        /// Request id.
+        id: u32,
+        /// Keys start with it.
+        prefix: &'a [u8],
+        /// Start after this key (empty: from the start).
+        after: &'a [u8],
+        /// At most this many keys.
+        limit: u16,
+    },
+}
+
+impl Request<'_> {
+    /// The request's id.
+    pub fn id(&self) -> u32 {
+        match self {
+            Request::Get { id, .. }
+            | Request::Put { id, .. }
+            | Request::Delete { id, .. }
+            | Request::Scan { id, .. } => *id,
+        }
+    }
+}
+
+/// Answer statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Status {
+    /// Done.
+    Ok = 0,
+    /// No such key.
+    NotFound = 1,
+    /// A condition did not hold.
+    Conflict = 2,
+    /// A value over the server's limit.
+    TooLarge = 3,
+    /// A malformed request or a key out of bounds.
+    BadRequest = 4,
+    /// The store is full.
+    Full = 5,
+    /// Too many writes waiting, or the writer is down: retry later.
+    Busy = 6,
+    /// Anything else.
+    Error = 7,
+}
+
+impl Status {
+    fn from_u8(b: u8) -> Option<Status> {
+        Some(match b {
+            0 => Status::Ok,
+            1 => Status::NotFound,
+            2 => Status::Conflict,
+            3 => Status::TooLarge,
+            4 => Status::BadRequest,
+            5 => Status::Full,
+            6 => Status::Busy,
+            7 => Status::Error,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a message could not be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The length prefix is over [`MAX_MESSAGE`].
+    TooLong(usize),
+    /// The body ended early or has bytes left over.
+    Truncated,
+    /// An unknown op, condition or status.
+    Unknown(u8),
+    /// A key of 0 or more than [`MAX_KEY`] bytes.
+    BadKey(usize),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::TooLong(n) => {
+                write!(f, "message of {n} bytes is over the limit of {MAX_MESSAGE}")
+            }
+            DecodeError::Truncated => write!(f, "message body has the wrong length for its fields"),
+            DecodeError::Unknown(b) => write!(f, "unknown op, condition or status {b}"),
+            DecodeError::BadKey(n) => write!(f, "a key must be 1 to {MAX_KEY} bytes, not {n}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// The next message body in `buf`: `Ok(Some((body, consumed)))`, `Ok(None)` if incomplete.
+pub fn split(buf: &[u8]) -> Result<Option<(&[u8], usize)>, DecodeError> {
+    let Some(len) = buf.get(..4) else {
+        return Ok(None);
+    };
+    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    if len > MAX_MESSAGE {
+        return Err(DecodeError::TooLong(len));
+    }
+    Ok(buf.get(4..4 + len).map(|body| (body, 4 + len)))
+}
+
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if self.0.len() < n {
+            return Err(DecodeError::Truncated);
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        let b = self.take(8)?;
+        let mut w = [0u8; 8];
+        w.copy_from_slice(b);
+        Ok(u64::from_be_bytes(w))
+    }
+    fn bytes16(&mut self) -> Result<&'a [u8], DecodeError> {
+        let n = self.u16()? as usize;
+        self.take(n)
+    }
+    fn key(&mut self) -> Result<&'a [u8], DecodeError> {
+        let k = self.bytes16()?;
+        if k.is_empty() || k.len() > MAX_KEY {
+            return Err(DecodeError::BadKey(k.len()));
+        }
+        Ok(k)
+    }
+    fn cond(&mut self) -> Result<Cond, DecodeError> {
+        Ok(match self.u8()? {
+            0 => Cond::Any,
+            1 => Cond::Absent,
+            2 => Cond::Exists,
+            3 => Cond::Version(self.u64()?),
+            b => return Err(DecodeError::Unknown(b)),
+        })
+    }
+    fn end(&self) -> Result<(), DecodeError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::Truncated)
+        }
+    }
+}
+
+/// Decodes a request body (as returned by [`split`]).
+pub fn decode_request(body: &[u8]) -> Result<Request<'_>, DecodeError> {
+    let mut c = Cursor(body);
+    let id = c.u32()?;
+    let req = match c.u8()? {
+        1 => Request::Get { id, key: c.key()? },
+        2 => {
+            let cond = c.cond()?;
+            let key = c.key()?;
+            let n = c.u32()? as usize;
+            Request::Put {
+                id,
+                cond,
+                key,
+                value: c.take(n)?,
+            }
+        }
+        3 => {
+            let cond = c.cond()?;
+            Request::Delete {
+                id,
+                cond,
+                key: c.key()?,
+            }
+        }
+        4 => Request::Scan {
+            id,
+            prefix: c.bytes16()?,
+            after: c.bytes16()?,
+            limit: c.u16()?,
+        },
+        op => return Err(DecodeError::Unknown(op)),
+    };
+    c.end()?;
+    Ok(req)
+}
+
+fn put_bytes16(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len().min(u16::MAX as usize) as u16).to_be_bytes());
+    out.extend_from_slice(&b[..b.len().min(u16::MAX as usize)]);
+}
+
+fn put_cond(out: &mut Vec<u8>, c: Cond) {
+    match c {
+        Cond::Any => out.push(0),
+        Cond::Absent => out.push(1),
+        Cond::Exists => out.push(2),
+        Cond::Version(v) => {
+            out.push(3);
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+    }
+}
+
+/// Starts a message: reserves the length prefix; [`finish`] fills it in.
+fn begin(out: &mut Vec<u8>) -> usize {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    at
+}
+
+fn finish(out: &mut [u8], at: usize) {
+    let len = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+}
+
+/// Appends a request message (length prefix included) to `out`.
+pub fn encode_request(req: &Request<'_>, out: &mut Vec<u8>) {
+    let at = begin(out);
+    out.extend_from_slice(&req.id().to_be_bytes());
+    match req {
+        Request::Get { key, .. } => {
+            out.push(1);
+            put_bytes16(out, key);
+        }
+        Request::Put {
+            cond, key, value, ..
+        } => {
+            out.push(2);
+            put_cond(out, *cond);
+            put_bytes16(out, key);
+            out.extend_from_slice(&(value.len() as u32).to_be_bytes());
+            out.extend_from_slice(value);
+        }
+        Request::Delete { cond, key, .. } => {
+            out.push(3);
+            put_cond(out, *cond);
+            put_bytes16(out, key);
+        }
+        Request::Scan {
+            prefix,
+            after,
+            limit,
+            ..
+        } => {
+            out.push(4);
+            put_bytes16(out, prefix);
+            put_bytes16(out, after);
+            out.extend_from_slice(&limit.to_be_bytes());
+        }
+    }
+    finish(out, at);
+}
+
+/// An answer; byte fields borrow the received buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response<'a> {
+    /// GET found the key.
+    Value {
+        /// Request id.
+        id: u32,
+        /// Its version.
+        version: u64,
+        /// Its value.
+        value: &'a [u8],
+    },
+    /// PUT applied.
+    Written {
+        /// Request id.
+        id: u32,
+        /// The new version.
+        version: u64,
+        /// The key was new.
+        created: bool,
+    },
+    /// DELETE applied.
+    Deleted {
+        /// Request id.
+        id: u32,
+    },
+    /// A SCAN page.
+    Keys {
+        /// Request id.
+        id: u32,
+        /// The keys.
+        keys: Vec<&'a [u8]>,
+        /// Where the next page starts.
+        next: Option<&'a [u8]>,
+    },
+    /// The key does not exist.
+    NotFound {
+        /// Request id.
+        id: u32,
+    },
+    /// A condition failed; the key's current version (0: absent).
+    Conflict {
+        /// Request id.
+        id: u32,
+        /// Current version, 0 if absent.
+        current: u64,
+    },
+    /// Any other failure, with what to do about it.
+    Failed {
+        /// Request id.
+        id: u32,
+        /// TooLarge, BadRequest, Full, Busy or Error.
+        status: Status,
+        /// The reason.
+        message: &'a str,
+    },
+}
+
+/// Appends an answer message to `out`.
+pub fn encode_response(r: &Response<'_>, out: &mut Vec<u8>) {
+    let at = begin(out);
+    let (id, status) = match r {
+        Response::Value { id, .. }
+        | Response::Written { id, .. }
+        | Response::Deleted { id }
+        | Response::Keys { id, .. } => (*id, Status::Ok),
+        Response::NotFound { id } => (*id, Status::NotFound),
+        Response::Conflict { id, .. } => (*id, Status::Conflict),
+        Response::Failed { id, status, .. } => (*id, *status),
+    };
+    out.extend_from_slice(&id.to_be_bytes());
+    out.push(status as u8);
+    match r {
+        Response::Value { version, value, .. } => {
+            out.extend_from_slice(&version.to_be_bytes());
+            out.extend_from_slice(&(value.len() as u32).to_be_bytes());
+            out.extend_from_slice(value);
+        }
+        Response::Written {
+            version, created, ..
+        } => {
+            out.extend_from_slice(&version.to_be_bytes());
+            out.push(*created as u8);
+        }
+        Response::Deleted { .. } | Response::NotFound { .. } => {}
+        Response::Keys { keys, next, .. } => {
+            out.extend_from_slice(&(keys.len() as u16).to_be_bytes());
+            for k in keys {
+                put_bytes16(out, k);
+            }
+            match next {
+                Some(n) => {
+                    out.push(1);
+                    put_bytes16(out, n);
+                }
+                None => out.push(0),
+            }
+        }
+        Response::Conflict { current, .. } => out.extend_from_slice(&current.to_be_bytes()),
+        Response::Failed { message, .. } => put_bytes16(out, message.as_bytes()),
+    }
+    finish(out, at);
+}
+
+/// What kind of request an answer is for: the body of an OK depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// GET.
+    Get,
+    /// PUT.
+    Put,
+    /// DELETE.
+    Delete,
+    /// SCAN.
+    Scan,
+}
+
+/// The id of an answer body, so a client can look up which request it answers.
+pub fn response_id(body: &[u8]) -> Result<u32, DecodeError> {
+    Cursor(body).u32()
+}
+
+/// Decodes an answer body to request of kind `op`.
+pub fn decode_response(body: &[u8], op: Op) -> Result<Response<'_>, DecodeError> {
+    let mut c = Cursor(body);
+    let id = c.u32()?;
+    let status = c.u8()?;
+    let r = match Status::from_u8(status).ok_or(DecodeError::Unknown(status))? {
+        Status::Ok => match op {
+            Op::Get => {
+                let version = c.u64()?;
+                let n = c.u32()? as usize;
+                Response::Value {
+                    id,
+                    version,
+                    value: c.take(n)?,
+                }
+            }
+            Op::Put => Response::Written {
+                id,
+                version: c.u64()?,
+                created: c.u8()? != 0,
+            },
+            Op::Delete => Response::Deleted { id },
+            Op::Scan => {
+                let n = c.u16()? as usize;
+                let mut keys = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    keys.push(c.bytes16()?);
+                }
+                let next = match c.u8()? {
+                    0 => None,
+                    _ => Some(c.bytes16()?),
+                };
+                Response::Keys { id, keys, next }
+            }
+        },
+        Status::NotFound => Response::NotFound { id },
+        Status::Conflict => Response::Conflict {
+            id,
+            current: c.u64()?,
+        },
+        status => {
+            let m = c.bytes16()?;
+            Response::Failed {
+                id,
+                status,
+                message: std::str::from_utf8(m).map_err(|_| DecodeError::Truncated)?,
+            }
+        }
+    };
+    c.end()?;
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(req: Request<'_>) {
+        let mut out = Vec::new();
+        encode_request(&req, &mut out);
+        let (body, used) = split(&out).unwrap().unwrap();
+        assert_eq!(used, out.len());
+        assert_eq!(decode_request(body).unwrap(), req);
+        // Every strict prefix is incomplete, never an error.
+        for cut in 0..out.len() {
+            assert_eq!(split(&out[..cut]).unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        round_trip(Request::Get { id: 1, key: b"k" });
+        round_trip(Request::Put {
+            id: 2,
+            cond: Cond::Version(9),
+            key: b"k",
+            value: b"v",
+        });
+        round_trip(Request::Put {
+            id: 3,
+            cond: Cond::Absent,
+            key: b"k",
+            value: b"",
+        });
+        round_trip(Request::Delete {
+            id: 4,
+            cond: Cond::Exists,
+            key: b"key",
+        });
+        round_trip(Request::Scan {
+            id: 5,
+            prefix: b"a/",
+            after: b"",
+            limit: 10,
+        });
+    }
+
+    #[test]
+    fn bad_messages_name_their_fault() {
+        assert_eq!(
+            split(&u32::MAX.to_be_bytes()),
+            Err(DecodeError::TooLong(u32::MAX as usize))
+        );
+        assert_eq!(
+            decode_request(&[0, 0, 0, 1, 9]),
+            Err(DecodeError::Unknown(9))
+        );
+        assert_eq!(
+            decode_request(&[0, 0, 0, 1, 1, 0, 0]),
+            Err(DecodeError::BadKey(0))
+        );
+        assert_eq!(
+            decode_request(&[0, 0, 0, 1, 1, 0, 1, b'k', 0]),
+            Err(DecodeError::Truncated)
+        );
+        assert_eq!(
+            decode_request(&[0, 0, 0, 1, 1, 0, 5, b'k']),
+            Err(DecodeError::Truncated)
+        );
+    }
+
+    #[test]
+    fn responses_round_trip() {
+        let cases = [
+            (
+                Response::Value {
+                    id: 1,
+                    version: 7,
+                    value: b"v",
+                },
+                Op::Get,
+            ),
+            (
+                Response::Written {
+                    id: 2,
+                    version: 8,
+                    created: true,
+                },
+                Op::Put,
+            ),
+            (Response::Deleted { id: 3 }, Op::Delete),
+            (
+                Response::Keys {
+                    id: 4,
+                    keys: vec![b"a", b"b"],
+                    next: Some(b"b"),
+                },
+                Op::Scan,
+            ),
+            (
+                Response::Keys {
+                    id: 4,
+                    keys: vec![],
+                    next: None,
+                },
+                Op::Scan,
+            ),
+            (Response::NotFound { id: 5 }, Op::Get),
+            (Response::Conflict { id: 6, current: 0 }, Op::Put),
+            (
+                Response::Failed {
+                    id: 7,
+                    status: Status::Full,
+                    message: "full",
+                },
+                Op::Put,
+            ),
+        ];
+        for (r, op) in cases {
+            let mut out = Vec::new();
+            encode_response(&r, &mut out);
+            let (body, _) = split(&out).unwrap().unwrap();
+            assert_eq!(
+                response_id(body).unwrap(),
+                match r {
+                    Response::Value { id, .. }
+                    | Response::Written { id, .. }
+                    | Response::Deleted { id }
+                    | Response::Keys { id, .. }
+                    | Response::NotFound { id }
+                    | Response::Conflict { id, .. }
+                    | Response::Failed { id, .. } => id,
+                }
+            );
+            assert_eq!(decode_response(body, op).unwrap(), r);
+        }
+    }
+}

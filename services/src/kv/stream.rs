@@ -1,0 +1,274 @@
+//! The KV over the stream protocol: service `kv` (messages in `ringwire_protocol::kv`).
+//!
+//! Reads are answered at once from the worker's LMDB read transaction. Writes go to the
+//! store's writer thread; each runs as a local task that appends its answer when the write is
+//! durable and wakes the connection, so answers come out of order and many writes of one
+//! stream share a commit. A stream holds at most [`MAX_IN_FLIGHT`] writes and
+//! [`MAX_BACKLOG`] bytes of unsent answers; past either it stops reading requests, and the
+//! bytes it has not consumed keep the client's window closed.
+
+use bytes::Bytes;
+use ringwire_db::{Cond, Error as DbError, Op, Outcome, Store};
+use ringwire_net::stream::{Progress, StreamHandler, StreamService, Wakeup};
+use ringwire_protocol::kv::{self, Request, Response, Status};
+use std::{cell::RefCell, rc::Rc};
+
+/// Writes one stream may have waiting for the writer thread.
+pub const MAX_IN_FLIGHT: usize = 256;
+/// Answer bytes one stream may have waiting for the client's window.
+pub const MAX_BACKLOG: usize = 1 << 20;
+
+/// The `kv` stream service of one core.
+pub struct KvStream {
+    store: Store,
+}
+
+impl KvStream {
+    /// Serves `store`.
+    pub fn new(store: Store) -> KvStream {
+        KvStream { store }
+    }
+}
+
+impl StreamService for KvStream {
+    fn open(&self, wakeup: Wakeup) -> Box<dyn StreamHandler> {
+        Box::new(KvHandler {
+            store: self.store.clone(),
+            input: Vec::new(),
+            parsed: 0,
+            refunded: 0,
+            ended: false,
+            failed: false,
+            shared: Rc::new(RefCell::new(Shared::default())),
+            wakeup,
+        })
+    }
+}
+
+/// What finished writes hand back to the handler.
+#[derive(Default)]
+struct Shared {
+    answers: Vec<u8>,
+    in_flight: usize,
+}
+
+struct KvHandler {
+    store: Store,
+    /// Received bytes; `parsed` of them are handled, `refunded` (≥ `parsed`) of them were
+    /// given back to the peer's window.
+    input: Vec<u8>,
+    parsed: usize,
+    refunded: usize,
+    ended: bool,
+    /// A malformed message: answered, then the stream ends (it cannot be re-synchronised).
+    failed: bool,
+    shared: Rc<RefCell<Shared>>,
+    wakeup: Wakeup,
+}
+
+impl StreamHandler for KvHandler {
+    fn receive(&mut self, data: &[u8], end: bool) {
+        self.input.extend_from_slice(data);
+        self.ended |= end;
+    }
+
+    fn poll(&mut self, out: &mut Vec<u8>) -> Progress {
+        {
+            let mut shared = self.shared.borrow_mut();
+            out.append(&mut shared.answers);
+        }
+        let max_message = self.store.config().max_value + 1024;
+        let mut partial = false;
+        while !self.failed && out.len() < MAX_BACKLOG {
+            if self.shared.borrow().in_flight >= MAX_IN_FLIGHT {
+                break;
+            }
+            let rest = &self.input[self.parsed..];
+            let (body, used) = match kv::split(rest) {
+                Ok(Some(m)) => m,
+                Ok(None) => {
+                    partial = true;
+                    break;
+                }
+                Err(e) => {
+                    self.fail(0, &e.to_string(), out);
+                    break;
+                }
+            };
+            if body.len() > max_message {
+                let why = format!(
+                    "a message of {} bytes is over this server's limit",
+                    body.len()
+                );
+                self.fail(kv::response_id(body).unwrap_or(0), &why, out);
+                break;
+            }
+            match kv::decode_request(body) {
+                Ok(req) => self.handle(req, out),
+                Err(e) => {
+                    let id = kv::response_id(body).unwrap_or(0);
+                    self.fail(id, &e.to_string(), out);
+                }
+            }
+            self.parsed += used;
+        }
+        // A message larger than the stream window could never complete if its bytes stayed
+        // charged: the bytes of an incomplete head message are given back as they arrive,
+        // once its length is known to be within the limit (so what a stream buffers stays
+        // bounded by it). Complete messages waiting for room are not: that is backpressure.
+        let mut refund_to = self.parsed;
+        if partial {
+            let head = &self.input[self.parsed..];
+            if let Some(len) = head.get(..4) {
+                let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+                if len <= max_message {
+                    refund_to = self.input.len();
+                }
+            }
+        }
+        if self.failed {
+            refund_to = self.input.len();
+        }
+        let consumed = refund_to.saturating_sub(self.refunded);
+        self.refunded = self.refunded.max(refund_to);
+        // Handled bytes are dropped once they are a large share of the buffer.
+        if self.parsed > 0 && self.parsed * 2 >= self.input.len() {
+            self.input.drain(..self.parsed);
+            self.refunded -= self.parsed;
+            self.parsed = 0;
+        }
+        let idle = self.shared.borrow().in_flight == 0 && self.shared.borrow().answers.is_empty();
+        let nothing_left = self.parsed == self.input.len() || self.failed;
+        Progress {
+            consumed,
+            done: (self.ended || self.failed) && nothing_left && idle,
+        }
+    }
+}
+
+impl KvHandler {
+    fn fail(&mut self, id: u32, why: &str, out: &mut Vec<u8>) {
+        self.failed = true;
+        kv::encode_response(
+            &Response::Failed {
+                id,
+                status: Status::BadRequest,
+                message: why,
+            },
+            out,
+        );
+    }
+
+    fn handle(&self, req: Request<'_>, out: &mut Vec<u8>) {
+        let id = req.id();
+        match req {
+            Request::Get { key, .. } => {
+                let r = self.store.with_value(key, |v| match v {
+                    Some((version, value)) => {
+                        kv::encode_response(&Response::Value { id, version, value }, out)
+                    }
+                    None => kv::encode_response(&Response::NotFound { id }, out),
+                });
+                if let Err(e) = r {
+                    answer_error(id, &e, out);
+                }
+            }
+            Request::Scan {
+                prefix,
+                after,
+                limit,
+                ..
+            } => {
+                let after = (!after.is_empty()).then_some(after);
+                let limit = usize::from(limit).clamp(1, super::http::MAX_LIMIT);
+                match self.store.scan(prefix, after, limit) {
+                    Ok(page) => kv::encode_response(
+                        &Response::Keys {
+                            id,
+                            keys: page.keys.iter().map(|k| &k[..]).collect(),
+                            next: page.next.as_deref(),
+                        },
+                        out,
+                    ),
+                    Err(e) => answer_error(id, &e, out),
+                }
+            }
+            Request::Put {
+                cond, key, value, ..
+            } => {
+                let op = Op::put(
+                    Bytes::copy_from_slice(key),
+                    Bytes::copy_from_slice(value),
+                    cond_of(cond),
+                );
+                self.spawn_write(id, op);
+            }
+            Request::Delete { cond, key, .. } => {
+                let op = Op::delete(Bytes::copy_from_slice(key), cond_of(cond));
+                self.spawn_write(id, op);
+            }
+        }
+    }
+
+    fn spawn_write(&self, id: u32, op: Op) {
+        let pending = self.store.write(vec![op]);
+        let (shared, wakeup) = (self.shared.clone(), self.wakeup.clone());
+        shared.borrow_mut().in_flight += 1;
+        ringwire_reactor::spawn_local(async move {
+            let result = pending.await;
+            let mut s = shared.borrow_mut();
+            s.in_flight -= 1;
+            match result {
+                Ok(outs) => match outs.first() {
+                    Some(Outcome::Put { version, created }) => kv::encode_response(
+                        &Response::Written {
+                            id,
+                            version: *version,
+                            created: *created,
+                        },
+                        &mut s.answers,
+                    ),
+                    Some(Outcome::Delete { existed: true }) => {
+                        kv::encode_response(&Response::Deleted { id }, &mut s.answers)
+                    }
+                    _ => kv::encode_response(&Response::NotFound { id }, &mut s.answers),
+                },
+                Err(e) => answer_error(id, &e, &mut s.answers),
+            }
+            drop(s);
+            wakeup.wake();
+        });
+    }
+}
+
+fn cond_of(c: kv::Cond) -> Cond {
+    match c {
+        kv::Cond::Any => Cond::Any,
+        kv::Cond::Absent => Cond::Absent,
+        kv::Cond::Exists => Cond::Exists,
+        kv::Cond::Version(v) => Cond::Version(v),
+    }
+}
+
+fn answer_error(id: u32, e: &DbError, out: &mut Vec<u8>) {
+    let status = match e {
+        DbError::VersionMismatch { current } => {
+            let current = current.unwrap_or(0);
+            return kv::encode_response(&Response::Conflict { id, current }, out);
+        }
+        DbError::BadKey { .. } | DbError::BadLogName => Status::BadRequest,
+        DbError::ValueTooLarge { .. } => Status::TooLarge,
+        DbError::MapFull { .. } => Status::Full,
+        DbError::Busy | DbError::WriterGone => Status::Busy,
+        DbError::Storage(_) => Status::Error,
+    };
+    let message = e.to_string();
+    kv::encode_response(
+        &Response::Failed {
+            id,
+            status,
+            message: &message,
+        },
+        out,
+    );
+}

@@ -1,0 +1,169 @@
+//! `ringwire client kv get|put|del|ls`: the `kv` stream service from the command line, and
+//! the request/answer pairing `bench-stream --service kv` shares.
+
+use ringwire_net::stream::client::{Client, Stream};
+use ringwire_protocol::kv::{self, Cond, Op, Request, Response, Status};
+use std::io::{self, Write};
+
+/// `ringwire client kv ...`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KvCmd {
+    Get {
+        key: String,
+    },
+    Put {
+        key: String,
+        value: Vec<u8>,
+    },
+    Del {
+        key: String,
+    },
+    Ls {
+        prefix: String,
+        limit: u16,
+        after: String,
+    },
+}
+
+/// A `kv` stream with its receive buffer: one request, one answer at a time (the load
+/// generator keeps many in flight with the same parts).
+pub struct KvConn {
+    stream: Stream,
+    buf: Vec<u8>,
+}
+
+impl KvConn {
+    pub async fn open(client: &Client) -> io::Result<KvConn> {
+        Ok(KvConn {
+            stream: client.open("kv").await?,
+            buf: Vec::new(),
+        })
+    }
+
+    pub async fn send(&self, req: &Request<'_>) -> io::Result<()> {
+        let mut out = Vec::new();
+        kv::encode_request(req, &mut out);
+        self.stream.send(&out).await
+    }
+
+    /// The next answer's body (owned), `None` when the stream ended.
+    pub async fn next(&mut self) -> io::Result<Option<Vec<u8>>> {
+        loop {
+            match kv::split(&self.buf).map_err(bad)? {
+                Some((body, used)) => {
+                    let body = body.to_vec();
+                    self.buf.drain(..used);
+                    return Ok(Some(body));
+                }
+                None => match self.stream.recv().await? {
+                    Some(b) => self.buf.extend_from_slice(&b),
+                    None => return Ok(None),
+                },
+            }
+        }
+    }
+
+    pub fn finish(&self) -> io::Result<()> {
+        self.stream.finish()
+    }
+}
+
+fn bad(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("bad kv answer: {e}"))
+}
+
+/// Runs one command; `Ok(false)` when the key was not found (exit 1, like `grep`).
+pub async fn run(client: &Client, cmd: KvCmd, out: &mut impl Write) -> io::Result<bool> {
+    let mut c = KvConn::open(client).await?;
+    let (req, op) = match &cmd {
+        KvCmd::Get { key } => (
+            Request::Get {
+                id: 1,
+                key: key.as_bytes(),
+            },
+            Op::Get,
+        ),
+        KvCmd::Put { key, value } => (
+            Request::Put {
+                id: 1,
+                cond: Cond::Any,
+                key: key.as_bytes(),
+                value,
+            },
+            Op::Put,
+        ),
+        KvCmd::Del { key } => (
+            Request::Delete {
+                id: 1,
+                cond: Cond::Any,
+                key: key.as_bytes(),
+            },
+            Op::Delete,
+        ),
+        KvCmd::Ls {
+            prefix,
+            limit,
+            after,
+        } => (
+            Request::Scan {
+                id: 1,
+                prefix: prefix.as_bytes(),
+                after: after.as_bytes(),
+                limit: *limit,
+            },
+            Op::Scan,
+        ),
+    };
+    c.send(&req).await?;
+    c.finish()?;
+    let body = c.next().await?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the server ended the stream without an answer",
+        )
+    })?;
+    match kv::decode_response(&body, op).map_err(bad)? {
+        Response::Value { value, version, .. } => {
+            out.write_all(value)?;
+            if !value.ends_with(b"\n") {
+                writeln!(out)?;
+            }
+            eprintln!("version {version}");
+        }
+        Response::Written {
+            version, created, ..
+        } => {
+            writeln!(
+                out,
+                "{} (version {version})",
+                if created { "created" } else { "updated" }
+            )?;
+        }
+        Response::Deleted { .. } => writeln!(out, "deleted")?,
+        Response::Keys { keys, next, .. } => {
+            for k in keys {
+                writeln!(out, "{}", String::from_utf8_lossy(k))?;
+            }
+            if let Some(n) = next {
+                eprintln!("more: --after {}", String::from_utf8_lossy(n));
+            }
+        }
+        Response::NotFound { .. } => return Ok(false),
+        Response::Conflict { current, .. } => {
+            return Err(io::Error::other(format!(
+                "conflict: the current version is {current}"
+            )));
+        }
+        Response::Failed {
+            status, message, ..
+        } => {
+            let kind = match status {
+                Status::Busy => io::ErrorKind::WouldBlock,
+                Status::TooLarge | Status::BadRequest => io::ErrorKind::InvalidInput,
+                _ => io::ErrorKind::Other,
+            };
+            return Err(io::Error::new(kind, message.to_string()));
+        }
+    }
+    Ok(true)
+}
