@@ -13,7 +13,7 @@ fn data_dir() -> Arg {
     Arg::new("data-dir")
         .long("data-dir")
         .value_name("DIR")
-        .env("RINGWIRE_DB_DATA_DIR")
+        .env("RINGWIRE_DATA_DIR")
         .default_value("ringwire-data")
         .help("The server's data directory (db.data_dir).")
 }

@@ -167,3 +167,24 @@ both_backends! {
         }
     }
 }
+
+both_backends! {
+    fn bench_stream_loads_kv_reads_and_writes(io) {
+        let s = Server::start(io, &["--workers", "1", "--db-sync", "none"]);
+        let addr = s.stream.unwrap().to_string();
+        for op in ["get", "put"] {
+            let out = Command::new(env!("CARGO_BIN_EXE_ringwire"))
+                .args(["bench-stream", "--io", io, "--addr", &addr, "--service", "kv", "--kv-op", op])
+                .args(["--keys", "500", "--depth", "4", "--connections", "2", "--streams", "2"])
+                .args(["--duration", "1s", "--warmup", "200ms", "--json"])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{op}: {text}{}", String::from_utf8_lossy(&out.stderr));
+            let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+            assert_eq!(v["service"], "kv");
+            assert!(v["messages"].as_u64().unwrap() > 100, "{op}: {v}");
+            assert_eq!(v["errors"].as_u64().unwrap_or(0), 0, "{op}: {v}");
+        }
+    }
+}

@@ -218,3 +218,49 @@ fn stats_from_a_read_only_open_count_entries() {
     let stats = Store::stats_at(dir.path()).unwrap();
     assert_eq!(stats.entries, 2);
 }
+
+#[test]
+fn logs_trim_by_bytes_and_by_age() {
+    use ringwire_db::Trim;
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), |_| {});
+    let ops = (0..10)
+        .map(|i| Op::append("log", vec![b'x'; 10 + i]))
+        .collect();
+    block_on(s.write(ops)).unwrap();
+    // 10 + 11 + ... + 19 = 145 bytes; at most 60 keeps the newest three (17 + 18 + 19 = 54).
+    let trim = Trim {
+        max_bytes: Some(60),
+        ..Default::default()
+    };
+    let out = block_on(s.write(vec![Op::Trim {
+        log: "log".into(),
+        trim,
+    }]))
+    .unwrap();
+    assert_eq!(out[0], Outcome::Trim { removed: 7 });
+    let info = s.log_info(b"log").unwrap().unwrap();
+    assert_eq!(
+        (info.first, info.next, info.count, info.bytes),
+        (8, 11, 3, 54)
+    );
+    assert_eq!(s.log_read(b"log", 1, 100).unwrap()[0].seq, 8);
+    thread::sleep(std::time::Duration::from_millis(30));
+    block_on(s.write(vec![Op::append("log", "new")])).unwrap();
+    let trim = Trim {
+        max_age: Some(std::time::Duration::from_millis(20)),
+        ..Default::default()
+    };
+    let out = block_on(s.write(vec![Op::Trim {
+        log: "log".into(),
+        trim,
+    }]))
+    .unwrap();
+    assert_eq!(out[0], Outcome::Trim { removed: 3 });
+    let left = s.log_read(b"log", 0, 100).unwrap();
+    assert_eq!(
+        (left.len(), left[0].seq, &left[0].data[..]),
+        (1, 11, &b"new"[..])
+    );
+    s.close();
+}

@@ -199,6 +199,12 @@ impl Settings {
         &mut self,
         vars: I,
     ) -> Result<(), ConfigError> {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        for (var, value) in &vars {
+            if let Some((_, key)) = keys::ENV_ALIASES.iter().find(|(a, _)| a == var) {
+                self.set(key, value, &Source::Env(var.clone()))?;
+            }
+        }
         for (var, value) in vars {
             let Some(key) = keys::all().find(|k| keys::env_name(k) == var) else {
                 continue;

@@ -132,3 +132,28 @@ fn stream_switch_and_deadlines_reach_the_connection_config() {
     let e = s.apply_flag("stream.frame_timeout", "0s").unwrap_err();
     assert!(e.to_string().contains("greater than zero"), "{e}");
 }
+
+#[test]
+fn the_data_dir_answers_to_its_short_variable_and_the_long_one_wins() {
+    let mut s = Settings::default();
+    assert_eq!(s.db.data_dir, std::path::PathBuf::from("ringwire-data"));
+    s.apply_env([("RINGWIRE_DATA_DIR".to_string(), "/srv/a".to_string())])
+        .unwrap();
+    assert_eq!(s.db.data_dir, std::path::PathBuf::from("/srv/a"));
+    s.apply_env([
+        ("RINGWIRE_DB_DATA_DIR".to_string(), "/srv/long".to_string()),
+        ("RINGWIRE_DATA_DIR".to_string(), "/srv/short".to_string()),
+    ])
+    .unwrap();
+    assert_eq!(s.db.data_dir, std::path::PathBuf::from("/srv/long"));
+    s.apply_flag("data-dir", "/srv/flag").unwrap();
+    assert_eq!(s.db.data_dir, std::path::PathBuf::from("/srv/flag"));
+    assert!(s.apply_flag("db-sync", "sometimes").is_err());
+    assert!(
+        s.apply_flag("db-backend", "postgres")
+            .unwrap_err()
+            .to_string()
+            .contains("not available")
+    );
+    assert!(s.apply_flag("db-map-size", "1k").is_err());
+}

@@ -98,6 +98,10 @@ fn describe(a: &BenchArgs, backend: &str) -> String {
             "pubsub fan-out, 1 publisher -> {} subscribers on {} connections, channel {}",
             a.subscribers, a.connections, a.channel
         ),
+        BenchService::Kv => format!(
+            "kv {:?} of {} keys, {} connections x {} streams x {} in flight",
+            a.kv_op, a.keys, a.connections, a.streams, a.depth
+        ),
     };
     let rate = match a.rate {
         0 if a.service == BenchService::Pubsub => {
@@ -170,6 +174,7 @@ impl Summary {
             service: match args.service {
                 BenchService::Echo => "echo",
                 BenchService::Pubsub => "pubsub",
+                BenchService::Kv => "kv",
             },
             args: args.clone(),
             backend: backend.to_string(),
@@ -202,10 +207,10 @@ impl Summary {
                 self.args.subscribers
             );
         }
-        let label = if self.service == "echo" {
-            "round trip"
-        } else {
-            "publish to deliver"
+        let label = match self.service {
+            "echo" => "round trip",
+            "kv" => "request to answer",
+            _ => "publish to deliver",
         };
         s += &format!(
             "latency    p50 {p50}  p90 {p90}  p99 {p99}  p99.9 {p999}  max {max}  ({label})\n"
@@ -226,7 +231,8 @@ impl Summary {
             "service": self.service,
             "backend": self.backend,
             "connections": a.connections,
-            "streams": if a.service == BenchService::Echo { a.streams } else { 0 },
+            "streams": if a.service == BenchService::Pubsub { 0 } else { a.streams },
+            "depth": if a.service == BenchService::Kv { a.depth } else { 0 },
             "subscribers": if a.service == BenchService::Pubsub { a.subscribers } else { 0 },
             "size": a.size,
             "rate": a.rate,

@@ -7,6 +7,7 @@
 
 use super::{
     BenchArgs, BenchService,
+    kv_load::{KvOp, kv_closed, preload},
     tasks::{echo_closed, echo_open, publish, subscriber},
 };
 use hdrhistogram::Histogram;
@@ -52,7 +53,7 @@ impl Plan {
         let delivered = (0..args.threads).map(|_| Padded::default()).collect();
         let subscribers = match args.service {
             BenchService::Pubsub => args.subscribers,
-            BenchService::Echo => 0,
+            BenchService::Echo | BenchService::Kv => 0,
         };
         let subscribed = (0..subscribers).map(|_| Padded::default()).collect();
         Plan {
@@ -173,7 +174,7 @@ async fn run(plan: &Arc<Plan>, index: usize) -> Result<Recorded, String> {
     for c in mine {
         let client = connect(plan).await?;
         let wanted = match args.service {
-            BenchService::Echo => args.streams,
+            BenchService::Echo | BenchService::Kv => args.streams,
             BenchService::Pubsub => (c..args.subscribers).step_by(args.connections).count(),
         };
         let limit = client.peer_settings().max_concurrent_streams as usize;
@@ -201,6 +202,13 @@ async fn run(plan: &Arc<Plan>, index: usize) -> Result<Recorded, String> {
         // PONG comes back after the server has read every frame before it: the SUBs are in.
         client.ping().await.map_err(|e| e.to_string())?;
         clients.push(client);
+    }
+    if args.service == BenchService::Kv && args.kv_op == KvOp::Get && index == 0 {
+        if let Some(client) = clients.first() {
+            preload(client, args.keys, args.size)
+                .await
+                .map_err(|e| format!("preloading {} keys: {e}", args.keys))?;
+        }
     }
     let publisher = if args.service == BenchService::Pubsub && index == 0 {
         let client = connect(plan).await?;
@@ -247,6 +255,12 @@ async fn run(plan: &Arc<Plan>, index: usize) -> Result<Recorded, String> {
                 spawn_local(echo_open(stream, ctx, interval, offset))
             }
             (BenchService::Pubsub, _) => spawn_local(subscriber(stream, ctx, globals[i])),
+            (BenchService::Kv, _) => {
+                let seed = (index * 7919 + i * 104_729 + 1) as u64;
+                spawn_local(kv_closed(
+                    stream, ctx, args.kv_op, args.keys, args.depth, seed,
+                ))
+            }
         });
     }
     if let Some(stream) = publisher {
@@ -271,6 +285,7 @@ fn service_name(service: BenchService) -> &'static str {
     match service {
         BenchService::Echo => "echo",
         BenchService::Pubsub => "pubsub",
+        BenchService::Kv => "kv",
     }
 }
 

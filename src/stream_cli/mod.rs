@@ -8,6 +8,7 @@
 mod bench;
 mod client;
 pub mod kv;
+mod kv_load;
 mod load;
 mod tasks;
 
@@ -71,6 +72,8 @@ pub struct ClientArgs {
 pub enum BenchService {
     Echo,
     Pubsub,
+    /// The `kv` service: GET or PUT (`--kv-op`) of random keys, `--depth` in flight a stream.
+    Kv,
 }
 
 /// A parsed `ringwire bench-stream` invocation.
@@ -91,6 +94,12 @@ pub struct BenchArgs {
     pub json: bool,
     pub threads: usize,
     pub cpus: Option<Vec<usize>>,
+    /// kv: GET or PUT.
+    pub kv_op: kv_load::KvOp,
+    /// kv: keys drawn from `0..keys`.
+    pub keys: u64,
+    /// kv: requests in flight per stream.
+    pub depth: usize,
 }
 
 fn target_args() -> Vec<Arg> {
@@ -298,8 +307,26 @@ pub fn bench_command() -> Command {
                 "NAME",
                 "echo, or pubsub (one publisher, --subscribers on the channel) [default: echo]",
             )
-            .value_parser(["echo", "pubsub"]),
+            .value_parser(["echo", "pubsub", "kv"]),
         )
+        .arg(
+            opt(
+                "kv-op",
+                "OP",
+                "kv: get (preloads --keys keys first) or put [default: get]",
+            )
+            .value_parser(["get", "put"]),
+        )
+        .arg(opt(
+            "keys",
+            "N",
+            "kv: the keyspace, random keys of it [default: 10000]",
+        ))
+        .arg(opt(
+            "depth",
+            "N",
+            "kv: requests in flight per stream (pipelining) [default: 1]",
+        ))
         .arg(opt(
             "subscribers",
             "N",
@@ -450,6 +477,7 @@ pub fn parse_client(m: &ArgMatches) -> Result<ClientArgs, String> {
 pub fn parse_bench(m: &ArgMatches) -> Result<BenchArgs, String> {
     let service = match m.get_one::<String>("service").map(String::as_str) {
         Some("pubsub") => BenchService::Pubsub,
+        Some("kv") => BenchService::Kv,
         _ => BenchService::Echo,
     };
     let size = number(m, "size", 64usize, 8)?;
@@ -487,6 +515,12 @@ pub fn parse_bench(m: &ArgMatches) -> Result<BenchArgs, String> {
         json: m.get_flag("json"),
         threads: number(m, "threads", 1, 1)?,
         cpus,
+        kv_op: match m.get_one::<String>("kv-op").map(String::as_str) {
+            Some("put") => kv_load::KvOp::Put,
+            _ => kv_load::KvOp::Get,
+        },
+        keys: number(m, "keys", 10_000, 1)?,
+        depth: number(m, "depth", 1, 1)?,
     })
 }
 

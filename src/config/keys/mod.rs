@@ -37,6 +37,10 @@ pub fn env_name(key: &Key) -> String {
     )
 }
 
+/// Shorter environment variables some keys also answer to; the derived name wins if both are
+/// set.
+pub static ENV_ALIASES: &[(&str, &str)] = &[("RINGWIRE_DATA_DIR", "db.data_dir")];
+
 /// Every key, in the order of `docs/CONFIG.md`.
 pub fn all() -> impl Iterator<Item = &'static Key> {
     server::KEYS

@@ -9,7 +9,7 @@ pub static KEYS: &[Key] = &[
         flag: "data-dir",
         kind: Kind::Text,
         default: "ringwire-data",
-        help: "Data directory of the embedded store (created if missing, mode 0700). Relative paths start at the working directory; the systemd unit uses StateDirectory=ringwire.",
+        help: "Data directory of the embedded store (created if missing, mode 0700). Relative paths start at the working directory; the systemd unit uses StateDirectory=ringwire. Also $RINGWIRE_DATA_DIR.",
         set: |s, v| {
             let v = v.trim();
             if v.is_empty() {
