@@ -1,12 +1,11 @@
 //! The store's place in the server: opened before the workers start, checked by readiness,
 //! measured on `/metrics`.
 
-use hdrhistogram::Histogram;
 use ringwire_db::{DbSnapshot, Store};
 use ringwire_ops::{
     CheckResult, HealthCheck,
     metrics::{
-        Collector,
+        Collector, histogram,
         text::{Exposition, Kind},
     },
 };
@@ -125,38 +124,4 @@ impl Collector for DbMetrics {
             if s.map_full { 1.0 } else { 0.0 },
         );
     }
-}
-
-/// A Prometheus histogram from an hdrhistogram recorded in units of `1/scale` of the metric.
-fn histogram(
-    e: &mut Exposition,
-    name: &str,
-    help: &str,
-    h: &Histogram<u64>,
-    bounds: &[f64],
-    scale: f64,
-) {
-    e.family(name, Kind::Histogram, help);
-    for le in bounds {
-        let upto = (le * scale).round() as u64;
-        let count = if h.is_empty() {
-            0
-        } else {
-            h.count_between(0, upto).min(h.len())
-        };
-        e.sample(
-            &format!("{name}_bucket"),
-            &[("le", &le.to_string())],
-            count as f64,
-        );
-    }
-    e.sample(&format!("{name}_bucket"), &[("le", "+Inf")], h.len() as f64);
-    // hdrhistogram keeps counts per value bucket, not a sum: mean × count is within its 0.1 %.
-    let sum = if h.is_empty() {
-        0.0
-    } else {
-        h.mean() * h.len() as f64 / scale
-    };
-    e.sample(&format!("{name}_sum"), &[], sum);
-    e.sample(&format!("{name}_count"), &[], h.len() as f64);
 }

@@ -65,12 +65,18 @@ def definitions(work, root, cpu):
     release = os.path.join(bench.ROOT, "target", "release", "ringwire")
     perf_bin = os.path.join(bench.PERF, "target", "release")
 
-    def ringwire(io):
-        return lambda port: [release, "serve", "--io", io, "--listen", f"127.0.0.1:{port}", "--workers", "1",
-                             "--cpus", str(cpu), "--root", root, "--log-level", "warn", "--max-body", "64m",
-                             # Only the port under test: fixed admin/stream ports could collide
-                             # with a previous run's listener that the kernel has not torn down yet.
-                             "--admin", "", "--stream-listen", ""]
+    def ringwire(io, binary=release, data=True):
+        def argv(port):
+            cmd = [binary, "serve", "--io", io, "--listen", f"127.0.0.1:{port}", "--workers", "1",
+                   "--cpus", str(cpu), "--root", root, "--log-level", "warn", "--max-body", "64m",
+                   # Only the port under test: fixed admin/stream ports could collide
+                   # with a previous run's listener that the kernel has not torn down yet.
+                   "--admin", "", "--stream-listen", ""]
+            if data:
+                # The store of each run in the run's own directory, not the working directory.
+                cmd += ["--data-dir", os.path.join(work, f"ringwire-data-{port}")]
+            return cmd
+        return argv
 
     def nginx(port):
         d = os.path.join(work, f"nginx-{port}")
@@ -81,10 +87,17 @@ def definitions(work, root, cpu):
         return [nginx_bin(), "-c", conf, "-e", os.path.join(d, "nginx-error.log")]
 
     all_kinds = {"plaintext", "pipelined", "static", "echo"}
-    return {
+    defs = {
         "ringwire-uring": (ringwire("uring"), all_kinds),
         "ringwire-epoll": (ringwire("epoll"), all_kinds),
         "nginx": (nginx, {"plaintext", "pipelined", "static"}),
         "hyper": (lambda port: [os.path.join(perf_bin, "hyper-server"), f"127.0.0.1:{port}"], {"plaintext", "pipelined", "echo"}),
         "monoio-canned": (lambda port: [os.path.join(perf_bin, "monoio-canned"), f"127.0.0.1:{port}"], {"plaintext", "pipelined"}),
     }
+    # An earlier build of ringwire, to show a change's effect in the same run:
+    # RINGWIRE_BASE_BIN=/path/to/old/ringwire perf/compare --servers ringwire-uring,ringwire-base-uring,...
+    base = os.environ.get("RINGWIRE_BASE_BIN")
+    if base:
+        defs["ringwire-base-uring"] = (ringwire("uring", base, data=False), all_kinds)
+        defs["ringwire-base-epoll"] = (ringwire("epoll", base, data=False), all_kinds)
+    return defs

@@ -167,19 +167,33 @@ pub fn render(
 }
 
 fn render_latency(e: &mut Exposition, total: &Snapshot) {
-    let name = "ringwire_http_request_duration_seconds";
-    e.family(
-        name,
-        Kind::Histogram,
+    histogram(
+        e,
+        "ringwire_http_request_duration_seconds",
         "Time from a request's head being parsed to its response being written.",
+        &total.latency_us,
+        &BUCKETS,
+        1e6,
     );
-    let h = &total.latency_us;
-    for le in BUCKETS {
-        let micros = (le * 1e6).round() as u64;
+}
+
+/// A Prometheus histogram (cumulative `le` buckets at `bounds`, `_sum`, `_count`) from an
+/// hdrhistogram recorded in units of `1/scale` of the metric (microseconds for seconds: 1e6).
+pub fn histogram(
+    e: &mut Exposition,
+    name: &str,
+    help: &str,
+    h: &hdrhistogram::Histogram<u64>,
+    bounds: &[f64],
+    scale: f64,
+) {
+    e.family(name, Kind::Histogram, help);
+    for le in bounds {
+        let upto = (le * scale).round() as u64;
         let count = if h.is_empty() {
             0
         } else {
-            h.count_between(0, micros).min(h.len())
+            h.count_between(0, upto).min(h.len())
         };
         e.sample(
             &format!("{name}_bucket"),
@@ -192,7 +206,7 @@ fn render_latency(e: &mut Exposition, total: &Snapshot) {
     let sum = if h.is_empty() {
         0.0
     } else {
-        h.mean() * h.len() as f64 / 1e6
+        h.mean() * h.len() as f64 / scale
     };
     e.sample(&format!("{name}_sum"), &[], sum);
     e.sample(&format!("{name}_count"), &[], h.len() as f64);
