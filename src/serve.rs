@@ -59,6 +59,15 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             return 1;
         }
     };
+    // Every worker, the control core and a few tools (db backup, db stats) read at once.
+    if workers + 8 > settings.db.max_readers as usize {
+        tracing::error!(
+            "db.max_readers = {} is too few for {workers} workers: set it to at least {}",
+            settings.db.max_readers,
+            workers + 8
+        );
+        return 1;
+    }
     let store = match ringwire_db::Store::open(settings.db.store_config()) {
         Ok(s) => s,
         Err(e) => {
@@ -166,9 +175,11 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
                         Err(e) => tracing::error!(core = info.index, "stream listener: {e}"),
                     }
                 }
-                let cpu = info
-                    .cpu
-                    .map_or("unpinned".to_string(), |c| format!("cpu {c}"));
+                let cpu = match (info.cpu, &info.unpinned) {
+                    (Some(c), _) => format!("cpu {c}"),
+                    (None, Some(why)) => format!("no cpu ({why})"),
+                    (None, None) => "unpinned".to_string(),
+                };
                 tracing::info!(
                     core = info.index,
                     "worker on {cpu}: backend {}",

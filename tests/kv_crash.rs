@@ -9,7 +9,7 @@ use std::{
     io::{BufReader, Write},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     thread,
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -34,6 +34,7 @@ fn writer(
     round: usize,
     w: usize,
     stop: &AtomicBool,
+    acks: &AtomicUsize,
 ) -> (Vec<String>, Vec<String>) {
     let (mut sent, mut acked) = (Vec::new(), Vec::new());
     let Ok(conn) = std::net::TcpStream::connect(addr) else {
@@ -62,7 +63,10 @@ fn writer(
             break;
         }
         match read_response(&mut input, false) {
-            Some(r) if r.status == 201 => acked.push(key),
+            Some(r) if r.status == 201 => {
+                acked.push(key);
+                acks.fetch_add(1, Ordering::Relaxed);
+            }
             Some(r) => panic!("PUT {key}: {}", r.status),
             None => break, // killed
         }
@@ -81,16 +85,23 @@ fn crash_round(
         &["--workers", "2", "--data-dir", data, "--db-sync", "always"],
     );
     let stop = AtomicBool::new(false);
+    let acks = AtomicUsize::new(0);
     let results = Arc::new(Mutex::new((Vec::new(), Vec::new())));
     thread::scope(|sc| {
         for w in 0..WRITERS {
-            let (addr, stop, results) = (s.addr, &stop, results.clone());
+            let (addr, stop, acks, results) = (s.addr, &stop, &acks, results.clone());
             sc.spawn(move || {
-                let (sent, acked) = writer(addr, round, w, stop);
+                let (sent, acked) = writer(addr, round, w, stop, acks);
                 let mut r = results.lock().unwrap();
                 r.0.extend(sent);
                 r.1.extend(acked);
             });
+        }
+        // The clock starts at the first acknowledgement, so a slow disk cannot leave a
+        // round with nothing acknowledged to check.
+        let started = std::time::Instant::now();
+        while acks.load(Ordering::Relaxed) == 0 && started.elapsed() < Duration::from_secs(30) {
+            thread::sleep(Duration::from_millis(5));
         }
         thread::sleep(kill_after);
         s.signal("KILL");
@@ -110,8 +121,8 @@ both_backends! {
         let mut acked_all: Vec<String> = Vec::new();
         let mut sent_all: Vec<String> = Vec::new();
         for round in 0..ROUNDS {
-            // 150..650 ms of load before the kill.
-            let ms = 150 + (seed.rotate_left(round as u32 * 13) % 500);
+            // 50..550 ms of load after the first acknowledgement, then the kill.
+            let ms = 50 + (seed.rotate_left(round as u32 * 13) % 500);
             let (sent, acked) = crash_round(io, dir, round, Duration::from_millis(ms));
             eprintln!("round {round}: killed after {ms} ms, {} acknowledged of {} sent", acked.len(), sent.len());
             assert!(!acked.is_empty(), "round {round}: nothing was acknowledged before the kill");

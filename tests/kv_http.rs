@@ -159,3 +159,30 @@ both_backends! {
         }
     }
 }
+
+both_backends! {
+    fn preconditions_follow_rfc_9110(io) {
+        let s = Server::start(io, &["--workers", "1"]);
+        let tag = req(&s, "PUT", "/kv/k", &[], b"1").header("etag").unwrap().to_string();
+        let weak = format!("W/{tag}");
+        // If-Match compares strongly: the weak form of the current tag does not match.
+        assert_eq!(req(&s, "PUT", "/kv/k", &[("If-Match", &weak)], b"x").status, 412);
+        // A list matches if any tag does.
+        let list = format!("\"999999\", {tag}");
+        let r = req(&s, "PUT", "/kv/k", &[("If-Match", &list)], b"2");
+        assert_eq!(r.status, 204);
+        let tag2 = r.header("etag").unwrap().to_string();
+        assert_eq!(req(&s, "PUT", "/kv/k", &[("If-Match", "\"999999\", \"888888\"")], b"x").status, 412);
+        // If-None-Match with tags on PUT: false when the current one is listed (weakly).
+        assert_eq!(req(&s, "PUT", "/kv/k", &[("If-None-Match", &format!("W/{tag2}"))], b"x").status, 412);
+        assert_eq!(req(&s, "PUT", "/kv/k", &[("If-None-Match", &tag)], b"3").status, 204);
+        // Both fields: If-Match first, then If-None-Match.
+        let tag3 = req(&s, "GET", "/kv/k", &[], b"").header("etag").unwrap().to_string();
+        assert_eq!(req(&s, "PUT", "/kv/k", &[("If-Match", &tag3), ("If-None-Match", &tag3)], b"x").status, 412);
+        assert_eq!(req(&s, "PUT", "/kv/k", &[("If-Match", &tag3), ("If-None-Match", "\"1\"")], b"4").status, 204);
+        // Tags that only look like ours match nothing.
+        let padded = format!("\"0{}\"", tag3.trim_matches('"'));
+        assert_eq!(req(&s, "DELETE", "/kv/k", &[("If-Match", &padded)], b"").status, 412);
+        assert_eq!(req(&s, "GET", "/kv/k", &[], b"").body, b"4");
+    }
+}

@@ -188,3 +188,44 @@ both_backends! {
         }
     }
 }
+
+/// The raw bytes the server sends back on one `kv` stream for `wire` (the client then ends
+/// its side).
+fn raw_exchange(io: &str, s: &Server, wire: Vec<u8>) -> Vec<u8> {
+    with_stream(io, s, async |c| {
+        let stream = c.open("kv").await.unwrap();
+        stream.send(&wire).await.unwrap();
+        stream.finish().unwrap();
+        let mut buf = Vec::new();
+        while let Some(b) = stream.recv().await.unwrap() {
+            buf.extend_from_slice(&b);
+        }
+        buf
+    })
+}
+
+both_backends! {
+    fn an_oversized_or_truncated_message_is_answered_and_ends_the_stream(io) {
+        let s = Server::start(io, &["--workers", "1", "--kv-max-value", "1k"]);
+        // A PUT announcing 2 MiB: refused from its length, before the server waits for it.
+        let mut wire = (2u32 << 20).to_be_bytes().to_vec();
+        wire.extend_from_slice(&[0, 0, 0, 4, 2]);
+        wire.extend_from_slice(&vec![0u8; 300_000]);
+        let answer = raw_exchange(io, &s, wire);
+        let (body, used) = kv::split(&answer).unwrap().expect("an answer");
+        assert_eq!(used, answer.len(), "one answer, then the end");
+        match kv::decode_response(body, Op::Put).unwrap() {
+            Response::Failed { id: 4, status: Status::TooLarge, message } => assert!(message.contains("limit"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+        // Half a message, then END: the server says so and ends its side too.
+        let mut full = Vec::new();
+        kv::encode_request(&Request::Get { id: 5, key: b"some-key" }, &mut full);
+        let answer = raw_exchange(io, &s, full[..full.len() - 3].to_vec());
+        let (body, _) = kv::split(&answer).unwrap().expect("an answer");
+        match kv::decode_response(body, Op::Get).unwrap() {
+            Response::Failed { status: Status::BadRequest, message, .. } => assert!(message.contains("ended inside"), "{message}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

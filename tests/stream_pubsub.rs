@@ -116,6 +116,120 @@ fn publisher_away_from(s: &Server, avoid: usize, channel: &str) -> (Wire, u32) {
     panic!("no connection landed away from core {avoid}");
 }
 
+/// A subscriber to `channel` on each of the server's `cores` cores.
+fn subscriber_on_each_core(s: &Server, channel: &str, cores: usize) -> Vec<(Wire, u32)> {
+    let mut on: Vec<Option<(Wire, u32)>> = (0..cores).map(|_| None).collect();
+    for _ in 0..64 {
+        if on.iter().all(Option::is_some) {
+            break;
+        }
+        let base = subscriptions(s);
+        let (mut w, id, core) = subscriber(s, Settings::default(), channel);
+        if on[core].is_none() {
+            on[core] = Some((w, id));
+        } else {
+            w.send(id, b"", true);
+            assert!(
+                eventually(T, || subscriptions(s) == base),
+                "the extra subscriber did not end"
+            );
+        }
+    }
+    on.into_iter()
+        .enumerate()
+        .map(|(c, w)| w.unwrap_or_else(|| panic!("no connection landed on core {c}")))
+        .collect()
+}
+
+/// Publishes `data` on `p`'s stream `pid` in one piece, waiting for window if needed.
+fn publish(p: &mut Wire, pid: u32, data: &[u8]) {
+    let end = Instant::now() + T;
+    while p.conn.send_capacity(pid) < data.len() {
+        assert!(
+            Instant::now() < end,
+            "the publisher got no window within {T:?}"
+        );
+        p.next(Duration::from_millis(20)); // WINDOW_UPDATEs
+    }
+    assert_eq!(p.send(pid, data, false), data.len());
+}
+
+/// Publishes numbered probes on `pid` until the subscriber streams `sids` (all on `sub`, so
+/// on one core) receive one: the publisher's core has learnt of the subscription, which a
+/// core announces to the others asynchronously. Then reads every probe that crossed, up to
+/// the last one published (one publisher's messages stay in order), so nothing of them is
+/// left in flight. Returns how many probes were published.
+fn until_routed(p: &mut Wire, pid: u32, sub: &mut Wire, sids: &[u32]) -> usize {
+    let tag = |n: usize| format!("probe {n:06};").into_bytes();
+    let end = Instant::now() + T;
+    let mut got: Vec<Vec<u8>> = vec![Vec::new(); sids.len()];
+    let mut sent = 0;
+    // Until the first probe crosses, one probe per wait.
+    while got.iter().all(Vec::is_empty) {
+        assert!(
+            Instant::now() < end,
+            "after {sent} probes in {T:?}, none reached the subscriber's core"
+        );
+        publish(p, pid, &tag(sent));
+        sent += 1;
+        let wait = Instant::now() + Duration::from_millis(50);
+        while let Some(ev) = sub.next(wait.saturating_duration_since(Instant::now())) {
+            take_probe(sub, sids, &mut got, ev);
+        }
+    }
+    // Then every stream gets the last one too: the route is known from then on.
+    let last = tag(sent - 1);
+    while !got.iter().all(|g| g.ends_with(&last)) {
+        let left = end.saturating_duration_since(Instant::now());
+        let ev = sub
+            .next(left)
+            .unwrap_or_else(|| panic!("probes missing: {got:?}"));
+        take_probe(sub, sids, &mut got, ev);
+    }
+    sent
+}
+
+fn take_probe(sub: &mut Wire, sids: &[u32], got: &mut [Vec<u8>], ev: Ev) {
+    match ev {
+        Ev::Data { id, data, .. } => {
+            sub.consume(id, data.len());
+            let k = sids
+                .iter()
+                .position(|&s| s == id)
+                .expect("data on an unknown stream");
+            got[k].extend_from_slice(&data);
+        }
+        Ev::Reset { id, code } => panic!("stream {id} reset with {code:#x}"),
+        _ => {}
+    }
+}
+
+/// Publishes probes on `pid` until two in a row are published without crossing to another
+/// core: the publisher's core has learnt that no other core subscribes any more.
+fn until_unrouted(s: &Server, p: &mut Wire, pid: u32) {
+    let end = Instant::now() + T;
+    let mut home = 0;
+    while home < 2 {
+        assert!(
+            Instant::now() < end,
+            "publishes kept crossing for {T:?} after the last subscriber left"
+        );
+        let forwarded = metric(s, "ringwire_stream_pubsub_forwarded_total");
+        let published = metric(s, "ringwire_stream_pubsub_published_total");
+        publish(p, pid, b"probe");
+        assert!(eventually(T, || metric(
+            s,
+            "ringwire_stream_pubsub_published_total"
+        ) > published));
+        // A publish counts its forwards in the same step as itself.
+        if metric(s, "ringwire_stream_pubsub_forwarded_total") == forwarded {
+            home += 1;
+        } else {
+            home = 0;
+        }
+    }
+}
+
 both_backends! {
     fn a_publish_crosses_only_to_cores_with_subscribers(io) {
         let s = Server::start(io, &["--workers", "2"]);
@@ -133,23 +247,28 @@ both_backends! {
         // A subscriber on one core: only publishers on the other core forward, one each.
         let (mut sub, sid, core) = subscriber(&s, Settings::default(), "somebody");
         let (mut far, fid) = publisher_away_from(&s, core, "somebody");
-        thread::sleep(Duration::from_millis(50)); // the subscription's announcement
+        let probes = until_routed(&mut far, fid, &mut sub, &[sid]) as f64;
+        assert!(eventually(T, || metric(&s, "ringwire_stream_pubsub_published_total") == 100.0 + probes));
+        let forwarded = metric(&s, "ringwire_stream_pubsub_forwarded_total");
+        assert!((1.0..=probes).contains(&forwarded), "{forwarded} forwards of {probes} probes");
         for i in 0..100 {
             assert!(far.send(fid, format!("n{i:02}").as_bytes(), false) > 0);
         }
         let (got, _) = sub.read_stream(sid, 300, T);
         assert_eq!(got.len(), 300, "every message arrived");
-        assert_eq!(metric(&s, "ringwire_stream_pubsub_forwarded_total"), 100.0);
+        assert_eq!(metric(&s, "ringwire_stream_pubsub_forwarded_total"), forwarded + 100.0);
 
         // Once it leaves, the other core is told and publishes stay home again.
         sub.send(sid, b"", true);
         assert!(eventually(T, || subscriptions(&s) == 0.0));
-        thread::sleep(Duration::from_millis(50));
+        until_unrouted(&s, &mut far, fid);
+        let published = metric(&s, "ringwire_stream_pubsub_published_total");
+        let forwarded = metric(&s, "ringwire_stream_pubsub_forwarded_total");
         for i in 0..100 {
             assert!(far.send(fid, format!("o{i:02}").as_bytes(), false) > 0);
         }
-        assert!(eventually(T, || metric(&s, "ringwire_stream_pubsub_published_total") == 300.0));
-        assert_eq!(metric(&s, "ringwire_stream_pubsub_forwarded_total"), 100.0);
+        assert!(eventually(T, || metric(&s, "ringwire_stream_pubsub_published_total") == published + 100.0));
+        assert_eq!(metric(&s, "ringwire_stream_pubsub_forwarded_total"), forwarded);
     }
 }
 
@@ -159,7 +278,7 @@ both_backends! {
         // The subscriber takes one window (256 KiB) and then reads nothing.
         let (mut sub, sid, core) = subscriber(&s, Settings::default(), "flood");
         let (mut p, pid) = publisher_away_from(&s, core, "flood");
-        thread::sleep(Duration::from_millis(50));
+        until_routed(&mut p, pid, &mut sub, &[sid]);
         let rss_before = rss_kib(&s);
         let message = util::pattern(7, 16 * 1024);
         let mut sent = 0usize;
@@ -188,7 +307,7 @@ both_backends! {
         assert_eq!(reset, Some((sid, ErrorCode::SLOW_CONSUMER.0)));
         // ... and with no subscriber left, nothing more crosses.
         assert!(eventually(T, || subscriptions(&s) == 0.0));
-        thread::sleep(Duration::from_millis(50));
+        until_unrouted(&s, &mut p, pid);
         let forwarded = metric(&s, "ringwire_stream_pubsub_forwarded_total");
         let published = metric(&s, "ringwire_stream_pubsub_published_total");
         for _ in 0..100 {
@@ -204,9 +323,16 @@ both_backends! {
 both_backends! {
     fn abrupt_closes_release_every_subscription(io) {
         let s = Server::start(io, &["--workers", "2"]);
-        let base = subscriptions(&s);
         let mut publisher = Wire::connect(s.stream.unwrap());
         let pid = command(&mut publisher, "PUB leak\n");
+        // A subscriber that stays on each core keeps "leak" routed to both for the whole test,
+        // so a batch's "bye" reaches every subscriber without waiting on announcements; the
+        // probes show each route once.
+        let mut witnesses = subscriber_on_each_core(&s, "leak", 2);
+        for (w, id) in &mut witnesses {
+            until_routed(&mut publisher, pid, w, &[*id]);
+        }
+        let base = subscriptions(&s);
         let mut rss_after_first = 0;
         for batch in 0..10 {
             let mut subs: Vec<(Wire, u32)> = (0..100)
@@ -221,7 +347,6 @@ both_backends! {
                 "batch {batch}: {} subscriptions",
                 subscriptions(&s)
             );
-            thread::sleep(Duration::from_millis(20)); // both cores learn of them
             assert!(publisher.send(pid, b"bye", false) > 0);
             for (k, (w, id)) in subs.iter_mut().enumerate() {
                 let mut one = [0u8; 1];
@@ -267,7 +392,7 @@ both_backends! {
         }
         assert!(eventually(T, || subscriptions(&s) == 50.0));
         let (mut p, pid) = publisher_away_from(&s, core, "busy");
-        thread::sleep(Duration::from_millis(50));
+        until_routed(&mut p, pid, &mut sub, &ids);
         // More than the 4096 messages a core's queue holds, in one burst (one window).
         const N: usize = 8_000;
         let publisher = thread::spawn(move || {

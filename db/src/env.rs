@@ -18,18 +18,22 @@ pub(crate) struct Tables {
 
 /// Opens (creating if needed) the environment in `cfg.dir`.
 pub(crate) fn open(cfg: &Config, read_only: bool) -> Result<Tables, Error> {
-    if !read_only {
+    if !read_only && !cfg.dir.exists() {
         std::fs::create_dir_all(&cfg.dir).map_err(|e| {
             Error::Storage(format!(
                 "cannot create the data directory {}: {e}",
                 cfg.dir.display()
             ))
         })?;
+        // Only a directory created here is made private: an existing one (`--data-dir .`)
+        // keeps the mode its owner gave it.
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let private = std::fs::Permissions::from_mode(0o700);
-            let _ = std::fs::set_permissions(&cfg.dir, private);
+            if let Err(e) = std::fs::set_permissions(&cfg.dir, private) {
+                tracing::warn!("cannot make {} private (0700): {e}", cfg.dir.display());
+            }
         }
     }
     let mut opts = EnvOpenOptions::new();
@@ -51,13 +55,13 @@ pub(crate) fn open(cfg: &Config, read_only: bool) -> Result<Tables, Error> {
     unsafe {
         opts.flags(flags);
     }
-    // SAFETY: the map is only undefined behaviour if its file changes under us other than
-    // through LMDB. In this process every access goes through this one `heed::Env` (the store
-    // opens it once; heed itself returns the already-open environment for a second open of
-    // the same path), other processes reach it only through LMDB and its lock file (`ringwire
-    // db backup`, `db stats`), and the directory is private to the server's user (0700 above,
-    // `StateDirectory=` under systemd). Truncating the file by hand while the server runs is
-    // outside what any memory-mapped store can survive, and is documented in STORAGE.md.
+    // SAFETY: a memory map is undefined behaviour only if its file changes under us other
+    // than through LMDB. Within this process the store opens the environment once and keeps
+    // that one `heed::Env` for its life (a second open of the same path while it is open
+    // fails in heed with `EnvAlreadyOpened`: it does not map the file twice); `MDB_NOLOCK` is
+    // never set, so other processes (`ringwire db backup`, `db stats`) reach the file only
+    // through LMDB and its lock file. A person truncating or overwriting `data.mdb` while the
+    // server runs is outside what any memory-mapped store can survive; STORAGE.md says not to.
     let env = unsafe { opts.open(&cfg.dir) }.map_err(|e| {
         Error::Storage(format!(
             "cannot open the store in {}: {e}",
@@ -104,8 +108,9 @@ pub(crate) fn open(cfg: &Config, read_only: bool) -> Result<Tables, Error> {
     })
 }
 
-/// LMDB wants the map size to be a multiple of the page size.
+/// LMDB wants the map size to be a multiple of the OS page size (4 KiB on x86-64, up to
+/// 64 KiB on some arm64 kernels).
 fn page_multiple(size: usize) -> usize {
-    const PAGE: usize = 4096;
-    size.max(PAGE).div_ceil(PAGE) * PAGE
+    let page = page_size::get();
+    size.max(page).div_ceil(page) * page
 }

@@ -29,9 +29,12 @@
     clippy::missing_safety_doc
 )]
 #![warn(missing_docs)]
+// The one exception, `env` (opening the memory map), allows it for itself.
+#![deny(unsafe_code)]
 
 mod config;
 mod encoding;
+#[allow(unsafe_code)]
 mod env;
 mod error;
 mod log;

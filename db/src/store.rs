@@ -193,7 +193,8 @@ impl Store {
     }
 
     /// Stops the writer after the writes already queued, syncs, and closes the environment
-    /// once no other clone holds it.
+    /// once no other clone holds it. This stops the writer for every clone: their later
+    /// writes fail with [`Error::WriterGone`] (reads go on while a clone lives).
     pub fn close(self) {
         let _ = self.inner.tx.send(Msg::Stop);
         let handle = self.inner.writer.lock().ok().and_then(|mut w| w.take());
@@ -221,7 +222,7 @@ fn kind(op: &Op) -> OpKind {
 fn fill_env(s: &mut DbSnapshot, t: &Tables) {
     let info = t.env.info();
     s.map_size = info.map_size as u64;
-    s.map_used = (info.last_page_number as u64 + 1) * 4096;
+    s.map_used = (info.last_page_number as u64 + 1) * page_size::get() as u64;
     s.readers = info.number_of_readers as u64;
     s.max_readers = info.maximum_number_of_readers as u64;
     s.entries = t.entries().unwrap_or_else(|e| {

@@ -118,7 +118,10 @@ impl Writer {
                 if self.sync == Sync::Always {
                     self.stats.record_fsync(latency);
                 }
-                self.stats.set_map_full(false);
+                // Space was found if any request of the batch was written.
+                if results.iter().any(Result::is_ok) {
+                    self.stats.set_map_full(false);
+                }
                 for (req, res) in batch.drain(..).zip(results) {
                     self.count(&req.ops, &res);
                     req.reply.send(res);
@@ -268,7 +271,9 @@ impl Writer {
             .max_age
             .map(|a| now_ms.saturating_sub(a.as_millis() as u64));
         let mut removed = 0;
-        while info.count > 0 {
+        // Bounded by the sequence range too, so a count out of step with the records can
+        // never keep the writer here.
+        while info.count > 0 && info.first < info.next {
             let key = encoding::log_key(log, info.first);
             let Some(record) = t.logs.get(txn, &key)? else {
                 info.first += 1; // a hole cannot happen, but must not stop the trim

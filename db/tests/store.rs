@@ -245,10 +245,12 @@ fn logs_trim_by_bytes_and_by_age() {
         (8, 11, 3, 54)
     );
     assert_eq!(s.log_read(b"log", 1, 100).unwrap()[0].seq, 8);
-    thread::sleep(std::time::Duration::from_millis(30));
+    // Old records are 1.5 s older than the new one; the cut at 1 s keeps only the new one,
+    // however slow the fsync between them.
+    thread::sleep(std::time::Duration::from_millis(1500));
     block_on(s.write(vec![Op::append("log", "new")])).unwrap();
     let trim = Trim {
-        max_age: Some(std::time::Duration::from_millis(20)),
+        max_age: Some(std::time::Duration::from_secs(1)),
         ..Default::default()
     };
     let out = block_on(s.write(vec![Op::Trim {

@@ -9,6 +9,8 @@
     clippy::undocumented_unsafe_blocks,
     clippy::missing_safety_doc
 )]
+// unsafe code lives only in the reactor, buffer code and db/src/env.rs (ARCHITECTURE.md).
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod access;

@@ -26,6 +26,27 @@ proptest! {
     }
 }
 
+/// The saved regression case: 10 001 bytes through 1-byte windows take one round trip a byte,
+/// one round more than the settle loop's old fixed bound of 10 000 rounds. Not a deadlock.
+#[test]
+fn one_byte_windows_finish_a_long_stream() {
+    let tight = |m| Settings {
+        max_frame_size: 1024,
+        initial_stream_window: 1,
+        initial_connection_window: 1,
+        max_concurrent_streams: m,
+        max_service_name: 16,
+    };
+    let ops = [
+        Op::Open,
+        Op::Send(0, 1532, false),
+        Op::Send(0, 1471, false),
+        Op::Send(0, 4563, false),
+        Op::Send(0, 2435, false),
+    ];
+    simulate(tight(1), tight(2), &ops);
+}
+
 fn tight_settings() -> impl Strategy<Value = Settings> {
     (1024u32..2048, 1u32..4000, 1u32..8000, 1u32..4).prop_map(|(f, s, c, m)| Settings {
         max_frame_size: f,
@@ -111,19 +132,36 @@ impl Sim {
         (!ids.is_empty()).then(|| ids[i % ids.len()])
     }
 
+    /// What changes whenever the pair moves: bytes sent, received and echoed, streams ended,
+    /// streams open on either side. Equal on two rounds in a row: nothing moved.
+    fn progress(&self) -> [usize; 6] {
+        let sent = self.cs.values().map(|s| s.sent).sum();
+        let echoed = self.cs.values().map(|s| s.echoed.len()).sum();
+        let ended = self.cs.values().filter(|s| s.ended).count();
+        let peer_ended = self.cs.values().filter(|s| s.peer_ended).count();
+        let received = self.ss.values().map(|s| s.received.len()).sum();
+        let open = self.client.conn.open_streams() + self.server.conn.open_streams();
+        [sent, echoed, ended, peer_ended, received, usize::MAX - open]
+    }
+
     fn client_send(&mut self, id: u32) {
         let s = self.cs.get_mut(&id).unwrap();
         if s.ended || s.reset {
             return;
         }
-        let rest: Vec<u8> = (s.sent..s.want).map(|k| pattern(id, k)).collect();
         let room = self.client.conn.send_capacity(id);
+        // Only what the windows admit: building the whole remainder on every call made a
+        // long stream through a 1-byte window quadratic.
+        let rest: Vec<u8> = (s.sent..s.want.min(s.sent + room))
+            .map(|k| pattern(id, k))
+            .collect();
+        let end = s.end_wanted && s.sent + rest.len() == s.want;
         let n = self
             .client
             .conn
-            .send_data(id, &rest, s.end_wanted, &mut self.c2s)
+            .send_data(id, &rest, end, &mut self.c2s)
             .unwrap();
-        assert_eq!(n, rest.len().min(room));
+        assert_eq!(n, rest.len());
         s.sent += n;
         s.ended = s.end_wanted && s.sent == s.want;
     }
@@ -270,7 +308,13 @@ fn simulate(client: Settings, server: Settings, ops: &[Op]) {
     for s in sim.cs.values_mut() {
         s.end_wanted = true;
     }
-    for _ in 0..10_000 {
+    // Bounded by progress, not by a round count: a 1-byte window moves one byte per round
+    // trip, so a fixed count (it was 10 000) fails long streams that are not stuck. Every
+    // round either moves a byte or closes something, both bounded, or it is a stall; three
+    // stalls in a row (a WINDOW_UPDATE needs a round to arrive) is a deadlock.
+    let mut stalls = 0;
+    let mut last = sim.progress();
+    loop {
         let ids: Vec<u32> = sim.cs.keys().copied().collect();
         for id in ids {
             sim.client_send(id);
@@ -291,12 +335,26 @@ fn simulate(client: Settings, server: Settings, ops: &[Op]) {
         if done && sim.c2s.is_empty() && sim.s2c.is_empty() {
             break;
         }
+        let now = sim.progress();
+        stalls = if now == last { stalls + 1 } else { 0 };
+        last = now;
+        if stalls == 3 {
+            break;
+        }
     }
     for (id, s) in &sim.cs {
         if s.reset {
             continue;
         }
-        assert!(s.ended && s.peer_ended, "stream {id} stuck: {s:?}");
+        assert!(
+            s.ended && s.peer_ended,
+            "stream {id} stuck: want {} sent {} ended {} echoed {} peer_ended {}",
+            s.want,
+            s.sent,
+            s.ended,
+            s.echoed.len(),
+            s.peer_ended
+        );
         let want: Vec<u8> = (0..s.want).map(|k| pattern(*id, k)).collect();
         assert_eq!(s.echoed, want, "stream {id} echo");
     }

@@ -9,12 +9,8 @@ use std::{
     cell::Cell,
     io::Write,
     rc::Rc,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
     thread,
-    time::Duration,
+    time::{Duration, Instant},
 };
 use util::{listener, pattern, read_exact};
 
@@ -58,10 +54,19 @@ both_backends! {
     }
 }
 
+/// How long the greedy reader below reads at most: far longer than 20 timer ticks of 1 ms take
+/// on a loaded machine, so only a starved timer makes it run that long.
+const GREEDY_FOR: Duration = Duration::from_secs(20);
+/// What the peer sends before it closes: the reader's socket then stays readable (at end of
+/// stream) without depending on how the peer thread is scheduled.
+const FLOOD: usize = 8 << 20;
+
 both_backends! {
     fn a_task_whose_socket_is_always_readable_lets_the_others_run(backend) {
         // Small receive buffers: each read fills its buffer, so the socket never reads as
-        // drained while the peer floods it.
+        // drained while the peer floods it; once the peer has closed, every receive is ready
+        // at once (end of stream). Without a per-turn I/O budget, the reader below never
+        // yields then, and the timer starves until the deadline.
         let rt = Runtime::builder()
             .backend(backend)
             .recv_buffers(512, 512)
@@ -70,29 +75,31 @@ both_backends! {
         rt.block_on(async {
             let l = listener(16);
             let addr = l.local_addr().unwrap();
-            let stop = Arc::new(AtomicBool::new(false));
-            let flood = {
-                let stop = stop.clone();
-                thread::spawn(move || {
-                    let mut c = std::net::TcpStream::connect(addr).unwrap();
-                    c.set_write_timeout(Some(Duration::from_millis(50))).unwrap();
-                    let chunk = vec![b'x'; 1 << 16];
-                    while !stop.load(Ordering::Relaxed) {
-                        let _ = c.write(&chunk);
-                    }
-                })
-            };
+            let flood = thread::spawn(move || {
+                let mut c = std::net::TcpStream::connect(addr).unwrap();
+                let chunk = vec![b'x'; 1 << 16];
+                for _ in 0..FLOOD / chunk.len() {
+                    c.write_all(&chunk).unwrap();
+                }
+            });
             let s = l.accept().await.unwrap();
             let ticks = Rc::new(Cell::new(0));
             let read = Rc::new(Cell::new(0usize));
-            // Reads until the ticker below is done, or (if it is starved) for 256 MiB.
+            let eofs = Rc::new(Cell::new(0usize));
+            // Reads until the ticker below is done, or (if it is starved) until a wall-clock
+            // deadline. Bounded by time, not bytes: however fast loopback is, a ticker that
+            // gets turns has ample time for its 20 ticks of 1 ms. The deadline is read from
+            // the OS clock, not the loop's, which a starved loop never advances.
+            let give_up = Instant::now() + GREEDY_FOR;
             let greedy = {
-                let (ticks, read) = (ticks.clone(), read.clone());
+                let (ticks, read, eofs) = (ticks.clone(), read.clone(), eofs.clone());
                 spawn_local(async move {
-                    while ticks.get() < 20 && read.get() < 256 << 20 {
+                    while ticks.get() < 20 && Instant::now() < give_up {
                         match s.recv().await {
                             Ok(Some(buf)) => read.set(read.get() + buf.len()),
-                            _ => break,
+                            // End of stream keeps the socket readable: keep receiving.
+                            Ok(None) => eofs.set(eofs.get() + 1),
+                            Err(e) => panic!("receive failed: {e}"),
                         }
                     }
                 })
@@ -112,9 +119,13 @@ both_backends! {
                 })
             };
             greedy.await.unwrap();
-            stop.store(true, Ordering::Relaxed);
             let read = read.get() - from;
-            eprintln!("{backend:?}: {} of 20 ticks while the greedy task read {read} bytes", ticks.get());
+            eprintln!(
+                "{backend:?}: {} of 20 ticks while the greedy task read {read} bytes and {} ends \
+                 of stream",
+                ticks.get(),
+                eofs.get()
+            );
             assert_eq!(ticks.get(), 20, "the timer starved beside a busy socket ({read} bytes read)");
             drop(ticker);
             flood.join().unwrap();

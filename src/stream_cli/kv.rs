@@ -1,6 +1,7 @@
 //! `ringwire client kv get|put|del|ls`: the `kv` stream service from the command line, and
 //! the request/answer pairing `bench-stream --service kv` shares.
 
+use clap::{Arg, ArgMatches, Command};
 use ringwire_net::stream::client::{Client, Stream};
 use ringwire_protocol::kv::{self, Cond, Op, Request, Response, Status};
 use std::io::{self, Write};
@@ -23,6 +24,95 @@ pub enum KvCmd {
         limit: u16,
         after: String,
     },
+}
+
+/// `ringwire client kv ...`.
+pub fn command() -> Command {
+    let key = || {
+        Arg::new("key")
+            .required(true)
+            .help("The key: 1 to 511 bytes")
+    };
+    Command::new("kv")
+        .about("The key-value store: get, put, del, ls (exit 1 when a key is not found)")
+        .subcommand_required(true)
+        .subcommand(Command::new("get").about("Print a key's value").arg(key()))
+        .subcommand(
+            Command::new("put")
+                .about("Set a key (answered once durable per db.sync)")
+                .arg(key())
+                .arg(
+                    Arg::new("value")
+                        .required(true)
+                        .help("The value; - reads it from stdin"),
+                ),
+        )
+        .subcommand(Command::new("del").about("Delete a key").arg(key()))
+        .subcommand(
+            Command::new("ls")
+                .about("List keys by prefix, in byte order")
+                .arg(
+                    Arg::new("prefix")
+                        .default_value("")
+                        .help("Keys start with it"),
+                )
+                .arg(
+                    Arg::new("limit")
+                        .long("limit")
+                        .value_name("N")
+                        .help("At most N keys [default: 100]"),
+                )
+                .arg(
+                    Arg::new("after")
+                        .long("after")
+                        .value_name("KEY")
+                        .help("Start after this key"),
+                ),
+        )
+}
+
+/// Reads the parsed `ringwire client kv` arguments.
+pub fn parse(m: &ArgMatches) -> Result<KvCmd, String> {
+    let (name, sub) = m
+        .subcommand()
+        .ok_or("ringwire client kv: get, put, del or ls")?;
+    let text = |k: &str| sub.get_one::<String>(k).cloned().unwrap_or_default();
+    let key = || {
+        let k = text("key");
+        if k.is_empty() || k.len() > 511 {
+            return Err(format!("a key must be 1 to 511 bytes, got {}", k.len()));
+        }
+        Ok(k)
+    };
+    Ok(match name {
+        "get" => KvCmd::Get { key: key()? },
+        "del" => KvCmd::Del { key: key()? },
+        "put" => {
+            let v = text("value");
+            let value = if v == "-" {
+                let mut buf = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                    .map_err(|e| format!("reading the value from stdin: {e}"))?;
+                buf
+            } else {
+                v.into_bytes()
+            };
+            KvCmd::Put { key: key()?, value }
+        }
+        "ls" => KvCmd::Ls {
+            prefix: text("prefix"),
+            limit: match sub.get_one::<String>("limit") {
+                Some(l) => l
+                    .parse()
+                    .ok()
+                    .filter(|n: &u16| *n >= 1)
+                    .ok_or(format!("--limit: expected 1 to 1000, got {l:?}"))?,
+                None => 100,
+            },
+            after: text("after"),
+        },
+        other => return Err(format!("ringwire client kv: unknown subcommand {other:?}")),
+    })
 }
 
 /// A `kv` stream with its receive buffer: one request, one answer at a time (the load

@@ -179,94 +179,7 @@ pub fn client_command() -> Command {
                 .arg(channel())
                 .arg(count("Stop after N messages")),
         )
-        .subcommand(kv_command())
-}
-
-fn kv_command() -> Command {
-    let key = || {
-        Arg::new("key")
-            .required(true)
-            .help("The key: 1 to 511 bytes")
-    };
-    Command::new("kv")
-        .about("The key-value store: get, put, del, ls (exit 1 when a key is not found)")
-        .subcommand_required(true)
-        .subcommand(Command::new("get").about("Print a key's value").arg(key()))
-        .subcommand(
-            Command::new("put")
-                .about("Set a key (answered once durable per db.sync)")
-                .arg(key())
-                .arg(
-                    Arg::new("value")
-                        .required(true)
-                        .help("The value; - reads it from stdin"),
-                ),
-        )
-        .subcommand(Command::new("del").about("Delete a key").arg(key()))
-        .subcommand(
-            Command::new("ls")
-                .about("List keys by prefix, in byte order")
-                .arg(
-                    Arg::new("prefix")
-                        .default_value("")
-                        .help("Keys start with it"),
-                )
-                .arg(
-                    Arg::new("limit")
-                        .long("limit")
-                        .value_name("N")
-                        .help("At most N keys [default: 100]"),
-                )
-                .arg(
-                    Arg::new("after")
-                        .long("after")
-                        .value_name("KEY")
-                        .help("Start after this key"),
-                ),
-        )
-}
-
-fn parse_kv(m: &ArgMatches) -> Result<kv::KvCmd, String> {
-    let (name, sub) = m
-        .subcommand()
-        .ok_or("ringwire client kv: get, put, del or ls")?;
-    let text = |k: &str| sub.get_one::<String>(k).cloned().unwrap_or_default();
-    let key = || {
-        let k = text("key");
-        if k.is_empty() || k.len() > 511 {
-            return Err(format!("a key must be 1 to 511 bytes, got {}", k.len()));
-        }
-        Ok(k)
-    };
-    Ok(match name {
-        "get" => kv::KvCmd::Get { key: key()? },
-        "del" => kv::KvCmd::Del { key: key()? },
-        "put" => {
-            let v = text("value");
-            let value = if v == "-" {
-                let mut buf = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
-                    .map_err(|e| format!("reading the value from stdin: {e}"))?;
-                buf
-            } else {
-                v.into_bytes()
-            };
-            kv::KvCmd::Put { key: key()?, value }
-        }
-        "ls" => kv::KvCmd::Ls {
-            prefix: text("prefix"),
-            limit: match sub.get_one::<String>("limit") {
-                Some(l) => l
-                    .parse()
-                    .ok()
-                    .filter(|n: &u16| *n >= 1)
-                    .ok_or(format!("--limit: expected 1 to 1000, got {l:?}"))?,
-                None => 100,
-            },
-            after: text("after"),
-        },
-        other => return Err(format!("ringwire client kv: unknown subcommand {other:?}")),
-    })
+        .subcommand(kv::command())
 }
 
 /// `ringwire bench-stream`.
@@ -467,7 +380,7 @@ pub fn parse_client(m: &ArgMatches) -> Result<ClientArgs, String> {
             };
             ClientCmd::Sub { channel, count }
         }
-        "kv" => ClientCmd::Kv(parse_kv(sub)?),
+        "kv" => ClientCmd::Kv(kv::parse(sub)?),
         other => return Err(format!("ringwire client: unknown subcommand {other:?}")),
     };
     Ok(ClientArgs { target, cmd })

@@ -70,10 +70,10 @@ pub(crate) fn run<S: Service>(
             read: time::sleep_until(now),
             write: time::sleep_until(now),
         };
-        // Whether to close lingering (see `linger`) when the loop ends for a reason that
-        // alone does not call for it.
-        let mut lingering = false;
-        let reason = loop {
+        // The loop's value says why the connection ends and whether to close lingering (see
+        // `linger`) where that reason alone does not call for it. Not a variable set inside
+        // the loop: that would be kept across every await and grow the idle connection.
+        let (reason, lingering) = loop {
             let idle = Idle {
                 stream: &stream,
                 core: &core,
@@ -82,7 +82,7 @@ pub(crate) fn run<S: Service>(
             };
             let first = match idle.await {
                 Ok(first) => first,
-                Err(reason) => break reason,
+                Err(reason) => break (reason, false),
             };
             core.stats().bytes_in(first.len());
             // The scrutinee is a temporary of this statement only: held across the upgraded
@@ -90,15 +90,14 @@ pub(crate) fn run<S: Service>(
             let leftover =
                 match Box::pin(burst(&stream, &core, &*service, first, &mut timers)).await {
                     Exit::Keep => continue,
-                    Exit::Close(reason, linger) => {
-                        lingering = linger;
-                        break reason;
-                    }
+                    Exit::Close(reason, linger) => break (reason, linger),
                     Exit::Upgrade(leftover) => leftover,
                 };
             // The HTTP connection becomes a stream-protocol connection, same task; boxed like
             // a burst.
-            break Box::pin(crate::stream::conn::upgraded(&stream, &core, key, leftover)).await;
+            let reason =
+                Box::pin(crate::stream::conn::upgraded(&stream, &core, key, leftover)).await;
+            break (reason, false);
         };
         core.stats().closed(reason);
         if lingering

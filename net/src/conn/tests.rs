@@ -48,8 +48,12 @@ fn connection_futures_stay_small() {
             std::mem::size_of::<Sleep>()
         );
         let _ = &mut timers;
+        // 192 before the connection loop learnt to send 100 Continue in order and to close
+        // lingering after unread body bytes (state held across the loop's awaits; the
+        // stream itself stayed 48 B). What an idle connection costs is measured by
+        // perf/idle-rss; this bound keeps it from creeping.
         assert!(
-            conn_size <= 192,
+            conn_size <= 200,
             "an idle connection's future grew to {conn_size} bytes"
         );
     });

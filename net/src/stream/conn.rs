@@ -403,6 +403,11 @@ fn on_event(
                 {
                     service::dropped(streams.swap_remove(i).1, hub);
                 }
+            } else {
+                // The service is done with the stream (it ended its side) but the peer is
+                // still sending: nobody will read these bytes, so they go back to the
+                // windows at once instead of shrinking the connection's for good.
+                conn.consume(id, data.len(), out)?;
             }
         }
         Event::Reset { id, .. } | Event::StreamError { id, .. } => {

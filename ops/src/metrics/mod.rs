@@ -2,8 +2,11 @@
 //! Counters add across cores; latency histograms merge exactly (hdrhistogram) and are then
 //! cut into fixed cumulative `le` buckets.
 
+mod histogram;
 pub mod process;
 pub mod text;
+
+pub use histogram::{Collector, histogram};
 
 use ringwire_net::{CloseReason, METHODS, Snapshot};
 use ringwire_reactor::LoopStats;
@@ -18,13 +21,6 @@ pub struct WorkerReport {
     pub net: Snapshot,
     /// Event-loop counters.
     pub loop_stats: LoopStats,
-}
-
-/// Metrics from a part of the server that `ops` does not know (the store, say): rendered
-/// after the built-in families on every scrape, on the control core.
-pub trait Collector: Send + 'static {
-    /// Appends this part's families.
-    fn collect(&self, e: &mut text::Exposition);
 }
 
 /// Upper bounds (seconds) of the request duration buckets, `+Inf` added on output.
@@ -175,41 +171,6 @@ fn render_latency(e: &mut Exposition, total: &Snapshot) {
         &BUCKETS,
         1e6,
     );
-}
-
-/// A Prometheus histogram (cumulative `le` buckets at `bounds`, `_sum`, `_count`) from an
-/// hdrhistogram recorded in units of `1/scale` of the metric (microseconds for seconds: 1e6).
-pub fn histogram(
-    e: &mut Exposition,
-    name: &str,
-    help: &str,
-    h: &hdrhistogram::Histogram<u64>,
-    bounds: &[f64],
-    scale: f64,
-) {
-    e.family(name, Kind::Histogram, help);
-    for le in bounds {
-        let upto = (le * scale).round() as u64;
-        let count = if h.is_empty() {
-            0
-        } else {
-            h.count_between(0, upto).min(h.len())
-        };
-        e.sample(
-            &format!("{name}_bucket"),
-            &[("le", &le.to_string())],
-            count as f64,
-        );
-    }
-    e.sample(&format!("{name}_bucket"), &[("le", "+Inf")], h.len() as f64);
-    // hdrhistogram keeps counts per value bucket, not a sum: mean × count is within its 0.1 %.
-    let sum = if h.is_empty() {
-        0.0
-    } else {
-        h.mean() * h.len() as f64 / scale
-    };
-    e.sample(&format!("{name}_sum"), &[], sum);
-    e.sample(&format!("{name}_count"), &[], h.len() as f64);
 }
 
 fn render_stream(e: &mut Exposition, s: &ringwire_net::StreamSnapshot) {

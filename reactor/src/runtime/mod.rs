@@ -330,8 +330,10 @@ impl Drop for Runtime {
     }
 }
 
-/// Submits the SQEs still queued when `block_on` returns (or unwinds): descriptors dropped
-/// outside a runtime are closed directly, which is sound only if no queued SQE names them.
+/// Submits the SQEs still queued when `block_on` returns (or unwinds), so that descriptors
+/// dropped outside a runtime can be closed directly. Soundness does not rest on it: a ring
+/// whose queue is not taken (the flush fails, or is skipped) stays counted as holding SQEs,
+/// and such descriptors wait until it is flushed or dropped (`sys::uring::stale`).
 struct FlushOnExit<'a>(&'a Context);
 
 impl Drop for FlushOnExit<'_> {

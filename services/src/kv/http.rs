@@ -60,7 +60,9 @@ impl KvHttp {
         if key.len() > ringwire_db::MAX_KEY {
             return db_error(res, &DbError::BadKey { len: key.len() });
         }
-        let none_match = req.header("if-none-match").and_then(parse_etags);
+        let none_match = req
+            .header("if-none-match")
+            .and_then(|f| parse_etags(f, false));
         // The value is copied straight from the map into the response: one copy, no Bytes.
         let r = self.store.with_value(key, |found| match found {
             None => res.send(404, &[TEXT], b"not found\n"),
@@ -90,9 +92,9 @@ impl KvHttp {
         res: &mut Responder<'_>,
         key: Vec<u8>,
     ) -> Result<(), Error> {
-        let cond = match condition(req, true) {
+        let cond = match condition(req, &self.store, &key, true) {
             Ok(c) => c,
-            Err(()) => return res.send(400, &[TEXT], b"malformed If-Match or If-None-Match\n"),
+            Err(r) => return refused(res, r),
         };
         let max = self.store.config().max_value;
         let value = match read_body(req, max).await? {
@@ -122,9 +124,9 @@ impl KvHttp {
         res: &mut Responder<'_>,
         key: Vec<u8>,
     ) -> Result<(), Error> {
-        let cond = match condition(req, false) {
+        let cond = match condition(req, &self.store, &key, false) {
             Ok(c) => c,
-            Err(()) => return res.send(400, &[TEXT], b"malformed If-Match\n"),
+            Err(r) => return refused(res, r),
         };
         match self.store.write(vec![Op::delete(key, cond)]).await {
             Ok(out) => match out.first() {
@@ -162,33 +164,58 @@ impl KvHttp {
     }
 }
 
-/// The write's condition from `If-Match` (and, on PUT, `If-None-Match: *`).
-fn condition(req: &Request<'_>, put: bool) -> Result<Cond, ()> {
-    if let Some(field) = req.header("if-match") {
-        return match parse_etags(field).ok_or(())? {
-            Tags::Any => Ok(Cond::Exists),
-            // Several tags cannot be one compare-and-set; one is what clients send.
-            Tags::List(l) if l.len() == 1 => Ok(Cond::Version(l[0])),
-            // No tag of ours can match: a version no key ever has.
-            Tags::List(_) => Ok(Cond::Version(u64::MAX)),
-        };
+/// Why a conditional write is not attempted.
+enum Refused {
+    /// 400: a malformed precondition field.
+    Malformed,
+    /// 412: a precondition is false now.
+    Failed,
+}
+
+/// The write's condition from `If-Match` and `If-None-Match` (RFC 9110 13.2.2: If-Match
+/// first, then If-None-Match). A list of tags cannot be one compare-and-set in the store, so
+/// the key's current version is read first and the write is made conditional on exactly that
+/// version: if the key changes in between, the write fails with 412 as if the precondition
+/// had been false, and nothing is written under a condition that no longer holds.
+fn condition(req: &Request<'_>, store: &Store, key: &[u8], put: bool) -> Result<Cond, Refused> {
+    let if_match = match req.header("if-match") {
+        Some(f) => Some(parse_etags(f, true).ok_or(Refused::Malformed)?),
+        None => None,
+    };
+    let if_none = match req.header("if-none-match") {
+        Some(f) if put => Some(parse_etags(f, false).ok_or(Refused::Malformed)?),
+        _ => None,
+    };
+    match (&if_match, &if_none) {
+        (None, None) => return Ok(Cond::Any),
+        (Some(Tags::Any), None) => return Ok(Cond::Exists),
+        (None, Some(Tags::Any)) => return Ok(Cond::Absent),
+        (Some(Tags::List(l)), None) if l.len() == 1 => return Ok(Cond::Version(l[0])),
+        _ => {}
     }
-    if put {
-        if let Some(field) = req.header("if-none-match") {
-            return match parse_etags(field).ok_or(())? {
-                Tags::Any => Ok(Cond::Absent),
-                Tags::List(_) => Err(()),
-            };
-        }
+    let current = store
+        .with_value(key, |v| v.map(|(version, _)| version))
+        .map_err(|_| Refused::Failed)?;
+    let holds = |tags: &Tags| match (tags, current) {
+        (Tags::Any, v) => v.is_some(),
+        (Tags::List(l), Some(v)) => l.contains(&v),
+        (Tags::List(_), None) => false,
+    };
+    if if_match.as_ref().is_some_and(|t| !holds(t)) || if_none.as_ref().is_some_and(holds) {
+        return Err(Refused::Failed);
     }
-    Ok(Cond::Any)
+    Ok(match current {
+        Some(v) => Cond::Version(v),
+        None => Cond::Absent,
+    })
 }
 
 /// The whole body, or `None` if it is over `max` bytes.
 async fn read_body(req: &mut Request<'_>, max: usize) -> Result<Option<Bytes>, Error> {
     let mut buf = match req.body().framing() {
         Framing::Length(n) if n > max as u64 => return Ok(None),
-        Framing::Length(n) => BytesMut::with_capacity(n as usize),
+        // Grown as bytes arrive: a header alone must not reserve the whole value.
+        Framing::Length(n) => BytesMut::with_capacity((n as usize).min(64 * 1024)),
         _ => BytesMut::new(),
     };
     while let Some(piece) = req.body().chunk().await? {
@@ -198,6 +225,13 @@ async fn read_body(req: &mut Request<'_>, max: usize) -> Result<Option<Bytes>, E
         buf.extend_from_slice(piece);
     }
     Ok(Some(buf.freeze()))
+}
+
+fn refused(res: &mut Responder<'_>, r: Refused) -> Result<(), Error> {
+    match r {
+        Refused::Malformed => res.send(400, &[TEXT], b"malformed If-Match or If-None-Match\n"),
+        Refused::Failed => res.send(412, &[TEXT], b"precondition failed\n"),
+    }
 }
 
 fn db_error(res: &mut Responder<'_>, e: &DbError) -> Result<(), Error> {

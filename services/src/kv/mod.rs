@@ -8,8 +8,8 @@
 //! | `PUT /kv/{key}` (body = value) | `201` created / `204` updated, `ETag`; once durable per `db.sync` |
 //! | `GET`/`HEAD /kv/{key}` | `200` value + `ETag`; `404`; `304` for a matching `If-None-Match` |
 //! | `DELETE /kv/{key}` | `204`; `404` when absent |
-//! | `If-Match` on PUT/DELETE | compare-and-set: `412` on another version |
-//! | `If-None-Match: *` on PUT | create only: `412` if the key exists |
+//! | `If-Match` on PUT/DELETE | compare-and-set: `412` unless the current version is listed (strong comparison) |
+//! | `If-None-Match` on PUT | `*`: create only; tags: `412` if the current version is listed |
 //! | `GET /kv/?prefix=P&limit=N&after=K` | `{"keys": [...], "next": K or null}` |
 //!
 //! `{key}` is the percent-decoded rest of the path.

@@ -21,19 +21,30 @@ pub enum Tags {
     List(Vec<u64>),
 }
 
-/// Parses an `If-Match`/`If-None-Match` value: `*`, or a comma-separated list of entity tags
-/// (weak tags `W/"..."` compare by their opaque part, RFC 9110 13.1.2 for If-None-Match).
-pub fn parse_etags(field: &[u8]) -> Option<Tags> {
+/// Parses an `If-Match`/`If-None-Match` value: `*`, or a comma-separated list of entity
+/// tags. With `strong` (If-Match, RFC 9110 13.1.1) a weak tag `W/"..."` never matches and is
+/// left out; otherwise (If-None-Match, 13.1.2) it compares by its opaque part. Our tags are a
+/// version in decimal without leading zeros, compared byte for byte: `"05"` or `"+5"` is
+/// someone else's tag and matches nothing. `None` when the field is malformed.
+pub fn parse_etags(field: &[u8], strong: bool) -> Option<Tags> {
     let s = std::str::from_utf8(field).ok()?.trim();
     if s == "*" {
         return Some(Tags::Any);
     }
     let mut out = Vec::new();
     for tag in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        let tag = tag.strip_prefix("W/").unwrap_or(tag);
+        let (weak, tag) = match tag.strip_prefix("W/") {
+            Some(t) => (true, t),
+            None => (false, tag),
+        };
         let inner = tag.strip_prefix('"')?.strip_suffix('"')?;
-        if let Ok(v) = inner.parse() {
-            out.push(v);
+        let ours = !inner.is_empty()
+            && inner.bytes().all(|b| b.is_ascii_digit())
+            && !(inner.len() > 1 && inner.starts_with('0'));
+        if ours && !(weak && strong) {
+            if let Ok(v) = inner.parse() {
+                out.push(v);
+            }
         }
     }
     Some(Tags::List(out))
@@ -55,14 +66,17 @@ mod tests {
 
     #[test]
     fn tags_parse_as_rfc_9110_writes_them() {
-        assert_eq!(parse_etags(b"*"), Some(Tags::Any));
-        assert_eq!(parse_etags(b"\"3\""), Some(Tags::List(vec![3])));
-        assert_eq!(
-            parse_etags(b"\"3\", W/\"4\" ,\"x\""),
-            Some(Tags::List(vec![3, 4]))
-        );
-        assert_eq!(parse_etags(b"3"), None);
-        assert_eq!(parse_etags(b"\"3"), None);
+        assert_eq!(parse_etags(b"*", true), Some(Tags::Any));
+        assert_eq!(parse_etags(b"\"3\"", true), Some(Tags::List(vec![3])));
+        let list = b"\"3\", W/\"4\" ,\"x\"";
+        assert_eq!(parse_etags(list, false), Some(Tags::List(vec![3, 4])));
+        // If-Match compares strongly: a weak tag never matches.
+        assert_eq!(parse_etags(list, true), Some(Tags::List(vec![3])));
+        // Byte for byte: these are not the tag "5".
+        let lookalikes = b"\"05\", \"+5\", \" 5\"";
+        assert_eq!(parse_etags(lookalikes, false), Some(Tags::List(vec![])));
+        assert_eq!(parse_etags(b"3", true), None);
+        assert_eq!(parse_etags(b"\"3", true), None);
     }
 
     #[test]
@@ -78,12 +92,12 @@ mod tests {
     proptest! {
         #[test]
         fn every_version_round_trips_through_its_etag(v in any::<u64>()) {
-            prop_assert_eq!(parse_etags(etag(v).as_bytes()), Some(Tags::List(vec![v])));
+            prop_assert_eq!(parse_etags(etag(v).as_bytes(), true), Some(Tags::List(vec![v])));
         }
 
         #[test]
         fn parsing_never_panics(b in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let _ = parse_etags(&b);
+            let _ = parse_etags(&b, true);
             let _ = decode(&String::from_utf8_lossy(&b));
         }
     }

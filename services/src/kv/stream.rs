@@ -11,22 +11,33 @@ use bytes::Bytes;
 use ringwire_db::{Cond, Error as DbError, Op, Outcome, Store};
 use ringwire_net::stream::{Progress, StreamHandler, StreamService, Wakeup};
 use ringwire_protocol::kv::{self, Request, Response, Status};
-use std::{cell::RefCell, rc::Rc};
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+};
 
 /// Writes one stream may have waiting for the writer thread.
 pub const MAX_IN_FLIGHT: usize = 256;
 /// Answer bytes one stream may have waiting for the client's window.
 pub const MAX_BACKLOG: usize = 1 << 20;
+/// Bytes of incomplete requests one core has given back to its clients' windows before they
+/// were handled (see `KvHandler::poll`): what lets a value larger than a stream window through,
+/// bounded per core so many connections cannot make it grow without limit.
+pub const PREPAID_PER_CORE: usize = 64 << 20;
 
 /// The `kv` stream service of one core.
 pub struct KvStream {
     store: Store,
+    prepaid: Rc<Cell<usize>>,
 }
 
 impl KvStream {
     /// Serves `store`.
     pub fn new(store: Store) -> KvStream {
-        KvStream { store }
+        KvStream {
+            store,
+            prepaid: Rc::new(Cell::new(0)),
+        }
     }
 }
 
@@ -37,6 +48,9 @@ impl StreamService for KvStream {
             input: Vec::new(),
             parsed: 0,
             refunded: 0,
+            discarded: 0,
+            prepaid: self.prepaid.clone(),
+            mine: 0,
             ended: false,
             failed: false,
             shared: Rc::new(RefCell::new(Shared::default())),
@@ -59,6 +73,13 @@ struct KvHandler {
     input: Vec<u8>,
     parsed: usize,
     refunded: usize,
+    /// Bytes received after a failure, dropped unread but still owed to the peer's window.
+    discarded: usize,
+    /// The core's count of bytes refunded before being handled (`refunded - parsed` of every
+    /// stream).
+    prepaid: Rc<Cell<usize>>,
+    /// This stream's share of `prepaid`.
+    mine: usize,
     ended: bool,
     /// A malformed message: answered, then the stream ends (it cannot be re-synchronised).
     failed: bool,
@@ -68,7 +89,11 @@ struct KvHandler {
 
 impl StreamHandler for KvHandler {
     fn receive(&mut self, data: &[u8], end: bool) {
-        self.input.extend_from_slice(data);
+        if self.failed {
+            self.discarded += data.len();
+        } else {
+            self.input.extend_from_slice(data);
+        }
         self.ended |= end;
     }
 
@@ -84,6 +109,21 @@ impl StreamHandler for KvHandler {
                 break;
             }
             let rest = &self.input[self.parsed..];
+            // Refused as soon as its length is known: it could never be handled.
+            if let Some(len) = rest.get(..4) {
+                let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+                if len > max_message {
+                    let id = rest
+                        .get(4..8)
+                        .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                    let why = format!(
+                        "a message of {len} bytes is over this server's limit of {max_message} \
+                         (kv.max_value + 1 KiB)"
+                    );
+                    self.fail(id, Status::TooLarge, &why, out);
+                    break;
+                }
+            }
             let (body, used) = match kv::split(rest) {
                 Ok(Some(m)) => m,
                 Ok(None) => {
@@ -91,46 +131,48 @@ impl StreamHandler for KvHandler {
                     break;
                 }
                 Err(e) => {
-                    self.fail(0, &e.to_string(), out);
+                    self.fail(0, Status::BadRequest, &e.to_string(), out);
                     break;
                 }
             };
-            if body.len() > max_message {
-                let why = format!(
-                    "a message of {} bytes is over this server's limit",
-                    body.len()
-                );
-                self.fail(kv::response_id(body).unwrap_or(0), &why, out);
-                break;
-            }
             match kv::decode_request(body) {
                 Ok(req) => self.handle(req, out),
                 Err(e) => {
                     let id = kv::response_id(body).unwrap_or(0);
-                    self.fail(id, &e.to_string(), out);
+                    self.fail(id, Status::BadRequest, &e.to_string(), out);
                 }
             }
             self.parsed += used;
         }
-        // A message larger than the stream window could never complete if its bytes stayed
-        // charged: the bytes of an incomplete head message are given back as they arrive,
-        // once its length is known to be within the limit (so what a stream buffers stays
-        // bounded by it). Complete messages waiting for room are not: that is backpressure.
-        let mut refund_to = self.parsed;
-        if partial {
-            let head = &self.input[self.parsed..];
-            if let Some(len) = head.get(..4) {
-                let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-                if len <= max_message {
-                    refund_to = self.input.len();
-                }
-            }
+        if partial && self.ended && !self.failed && self.parsed < self.input.len() {
+            let why = "the stream ended inside a message";
+            self.fail(0, Status::BadRequest, why, out);
         }
+        // A message larger than the stream window could never complete if its bytes stayed
+        // charged: the bytes of an incomplete head message (its length known to be within
+        // the limit) are given back as they arrive, while the core's budget of such bytes
+        // lasts. Complete messages waiting for room are not: that is backpressure.
+        let mut refund_to = self.parsed;
         if self.failed {
             refund_to = self.input.len();
+        } else if partial && self.input.len() - self.parsed >= 4 {
+            let extra = self.input.len() - self.refunded.max(self.parsed);
+            if self.prepaid.get() + extra <= PREPAID_PER_CORE {
+                refund_to = self.input.len();
+            }
         }
-        let consumed = refund_to.saturating_sub(self.refunded);
+        let consumed =
+            refund_to.saturating_sub(self.refunded) + std::mem::take(&mut self.discarded);
         self.refunded = self.refunded.max(refund_to);
+        if self.failed {
+            // Nothing more is read: what was kept is dropped.
+            self.input.clear();
+            self.parsed = 0;
+            self.refunded = 0;
+        }
+        let mine = self.refunded - self.parsed;
+        self.prepaid.set(self.prepaid.get() - self.mine + mine);
+        self.mine = mine;
         // Handled bytes are dropped once they are a large share of the buffer.
         if self.parsed > 0 && self.parsed * 2 >= self.input.len() {
             self.input.drain(..self.parsed);
@@ -146,13 +188,21 @@ impl StreamHandler for KvHandler {
     }
 }
 
+impl Drop for KvHandler {
+    fn drop(&mut self) {
+        self.prepaid.set(self.prepaid.get() - self.mine);
+    }
+}
+
 impl KvHandler {
-    fn fail(&mut self, id: u32, why: &str, out: &mut Vec<u8>) {
+    /// Answers why the stream cannot go on; the stream then ends (the next message's start
+    /// is unknown).
+    fn fail(&mut self, id: u32, status: Status, why: &str, out: &mut Vec<u8>) {
         self.failed = true;
         kv::encode_response(
             &Response::Failed {
                 id,
-                status: Status::BadRequest,
+                status,
                 message: why,
             },
             out,

@@ -103,8 +103,9 @@ pub static KEYS: &[Key] = &[
         help: "Largest value the key-value service accepts (413 beyond it).",
         set: |s, v| {
             let n = values::size(v)?;
-            if n == 0 || n > 1 << 30 {
-                return Err("must be from 1 byte to 1GiB".into());
+            // The stream protocol's `kv` messages carry at most 16 MiB + 1 KiB.
+            if n == 0 || n > 16 << 20 {
+                return Err("must be from 1 byte to 16MiB".into());
             }
             s.db.max_value = n as usize;
             Ok(())

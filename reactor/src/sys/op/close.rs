@@ -24,6 +24,12 @@ pub(crate) async fn close<S: Source>(io: Io<S>) -> io::Result<()> {
             use io_uring::{opcode, types};
             use std::os::fd::IntoRawFd;
             let raw = fd.into_owned().into_raw_fd();
+            if !crate::sys::uring::with_driver(|d| d.orders_closes()) {
+                // Another ring of this thread still has SQEs queued that may name `raw`: the
+                // driver parks it until they are submitted.
+                crate::sys::uring::with_driver(|d| d.close_fd(raw));
+                return Ok(());
+            }
             let sqe = opcode::Close::new(types::Fd(raw)).build();
             // SAFETY: a close carries no pointers; `raw` is ours and closed exactly once.
             match unsafe { crate::sys::uring::Op::submit(CloseData, sqe) } {

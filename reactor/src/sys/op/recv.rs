@@ -129,7 +129,11 @@ fn poll_recv_uring(
         state.multi.set(Some(multi));
         let next = ready!(next);
         let Some((res, flags)) = next else {
-            // The kernel ended the multishot and every completion was consumed: re-arm.
+            // The kernel ended the multishot (or the driver cancelled it because this socket
+            // had its share of the ring's buffers waiting, `BufRing::per_receiver`, and kept
+            // that ECANCELED to itself) and every completion was consumed: re-arm. Meanwhile
+            // the bytes stayed in the socket, under TCP flow control. Any ECANCELED that does
+            // reach us came from another cancellation and ends the receive below.
             state.multi.set(None);
             continue;
         };
@@ -146,10 +150,6 @@ fn poll_recv_uring(
         }
         match res {
             0 => return Poll::Ready(Ok(None)),
-            // The driver cancelled the receive because this socket had its share of the
-            // ring's buffers waiting (`BufRing::per_receiver`); they are consumed now, so
-            // re-arm. Meanwhile the bytes stayed in the socket, under TCP flow control.
-            r if r == -libc::ECANCELED => continue,
             r if r == -libc::ENOBUFS => {
                 // Every ring slot is in use: receive this one into a pooled heap buffer.
                 let pool = context::with(|cx| cx.pool.clone());

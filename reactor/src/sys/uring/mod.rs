@@ -7,6 +7,9 @@
 
 mod op;
 mod probe;
+mod stale;
+#[cfg(test)]
+mod stale_tests;
 
 pub(crate) use op::{Cleanup, Completable, MultiOp, Op, cqe_result};
 
@@ -72,6 +75,8 @@ pub(crate) struct Driver {
     /// Descriptors whose close could not be queued (see `close_fd`): closed directly once
     /// the submission queue is empty.
     deferred_close: Vec<RawFd>,
+    /// Counted in `stale`: SQEs were queued that no `io_uring_enter` has taken yet.
+    stale: bool,
     pub(crate) counters: Counters,
 }
 
@@ -115,6 +120,7 @@ impl Driver {
             wake_armed: false,
             garbage: Vec::new(),
             deferred_close: Vec::new(),
+            stale: false,
             counters: Counters::default(),
         })
     }
@@ -148,6 +154,10 @@ impl Driver {
         for _ in 0..PUSH_ATTEMPTS {
             // SAFETY: forwarded from the caller.
             if unsafe { self.ring.submission().push(sqe) }.is_ok() {
+                if !self.stale {
+                    self.stale = true;
+                    stale::mark();
+                }
                 return Ok(());
             }
             // The queue is full: hand what we have to the kernel, and take its completions so
@@ -162,15 +172,17 @@ impl Driver {
     }
 
     /// Asks the kernel to cancel op `index`; its completion still arrives (as ECANCELED or as
-    /// the real result, if it won the race).
-    fn cancel(&mut self, index: usize) {
+    /// the real result, if it won the race). False if the request could not be queued.
+    fn cancel(&mut self, index: usize) -> bool {
         let sqe = opcode::AsyncCancel::new(index as u64)
             .build()
             .user_data(IGNORE);
         // SAFETY: a cancel request carries no pointers.
         if let Err(e) = unsafe { self.push(&sqe) } {
             tracing::warn!("cannot queue io_uring cancel: {e}");
+            return false;
         }
+        true
     }
 
     /// Closes `fd` through the ring, so it is ordered after every SQE already queued for it.
@@ -179,6 +191,12 @@ impl Driver {
     /// number be reused while SQEs naming it are still queued, and they would then act on
     /// whatever file got that number.
     pub(crate) fn close_fd(&mut self, fd: RawFd) {
+        if !self.orders_closes() {
+            // Another ring of this thread still has SQEs queued (its `block_on` could not
+            // flush them), and they may name `fd`: our CLOSE would not be ordered after them.
+            stale::park(fd);
+            return;
+        }
         let sqe = opcode::Close::new(types::Fd(fd)).build().user_data(IGNORE);
         // SAFETY: a close request carries no pointers.
         if let Err(e) = unsafe { self.push(&sqe) } {
@@ -188,6 +206,13 @@ impl Driver {
         }
     }
 
+    /// Whether a CLOSE queued on this ring now is ordered after every SQE of this thread that
+    /// can name its descriptor: false while another ring of this thread still has SQEs
+    /// queued (its `block_on` could not flush them; see `stale`).
+    pub(crate) fn orders_closes(&self) -> bool {
+        stale::stale_rings() == Some(usize::from(self.stale))
+    }
+
     /// Closes the descriptors of `deferred_close` directly, if no SQE is left in the
     /// submission queue.
     fn close_deferred(&mut self) {
@@ -195,10 +220,12 @@ impl Driver {
             return;
         }
         for fd in std::mem::take(&mut self.deferred_close) {
-            // SAFETY: `fd` was owned by the UringFd that handed it to `close_fd` and nobody
-            // else closes it. The submission queue is empty, so every SQE queued before the
-            // close was requested (every one that can name `fd`) has been taken by the
-            // kernel: the same point at which the ring's own CLOSE would have run.
+            // SAFETY: `fd` was owned by a UringFd (which never leaves this thread) and handed
+            // over to `close_fd` or `stale::park`; nobody else closes it. This ring's
+            // submission queue is empty, and a descriptor from `stale::park` reaches this
+            // list only once no other ring of this thread has SQEs queued (`settle`), so every
+            // SQE that can name `fd` has been taken by the kernel: the same point at which the
+            // ring's own CLOSE would have run.
             unsafe { libc::close(fd) };
         }
     }
@@ -278,10 +305,11 @@ impl Driver {
                 }
             }
         };
+        self.settle();
+        self.close_deferred();
         match res {
             Ok(n) => {
                 self.counters.submitted += n as u64;
-                self.close_deferred();
                 Ok(())
             }
             Err(e) => match e.raw_os_error() {
@@ -289,6 +317,16 @@ impl Driver {
                 Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN) => Ok(()),
                 _ => Err(e),
             },
+        }
+    }
+
+    /// Once the kernel has taken every queued SQE, stops counting this ring in `stale`; the
+    /// descriptors parked there come back when no ring of this thread is counted any more,
+    /// and `close_deferred` closes them.
+    fn settle(&mut self) {
+        if self.stale && self.ring.submission().is_empty() {
+            self.stale = false;
+            self.deferred_close.extend(stale::unmark());
         }
     }
 
@@ -369,6 +407,15 @@ impl Drop for Driver {
             // (it is closed right after this), so no SQE still queued can ever act on it.
             unsafe { libc::close(fd) };
         }
+        if self.stale {
+            // This ring closes right after: whatever is still queued in it never runs.
+            for fd in stale::unmark() {
+                // SAFETY: `fd` was parked by a UringFd that owned it (`stale::park`), and
+                // `unmark` returns it only now that no ring of this thread is counted as
+                // having SQEs queued: none can name it any more.
+                unsafe { libc::close(fd) };
+            }
+        }
         let _ = self.ring.submitter().unregister_buf_ring(BGID);
     }
 }
@@ -420,11 +467,19 @@ impl UringFd {
 impl Drop for UringFd {
     fn drop(&mut self) {
         let fd = self.fd;
-        if try_with_driver(|d| d.close_fd(fd)).is_none() {
-            // SAFETY: we own `fd`. No runtime is entered on this thread, and a UringFd never
-            // leaves its thread (`!Send`); every runtime flushes its submission queue when its
-            // `block_on` returns, so no SQE that names `fd` is still waiting to be submitted.
+        if try_with_driver(|d| d.close_fd(fd)).is_some() {
+            return;
+        }
+        if stale::stale_rings() == Some(0) {
+            // SAFETY: we own `fd`, and any SQE naming it was queued on this thread (a UringFd
+            // is `!Send`). Every ring counts itself in `stale` from its first queued SQE
+            // until the kernel has taken them all, so a count of zero means no ring of this
+            // thread holds an SQE that could name `fd` when its number is reused.
             unsafe { libc::close(fd) };
+        } else {
+            // A ring's `block_on` returned without flushing (EBUSY, or a panic): close `fd`
+            // only once that ring's queue has been taken (or the ring dropped).
+            stale::park(fd);
         }
     }
 }

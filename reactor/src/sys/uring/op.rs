@@ -58,6 +58,9 @@ pub(crate) struct Multi {
     results: Results,
     done: bool,
     cleanup: Cleanup,
+    /// The driver cancelled this receive because it holds its share of the buffer ring
+    /// (see `complete`): its ECANCELED end is then not reported, and the owner re-arms.
+    share_cancelled: bool,
 }
 
 /// Completions waiting for the owner, oldest first. The first one is stored inline: an idle
@@ -227,6 +230,7 @@ impl MultiOp {
             results: Results::default(),
             done: false,
             cleanup,
+            share_cancelled: false,
         };
         let key = with_driver(|d| -> io::Result<OpKey> {
             // SAFETY: forwarded from this function's contract.
@@ -357,15 +361,35 @@ impl Driver {
                 w.wake();
             }
             Lifecycle::Multi(m) => {
-                m.results.push((res, flags));
+                // The end of a receive the driver cancelled for its share is not an error:
+                // it ends like a multishot the kernel stopped, and the owner re-arms once it
+                // has consumed what is queued. Any other ECANCELED (a cancel-all, teardown, a
+                // cancel by descriptor) reaches the owner and ends its receive.
+                let share_end = m.share_cancelled
+                    && !more
+                    && res == -libc::ECANCELED
+                    && io_uring::cqueue::buffer_select(flags).is_none();
+                if !share_end {
+                    m.results.push((res, flags));
+                }
                 m.done |= !more;
                 if let Some(w) = m.waker.take() {
                     w.wake();
                 }
                 // A receiver whose owner does not consume may hold only its share of the
                 // ring (see `BufRing::per_receiver`); its owner re-arms once it drained.
-                if more && m.cleanup == Cleanup::Buffers && m.results.len() == per_receiver {
-                    self.cancel(index);
+                if more
+                    && m.cleanup == Cleanup::Buffers
+                    && !m.share_cancelled
+                    && m.results.len() >= per_receiver
+                {
+                    m.share_cancelled = true;
+                    if !self.cancel(index) {
+                        // Not queued: the next completion tries again.
+                        if let Some(Lifecycle::Multi(m)) = self.ops.get_mut(index) {
+                            m.share_cancelled = false;
+                        }
+                    }
                 }
             }
             Lifecycle::MultiIgnored(cleanup) => {

@@ -94,3 +94,41 @@ fn a_slab_entry_stays_small() {
     eprintln!("Lifecycle {size} B");
     assert!(size <= 48, "Lifecycle grew to {size} bytes");
 }
+
+/// Only the driver's own share cancel (`BufRing::per_receiver`) re-arms a multishot receive;
+/// an ECANCELED from any other cancellation ends the receive with that error.
+#[test]
+fn a_receive_cancelled_by_someone_else_ends_with_ecanceled() {
+    use io_uring::{opcode, types};
+    let rt = match Runtime::builder().backend(Backend::Uring).build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            return crate::testing::skip_uring(
+                "a_receive_cancelled_by_someone_else_ends_with_ecanceled",
+                &e.to_string(),
+            );
+        }
+    };
+    rt.block_on(async {
+        let l = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let _client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let server = l.accept().await.unwrap();
+        let mut recv = Box::pin(server.recv());
+        let armed =
+            std::future::poll_fn(|cx| Poll::Ready(recv.as_mut().poll(cx).is_pending())).await;
+        assert!(armed, "nothing was sent, so the receive must be armed");
+        yield_now().await; // one loop turn: the multishot reaches the kernel
+        // Cancel every request of the ring, as a teardown does.
+        let sqe = opcode::AsyncCancel2::new(types::CancelBuilder::any())
+            .build()
+            .user_data(super::super::IGNORE);
+        // SAFETY: a cancel request carries no pointers.
+        crate::sys::uring::with_driver(|d| unsafe { d.push(&sqe) }).unwrap();
+        // Before the fix every ECANCELED re-armed: the receive then waited for bytes forever.
+        let got = crate::time::timeout(Duration::from_secs(5), recv)
+            .await
+            .expect("a foreign cancel re-armed the receive instead of ending it");
+        let err = got.expect_err("a cancelled receive returned data");
+        assert_eq!(err.raw_os_error(), Some(libc::ECANCELED), "{err}");
+    });
+}
