@@ -1,6 +1,6 @@
 //! Wall-clock facts that need a system call: when the machine booted.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// When the machine booted, as the wall clock now sees it: `now - CLOCK_BOOTTIME`.
 ///
@@ -18,7 +18,7 @@ pub fn boot_time() -> Option<SystemTime> {
     if rc != 0 {
         return None;
     }
-    let since_boot = Duration::new(u64::try_from(ts.tv_sec).ok()?, ts.tv_nsec as u32);
+    let since_boot = std::time::Duration::new(u64::try_from(ts.tv_sec).ok()?, ts.tv_nsec as u32);
     SystemTime::now().checked_sub(since_boot)
 }
 

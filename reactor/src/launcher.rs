@@ -102,7 +102,10 @@ impl Launcher {
                     if let Some(c) = cpu {
                         match pin(c) {
                             Ok(()) => {}
-                            Err(e) if best_effort && e.raw_os_error() == Some(libc::EPERM) => {
+                            Err(e)
+                                if best_effort
+                                    && e.kind() == std::io::ErrorKind::PermissionDenied =>
+                            {
                                 let why = format!("cannot pin to cpu {c}: {e}");
                                 tracing::warn!(
                                     core = index,
