@@ -55,13 +55,10 @@ pub(crate) fn open(cfg: &Config, read_only: bool) -> Result<Tables, Error> {
     unsafe {
         opts.flags(flags);
     }
-    // SAFETY: a memory map is undefined behaviour only if its file changes under us other
-    // than through LMDB. Within this process the store opens the environment once and keeps
-    // that one `heed::Env` for its life (a second open of the same path while it is open
-    // fails in heed with `EnvAlreadyOpened`: it does not map the file twice); `MDB_NOLOCK` is
-    // never set, so other processes (`ringwire db backup`, `db stats`) reach the file only
-    // through LMDB and its lock file. A person truncating or overwriting `data.mdb` while the
-    // server runs is outside what any memory-mapped store can survive; STORAGE.md says not to.
+    // SAFETY: a map is UB only if its file changes other than through LMDB. This process
+    // opens it once (heed refuses a second open with `EnvAlreadyOpened`), `MDB_NOLOCK` is never
+    // set so other processes (`db backup`, `db stats`) go through LMDB's lock file, and editing
+    // `data.mdb` by hand while it runs is excluded in STORAGE.md.
     let env = unsafe { opts.open(&cfg.dir) }.map_err(|e| {
         Error::Storage(format!(
             "cannot open the store in {}: {e}",

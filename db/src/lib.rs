@@ -34,7 +34,7 @@
 
 mod config;
 mod encoding;
-#[allow(unsafe_code)]
+#[allow(unsafe_code)] // opening the LMDB map: the one exception, see env.rs
 mod env;
 mod error;
 mod log;

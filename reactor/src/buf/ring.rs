@@ -180,13 +180,10 @@ impl BufRing {
             "completion length {len} exceeds the buffer size"
         );
         let bid = self.own(id);
-        // SAFETY: `own` checked that `id` is of this ring and `slot` that `bid < entries`, so
-        // `len <= buf_size` bytes from it lie inside this ring's buffer mapping, which lives as
-        // long as `&self`. A `BufId` exists only between `claim` (the kernel handed the slot
-        // over and is done writing it) and `recycle` (which consumes it), and it is not Clone:
-        // while this borrow of `id` lives, the slot is not in the ring, so the kernel does not
-        // write to it. The mapping is zero-filled by mmap, so the bytes are initialised even if
-        // the kernel wrote fewer than `len`.
+        // SAFETY: `own`/`slot` checked `id` is this ring's and `bid < entries`, so `len <=
+        // buf_size` bytes lie in this ring's mapping (alive as long as `&self`). A non-Clone
+        // `BufId` lives only between `claim` (kernel done with the slot) and `recycle` (consumes
+        // it): while `id` is borrowed the kernel does not write the slot. mmap zero-fills it.
         unsafe { std::slice::from_raw_parts(self.slot(bid), len as usize) }
     }
 
