@@ -5,10 +5,11 @@ use crate::{CloseReason, Core};
 use ringwire_reactor::{buf::RecvBuf, net::TcpStream, time};
 use std::{future::Future, pin::Pin, task::Poll};
 
-/// After an error response the client may still be sending; closing with unread bytes makes
-/// the kernel answer with a reset that can destroy the response before the client reads it.
-/// So: end our side, then read and discard for a short while (nginx's lingering close).
-pub(super) async fn linger(stream: &TcpStream) {
+/// After an error response (or a stream-protocol GOAWAY with an error) the client may still
+/// be sending; closing with unread bytes makes the kernel answer with a reset that can
+/// destroy the answer before the client reads it. So: end our side, then read and discard for
+/// a short while (nginx's lingering close).
+pub(crate) async fn linger(stream: &TcpStream) {
     const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
     const MAX_DISCARD: usize = 1 << 20;
     if stream.shutdown(std::net::Shutdown::Write).await.is_err() {

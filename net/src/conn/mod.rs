@@ -9,7 +9,7 @@
 
 pub(crate) mod deadline;
 mod flush;
-mod idle;
+pub(crate) mod idle;
 pub(crate) mod input;
 pub(crate) mod output;
 mod upgrade;

@@ -10,7 +10,7 @@ use super::{
     StreamServer,
     hub::Signal,
     service::{self, After, Svc},
-    timing::{self, Clock, Due},
+    timing::{Clock, Due},
 };
 use crate::{
     CloseReason, Core,
@@ -69,7 +69,7 @@ pub(crate) async fn serve(
     ) {
         // Each of these closes after a GOAWAY the client must get to read, even if it is
         // still sending. Boxed: rare, and it would otherwise enlarge every connection's future.
-        Box::pin(timing::linger(stream)).await;
+        Box::pin(crate::conn::idle::linger(stream)).await;
     }
     reason
 }

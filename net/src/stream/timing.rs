@@ -3,8 +3,7 @@
 //! timeout. Pure bookkeeping: the connection loop tells it what happened and when, arms one
 //! timer for [`Clock::next`], and acts on what is due.
 
-use crate::{StreamTimeouts, conn::deadline::until};
-use ringwire_reactor::{net::TcpStream, time};
+use crate::StreamTimeouts;
 use std::time::{Duration, Instant};
 
 /// What a deadline that passed asks for.
@@ -133,26 +132,6 @@ impl Clock {
             },
         ];
         candidates.into_iter().flatten().min_by_key(|(at, _)| *at)
-    }
-}
-
-/// After a GOAWAY with an error the client may still be sending; closing with unread bytes
-/// makes the kernel answer with a reset that can destroy the GOAWAY before the client reads
-/// it. So: end our side, then read and discard for a short while (as HTTP does).
-pub(super) async fn linger(stream: &TcpStream) {
-    const LINGER: Duration = Duration::from_secs(2);
-    const MAX_DISCARD: usize = 1 << 20;
-    if stream.shutdown(std::net::Shutdown::Write).await.is_err() {
-        return;
-    }
-    let deadline = time::now() + LINGER;
-    let mut timer = time::sleep_until(deadline);
-    let mut discarded = 0;
-    while discarded < MAX_DISCARD {
-        match until(&mut timer, deadline, stream.recv()).await {
-            Ok(Ok(Some(buf))) => discarded += buf.len(),
-            _ => break,
-        }
     }
 }
 
