@@ -17,6 +17,42 @@ use crate::http1::{
     RequestHead, Status, encode_error, http_date,
 };
 
+/// The checked-in seeds of fuzz target `target` (`fuzz/corpus/<target>/`, sorted by name).
+/// Panics if the directory is missing.
+pub fn seeds(target: &str) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|f| {
+            let data = std::fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            (f, data)
+        })
+        .collect()
+}
+
+/// Runs every seed of `target` (at least 10) through `check`, as the stable seed tests of
+/// every crate do; panics naming the seed that broke an invariant. Returns the seeds.
+pub fn run_corpus(target: &str, check: fn(&[u8])) -> Vec<Vec<u8>> {
+    let seeds = seeds(target);
+    assert!(seeds.len() >= 10, "{target}: only {} seeds", seeds.len());
+    seeds
+        .into_iter()
+        .map(|(file, data)| {
+            let result = std::panic::catch_unwind(|| check(&data));
+            assert!(result.is_ok(), "{target} failed on seed {}", file.display());
+            data
+        })
+        .collect()
+}
+
 /// The limits every target runs under: the defaults, and tight ones so the limit paths
 /// (414, 431, 413, trailer and chunk-line limits) are reached by small inputs.
 pub fn limit_sets() -> [Limits; 2] {

@@ -1,33 +1,11 @@
 //! Runs every checked-in fuzz seed through the same entry points cargo-fuzz uses, so the
 //! invariants the fuzzers check are also checked on stable Rust in every CI run.
 
-use std::fs;
-use std::path::PathBuf;
-
 use ringwire_protocol::fuzzing;
 
 fn run(target: &str, check: fn(&[u8])) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    assert!(
-        files.len() >= 10,
-        "{target}: only {} seeds in {}",
-        files.len(),
-        dir.display()
-    );
-    for file in &files {
-        let data = fs::read(file).unwrap();
-        let result = std::panic::catch_unwind(|| check(&data));
-        assert!(result.is_ok(), "{target} failed on seed {}", file.display());
-    }
-    println!("{target}: {} seeds ok", files.len());
+    let n = fuzzing::run_corpus(target, check).len();
+    println!("{target}: {n} seeds ok");
 }
 
 #[test]
@@ -56,10 +34,8 @@ fn corpus_http1_pipeline() {
 fn corpus_head_seeds_reach_varied_verdicts() {
     use fuzzing::HeadOutcome;
     use ringwire_protocol::http1::{Limits, Parser};
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/http1_head");
     let mut statuses = std::collections::BTreeSet::new();
-    for entry in fs::read_dir(dir).unwrap() {
-        let data = fs::read(entry.unwrap().path()).unwrap();
+    for data in seeds("http1_head") {
         let mut parser = Parser::new(Limits::default());
         statuses.insert(match fuzzing::parse_once(&mut parser, &data) {
             HeadOutcome::Partial => 0,
@@ -91,10 +67,8 @@ fn corpus_stream_conn() {
 fn corpus_stream_seeds_reach_varied_verdicts() {
     use fuzzing::stream::{App, client_hello, run_server};
     use ringwire_protocol::stream::ErrorCode;
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/stream_conn");
     let mut seen = std::collections::BTreeSet::new();
-    for entry in fs::read_dir(dir).unwrap() {
-        let data = fs::read(entry.unwrap().path()).unwrap();
+    for data in seeds("stream_conn") {
         let app = App::from_byte(data[0]);
         let mut input = if app.hello {
             client_hello()
@@ -146,13 +120,7 @@ fn corpus_http1_traceparent() {
 }
 
 fn seeds(target: &str) -> Vec<Vec<u8>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target);
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|e| fs::read(e.unwrap().path()).unwrap())
-        .collect()
+    fuzzing::seeds(target).into_iter().map(|(_, d)| d).collect()
 }
 
 /// The field seeds reach every verdict of their parser, so a parser change that makes them all
