@@ -11,6 +11,7 @@ mod cli;
 mod config;
 mod db_cli;
 mod files;
+mod pg_metrics;
 mod routes;
 mod serve;
 mod storage;

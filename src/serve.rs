@@ -59,28 +59,13 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             return 1;
         }
     };
-    // Every worker, the control core and a few tools (db backup, db stats) read at once.
-    if workers + 8 > settings.db.max_readers as usize {
-        tracing::error!(
-            "db.max_readers = {} is too few for {workers} workers: set it to at least {}",
-            settings.db.max_readers,
-            workers + 8
-        );
-        return 1;
-    }
-    let store = match ringwire_db::Store::open(settings.db.store_config()) {
+    let store = match crate::storage::open(settings, workers) {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!("db.data_dir {}: {e}", settings.db.data_dir.display());
+            tracing::error!("{e}");
             return 1;
         }
     };
-    tracing::info!(
-        "store: {} (db.sync = {}, db.map_size = {} bytes)",
-        settings.db.data_dir.display(),
-        settings.db.sync.name(),
-        settings.db.map_size
-    );
     let admin = match settings.admin.map(bind_admin).transpose() {
         Ok(a) => a,
         Err(e) => {
@@ -150,17 +135,20 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
                 .and_then(Option::take);
             let seed = seeds.lock().expect("seed table")[info.index].take();
             let (net_config, root, events) = (net_config.clone(), root.clone(), events_tx.clone());
-            let kv = ringwire_services::kv::http::KvHttp::new(worker_store.clone());
-            let kv_store = worker_store.clone();
+            let backend = worker_store.clone();
             async move {
                 let core = Core::install(info.index, net_config);
+                // This core's handle on the store (on PostgreSQL: its own pool, made here on
+                // the core's thread).
+                let db = backend.for_core(info.index);
+                let kv = ringwire_services::kv::http::KvHttp::new(db.clone());
                 // The stream protocol: a pub/sub hub joined to the other cores, its own
                 // listener if configured, and HTTP Upgrade on the HTTP listener either way.
                 // `stream.enabled = false`: no server, so no listener and no Upgrade either.
                 if stream_enabled {
                     let hub = seed.map(|s| ringwire_net::stream::Hub::start(s, subscriber_queue));
                     let kv: Rc<dyn ringwire_net::stream::StreamService> =
-                        Rc::new(ringwire_services::kv::stream::KvStream::new(kv_store));
+                        Rc::new(ringwire_services::kv::stream::KvStream::new(db));
                     core.set_stream_server(ringwire_net::stream::StreamServer::with_services(
                         stream_settings,
                         hub,
@@ -260,7 +248,9 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             }
         }
         // Every worker is done: the writes they queued are committed (and synced) now.
-        store.close();
+        if let ringwire_db::Backend::Embedded(store) = store {
+            store.close();
+        }
     }
     code
 }

@@ -35,6 +35,14 @@ pub enum Error {
     BadLogName,
     /// The storage engine or the file system failed.
     Storage(String),
+    /// The database cannot serve now (it is down, slow or overloaded, or the circuit breaker
+    /// is open): try again after `retry_after`. Answered as 503 with `Retry-After`.
+    Unavailable {
+        /// Why, for the operator (never the query or the values).
+        reason: String,
+        /// When a retry may succeed.
+        retry_after: std::time::Duration,
+    },
 }
 
 impl Error {
@@ -77,6 +85,9 @@ impl fmt::Display for Error {
             Error::WriterGone => write!(f, "the storage writer is not running"),
             Error::BadLogName => write!(f, "a log name must be 1 to 255 bytes"),
             Error::Storage(e) => write!(f, "storage error: {e}"),
+            Error::Unavailable { reason, .. } => {
+                write!(f, "the database is unavailable, retry later: {reason}")
+            }
         }
     }
 }

@@ -37,8 +37,10 @@ mod encoding;
 #[allow(unsafe_code)] // opening the LMDB map: the one exception, see env.rs
 mod env;
 mod error;
+mod handle;
 mod log;
 mod ops;
+pub mod pg;
 mod read;
 mod reply;
 mod stats;
@@ -47,6 +49,7 @@ mod writer;
 
 pub use config::{Config, MAX_KEY, Sync};
 pub use error::Error;
+pub use handle::{Backend, Db, Write};
 pub use log::{LogEntry, LogInfo, Trim};
 pub use ops::{Cond, Op, Outcome};
 pub use read::{Entry, Scan};

@@ -3,6 +3,7 @@
 //! [`keys::all`], which drives all four sources, `ringwire check-config` and `docs/CONFIG.md`.
 
 pub mod keys;
+pub use keys::redact;
 mod values;
 
 use ringwire_reactor::Backend;
@@ -76,6 +77,7 @@ pub struct Settings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DbBackend {
     Embedded,
+    Postgres,
 }
 
 /// `db.*` and `kv.*`.
@@ -88,9 +90,19 @@ pub struct DbSettings {
     pub map_size: usize,
     pub max_readers: u32,
     pub max_value: usize,
+    /// The PostgreSQL backend's settings (`db.url`, `db.pool.*`, ...); `max_value` is
+    /// copied in by [`DbSettings::pg_settings`].
+    pub pg: ringwire_db::pg::PgSettings,
 }
 
 impl DbSettings {
+    /// The PostgreSQL backend's settings.
+    pub fn pg_settings(&self) -> ringwire_db::pg::PgSettings {
+        let mut p = self.pg.clone();
+        p.max_value = self.max_value;
+        p
+    }
+
     /// The store's configuration.
     pub fn store_config(&self) -> ringwire_db::Config {
         let mut c = ringwire_db::Config::new(&self.data_dir);
@@ -164,6 +176,7 @@ impl Settings {
                 map_size: 0,
                 max_readers: 0,
                 max_value: 0,
+                pg: ringwire_db::pg::PgSettings::new(""),
             },
         }
     }

@@ -2,7 +2,7 @@
 
 use super::query::{Tags, decode, etag, param, parse_etags};
 use bytes::{Bytes, BytesMut};
-use ringwire_db::{Cond, Error as DbError, Op, Outcome, Store};
+use ringwire_db::{Cond, Db, Error as DbError, Op, Outcome};
 use ringwire_net::{Error, Request, Responder};
 use ringwire_protocol::http1::Framing;
 
@@ -14,15 +14,15 @@ const JSON: (&str, &[u8]) = ("Content-Type", b"application/json");
 pub const MAX_LIMIT: usize = 1000;
 const DEFAULT_LIMIT: usize = 100;
 
-/// The KV service for one worker core (a clone of the store each).
+/// The KV service for one worker core (the core's handle on the store).
 pub struct KvHttp {
-    store: Store,
+    db: Db,
 }
 
 impl KvHttp {
-    /// Serves `store`.
-    pub fn new(store: Store) -> KvHttp {
-        KvHttp { store }
+    /// Serves `db`.
+    pub fn new(db: Db) -> KvHttp {
+        KvHttp { db }
     }
 
     /// Answers a request for `/kv/{rest}`.
@@ -35,7 +35,7 @@ impl KvHttp {
         let method = req.method().as_str();
         if rest.is_empty() {
             return match method {
-                "GET" | "HEAD" => self.list(req, res),
+                "GET" | "HEAD" => self.list(req, res).await,
                 _ => res.send(
                     405,
                     &[("Allow", b"GET, HEAD"), TEXT],
@@ -45,7 +45,7 @@ impl KvHttp {
         }
         let key = decode(rest);
         match method {
-            "GET" | "HEAD" => self.get(req, res, &key),
+            "GET" | "HEAD" => self.get(req, res, &key).await,
             "PUT" => self.put(req, res, key).await,
             "DELETE" => self.delete(req, res, key).await,
             _ => res.send(
@@ -56,15 +56,21 @@ impl KvHttp {
         }
     }
 
-    fn get(&self, req: &Request<'_>, res: &mut Responder<'_>, key: &[u8]) -> Result<(), Error> {
+    async fn get(
+        &self,
+        req: &Request<'_>,
+        res: &mut Responder<'_>,
+        key: &[u8],
+    ) -> Result<(), Error> {
         if key.len() > ringwire_db::MAX_KEY {
             return db_error(res, &DbError::BadKey { len: key.len() });
         }
         let none_match = req
             .header("if-none-match")
             .and_then(|f| parse_etags(f, false));
-        // The value is copied straight from the map into the response: one copy, no Bytes.
-        let r = self.store.with_value(key, |found| match found {
+        // On the embedded store the value is copied straight from the map into the response:
+        // one copy, no Bytes.
+        let r = self.db.with_value(key, |found| match found {
             None => res.send(404, &[TEXT], b"not found\n"),
             Some((version, value)) => {
                 let tag = etag(version);
@@ -80,6 +86,7 @@ impl KvHttp {
                 }
             }
         });
+        let r = r.await;
         match r {
             Ok(sent) => sent,
             Err(e) => db_error(res, &e),
@@ -92,11 +99,11 @@ impl KvHttp {
         res: &mut Responder<'_>,
         key: Vec<u8>,
     ) -> Result<(), Error> {
-        let cond = match condition(req, &self.store, &key, true) {
+        let cond = match condition(req, &self.db, &key, true).await {
             Ok(c) => c,
             Err(r) => return refused(res, r),
         };
-        let max = self.store.config().max_value;
+        let max = self.db.max_value();
         let value = match read_body(req, max).await? {
             Some(v) => v,
             None => {
@@ -105,7 +112,7 @@ impl KvHttp {
                 return res.send(413, &[TEXT], msg.as_bytes());
             }
         };
-        match self.store.write(vec![Op::put(key, value, cond)]).await {
+        match self.db.write(vec![Op::put(key, value, cond)]).await {
             Ok(out) => match out.first() {
                 Some(Outcome::Put { version, created }) => {
                     let tag = etag(*version);
@@ -124,11 +131,11 @@ impl KvHttp {
         res: &mut Responder<'_>,
         key: Vec<u8>,
     ) -> Result<(), Error> {
-        let cond = match condition(req, &self.store, &key, false) {
+        let cond = match condition(req, &self.db, &key, false).await {
             Ok(c) => c,
             Err(r) => return refused(res, r),
         };
-        match self.store.write(vec![Op::delete(key, cond)]).await {
+        match self.db.write(vec![Op::delete(key, cond)]).await {
             Ok(out) => match out.first() {
                 Some(Outcome::Delete { existed: true }) => res.send(204, &[], b""),
                 _ => res.send(404, &[TEXT], b"not found\n"),
@@ -137,7 +144,7 @@ impl KvHttp {
         }
     }
 
-    fn list(&self, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), Error> {
+    async fn list(&self, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), Error> {
         let q = req.query();
         let prefix = param(q, "prefix").unwrap_or_default();
         let after = param(q, "after").filter(|a| !a.is_empty());
@@ -151,7 +158,7 @@ impl KvHttp {
                 _ => return res.send(400, &[TEXT], b"limit must be a number from 1\n"),
             },
         };
-        let page = match self.store.scan(&prefix, after.as_deref(), limit) {
+        let page = match self.db.scan(&prefix, after.as_deref(), limit).await {
             Ok(p) => p,
             Err(e) => return db_error(res, &e),
         };
@@ -170,6 +177,8 @@ enum Refused {
     Malformed,
     /// 412: a precondition is false now.
     Failed,
+    /// The store could not be read.
+    Db(DbError),
 }
 
 /// The write's condition from `If-Match` and `If-None-Match` (RFC 9110 13.2.2: If-Match
@@ -177,7 +186,7 @@ enum Refused {
 /// the key's current version is read first and the write is made conditional on exactly that
 /// version: if the key changes in between, the write fails with 412 as if the precondition
 /// had been false, and nothing is written under a condition that no longer holds.
-fn condition(req: &Request<'_>, store: &Store, key: &[u8], put: bool) -> Result<Cond, Refused> {
+async fn condition(req: &Request<'_>, db: &Db, key: &[u8], put: bool) -> Result<Cond, Refused> {
     let if_match = match req.header("if-match") {
         Some(f) => Some(parse_etags(f, true).ok_or(Refused::Malformed)?),
         None => None,
@@ -193,9 +202,10 @@ fn condition(req: &Request<'_>, store: &Store, key: &[u8], put: bool) -> Result<
         (Some(Tags::List(l)), None) if l.len() == 1 => return Ok(Cond::Version(l[0])),
         _ => {}
     }
-    let current = store
+    let current = db
         .with_value(key, |v| v.map(|(version, _)| version))
-        .map_err(|_| Refused::Failed)?;
+        .await
+        .map_err(Refused::Db)?;
     let holds = |tags: &Tags| match (tags, current) {
         (Tags::Any, v) => v.is_some(),
         (Tags::List(l), Some(v)) => l.contains(&v),
@@ -231,6 +241,7 @@ fn refused(res: &mut Responder<'_>, r: Refused) -> Result<(), Error> {
     match r {
         Refused::Malformed => res.send(400, &[TEXT], b"malformed If-Match or If-None-Match\n"),
         Refused::Failed => res.send(412, &[TEXT], b"precondition failed\n"),
+        Refused::Db(e) => db_error(res, &e),
     }
 }
 
@@ -240,12 +251,21 @@ fn db_error(res: &mut Responder<'_>, e: &DbError) -> Result<(), Error> {
         DbError::ValueTooLarge { .. } => 413,
         DbError::VersionMismatch { .. } => 412,
         DbError::MapFull { .. } => 507,
-        DbError::Busy | DbError::WriterGone => 503,
+        DbError::Busy | DbError::WriterGone | DbError::Unavailable { .. } => 503,
         DbError::Storage(_) => 500,
     };
     let msg = format!("{e}\n");
     if status == 503 {
-        res.send(status, &[TEXT, ("Retry-After", b"1")], msg.as_bytes())
+        let after = match e {
+            DbError::Unavailable { retry_after, .. } => retry_after.as_secs_f64().ceil().max(1.0),
+            _ => 1.0,
+        };
+        let after = format!("{after}");
+        res.send(
+            status,
+            &[TEXT, ("Retry-After", after.as_bytes())],
+            msg.as_bytes(),
+        )
     } else {
         res.send(status, &[TEXT], msg.as_bytes())
     }

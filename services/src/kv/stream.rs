@@ -1,14 +1,15 @@
 //! The KV over the stream protocol: service `kv` (messages in `ringwire_protocol::kv`).
 //!
-//! Reads are answered at once from the worker's LMDB read transaction. Writes go to the
-//! store's writer thread; each runs as a local task that appends its answer when the write is
-//! durable and wakes the connection, so answers come out of order and many writes of one
-//! stream share a commit. A stream holds at most [`MAX_IN_FLIGHT`] writes and
+//! On the embedded store, reads are answered at once from the worker's LMDB read
+//! transaction. Writes (and, on PostgreSQL, reads too) run as local tasks, each appending its
+//! answer when it is done (a write: once durable) and waking the connection, so answers come
+//! out of order and many writes of one stream share a commit (or the core's connection
+//! pool). A stream holds at most [`MAX_IN_FLIGHT`] writes and
 //! [`MAX_BACKLOG`] bytes of unsent answers; past either it stops reading requests, and the
 //! bytes it has not consumed keep the client's window closed.
 
 use bytes::Bytes;
-use ringwire_db::{Cond, Error as DbError, Op, Outcome, Store};
+use ringwire_db::{Cond, Db, Error as DbError, Op, Outcome, Write};
 use ringwire_net::stream::{Progress, StreamHandler, StreamService, Wakeup};
 use ringwire_protocol::kv::{self, Request, Response, Status};
 use std::{
@@ -27,15 +28,15 @@ pub const PREPAID_PER_CORE: usize = 64 << 20;
 
 /// The `kv` stream service of one core.
 pub struct KvStream {
-    store: Store,
+    db: Db,
     prepaid: Rc<Cell<usize>>,
 }
 
 impl KvStream {
-    /// Serves `store`.
-    pub fn new(store: Store) -> KvStream {
+    /// Serves `db`.
+    pub fn new(db: Db) -> KvStream {
         KvStream {
-            store,
+            db,
             prepaid: Rc::new(Cell::new(0)),
         }
     }
@@ -44,7 +45,7 @@ impl KvStream {
 impl StreamService for KvStream {
     fn open(&self, wakeup: Wakeup) -> Box<dyn StreamHandler> {
         Box::new(KvHandler {
-            store: self.store.clone(),
+            db: self.db.clone(),
             input: Vec::new(),
             parsed: 0,
             refunded: 0,
@@ -67,7 +68,7 @@ struct Shared {
 }
 
 struct KvHandler {
-    store: Store,
+    db: Db,
     /// Received bytes; `parsed` of them are handled, `refunded` (≥ `parsed`) of them were
     /// given back to the peer's window.
     input: Vec<u8>,
@@ -102,7 +103,7 @@ impl StreamHandler for KvHandler {
             let mut shared = self.shared.borrow_mut();
             out.append(&mut shared.answers);
         }
-        let max_message = self.store.config().max_value + 1024;
+        let max_message = self.db.max_value() + 1024;
         let mut partial = false;
         while !self.failed && out.len() < MAX_BACKLOG {
             if self.shared.borrow().in_flight >= MAX_IN_FLIGHT {
@@ -213,7 +214,26 @@ impl KvHandler {
         let id = req.id();
         match req {
             Request::Get { key, .. } => {
-                let r = self.store.with_value(key, |v| match v {
+                let Db::Embedded(store) = &self.db else {
+                    let (db, key) = (self.db.clone(), key.to_vec());
+                    return self.spawn(async move {
+                        let mut out = Vec::new();
+                        match db.get(&key).await {
+                            Ok(Some(e)) => kv::encode_response(
+                                &Response::Value {
+                                    id,
+                                    version: e.version,
+                                    value: &e.value,
+                                },
+                                &mut out,
+                            ),
+                            Ok(None) => kv::encode_response(&Response::NotFound { id }, &mut out),
+                            Err(e) => answer_error(id, &e, &mut out),
+                        }
+                        out
+                    });
+                };
+                let r = store.with_value(key, |v| match v {
                     Some((version, value)) => {
                         kv::encode_response(&Response::Value { id, version, value }, out)
                     }
@@ -229,19 +249,18 @@ impl KvHandler {
                 limit,
                 ..
             } => {
-                let after = (!after.is_empty()).then_some(after);
                 let limit = usize::from(limit).clamp(1, super::http::MAX_LIMIT);
-                match self.store.scan(prefix, after, limit) {
-                    Ok(page) => kv::encode_response(
-                        &Response::Keys {
-                            id,
-                            keys: page.keys.iter().map(|k| &k[..]).collect(),
-                            next: page.next.as_deref(),
-                        },
-                        out,
-                    ),
-                    Err(e) => answer_error(id, &e, out),
+                if let Db::Embedded(store) = &self.db {
+                    let after = (!after.is_empty()).then_some(after);
+                    return keys(id, store.scan(prefix, after, limit), out);
                 }
+                let (db, prefix, after) = (self.db.clone(), prefix.to_vec(), after.to_vec());
+                self.spawn(async move {
+                    let after = (!after.is_empty()).then_some(&after[..]);
+                    let mut out = Vec::new();
+                    keys(id, db.scan(&prefix, after, limit).await, &mut out);
+                    out
+                });
             }
             Request::Put {
                 cond, key, value, ..
@@ -260,8 +279,22 @@ impl KvHandler {
         }
     }
 
+    /// Runs `work` as a local task; its answer bytes join the stream's answers when done.
+    fn spawn(&self, work: impl std::future::Future<Output = Vec<u8>> + 'static) {
+        let (shared, wakeup) = (self.shared.clone(), self.wakeup.clone());
+        shared.borrow_mut().in_flight += 1;
+        ringwire_reactor::spawn_local(async move {
+            let answer = work.await;
+            let mut s = shared.borrow_mut();
+            s.in_flight -= 1;
+            s.answers.extend_from_slice(&answer);
+            drop(s);
+            wakeup.wake();
+        });
+    }
+
     fn spawn_write(&self, id: u32, op: Op) {
-        let pending = self.store.write(vec![op]);
+        let pending: Write = self.db.write(vec![op]);
         let (shared, wakeup) = (self.shared.clone(), self.wakeup.clone());
         shared.borrow_mut().in_flight += 1;
         ringwire_reactor::spawn_local(async move {
@@ -291,6 +324,20 @@ impl KvHandler {
     }
 }
 
+fn keys(id: u32, page: Result<ringwire_db::Scan, DbError>, out: &mut Vec<u8>) {
+    match page {
+        Ok(page) => kv::encode_response(
+            &Response::Keys {
+                id,
+                keys: page.keys.iter().map(|k| &k[..]).collect(),
+                next: page.next.as_deref(),
+            },
+            out,
+        ),
+        Err(e) => answer_error(id, &e, out),
+    }
+}
+
 fn cond_of(c: kv::Cond) -> Cond {
     match c {
         kv::Cond::Any => Cond::Any,
@@ -309,7 +356,7 @@ fn answer_error(id: u32, e: &DbError, out: &mut Vec<u8>) {
         DbError::BadKey { .. } | DbError::BadLogName => Status::BadRequest,
         DbError::ValueTooLarge { .. } => Status::TooLarge,
         DbError::MapFull { .. } => Status::Full,
-        DbError::Busy | DbError::WriterGone => Status::Busy,
+        DbError::Busy | DbError::WriterGone | DbError::Unavailable { .. } => Status::Busy,
         DbError::Storage(_) => Status::Error,
     };
     let message = e.to_string();

@@ -1,9 +1,12 @@
 //! Every configuration key, declared once: its dotted name (TOML), flag, default and help.
 //! The environment variable is derived: `RINGWIRE_` + the name upper-cased with `.` → `_`.
 
+mod postgres;
 mod server;
 mod storage;
 mod subsystems;
+
+pub use postgres::redact;
 
 use super::Settings;
 
@@ -47,6 +50,7 @@ pub fn all() -> impl Iterator<Item = &'static Key> {
         .iter()
         .chain(subsystems::KEYS)
         .chain(storage::KEYS)
+        .chain(postgres::KEYS)
 }
 
 /// The key called `name` (dotted name or flag).

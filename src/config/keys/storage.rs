@@ -25,21 +25,18 @@ pub static KEYS: &[Key] = &[
         flag: "db-backend",
         kind: Kind::Text,
         default: "embedded",
-        help: "Storage backend: embedded (LMDB in db.data_dir). postgres is reserved and not built yet.",
+        help: "Storage backend: embedded (LMDB in db.data_dir, one machine) or postgres (a PostgreSQL server at db.url, shared by several nodes). Also $RINGWIRE_DB_BACKEND.",
         set: |s, v| {
             s.db.backend = match v.trim() {
                 "embedded" => DbBackend::Embedded,
-                "postgres" => {
-                    return Err(
-                        "the postgres backend is not available in this build; use embedded".into(),
-                    );
-                }
+                "postgres" => DbBackend::Postgres,
                 other => return Err(format!("expected embedded or postgres, got {other:?}")),
             };
             Ok(())
         },
         get: |s| match s.db.backend {
             DbBackend::Embedded => "embedded".into(),
+            DbBackend::Postgres => "postgres".into(),
         },
     },
     Key {

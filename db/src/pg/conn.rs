@@ -1,0 +1,174 @@
+//! One connection to PostgreSQL, opened on the current core's reactor: TCP connect, startup
+//! and authentication through `tokio-postgres` over [`PgSocket`], then every statement of the
+//! fixed set prepared once.
+
+use super::{
+    Fail, PgSettings,
+    socket::PgSocket,
+    sql::{self, Stmt},
+};
+use ringwire_reactor::{net::TcpStream, time};
+use std::{
+    net::{SocketAddr, ToSocketAddrs},
+    time::{Duration, Instant},
+};
+use tokio_postgres::{Client, NoTls, Statement, config::Host};
+
+/// Where and how to connect: parsed and resolved once, when the store opens.
+#[derive(Clone)]
+pub(crate) struct Target {
+    pub(crate) config: tokio_postgres::Config,
+    pub(crate) addrs: Vec<SocketAddr>,
+    pub(crate) connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password.
+        f.debug_struct("Target")
+            .field("addrs", &self.addrs)
+            .field("dbname", &self.config.get_dbname())
+            .field("user", &self.config.get_user())
+            .finish()
+    }
+}
+
+impl Target {
+    /// Parses `url` (`postgres://user:password@host:port/db?...`) and resolves its hosts.
+    pub(crate) fn new(settings: &PgSettings) -> Result<Target, String> {
+        let mut config: tokio_postgres::Config = settings
+            .url
+            .parse()
+            .map_err(|e| format!("db.url is not a PostgreSQL URL: {e}"))?;
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(
+                "db.url asks for sslmode=require; TLS to PostgreSQL is not built yet \
+                 (use a local network or a TLS tunnel)"
+                    .into(),
+            );
+        }
+        let ports = config.get_ports().to_vec();
+        let mut addrs = Vec::new();
+        for (i, host) in config.get_hosts().iter().enumerate() {
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            match host {
+                Host::Tcp(name) => {
+                    let found = (name.as_str(), port)
+                        .to_socket_addrs()
+                        .map_err(|e| format!("db.url: cannot resolve {name}: {e}"))?;
+                    addrs.extend(found);
+                }
+                #[cfg(unix)]
+                Host::Unix(path) => {
+                    return Err(format!(
+                        "db.url names a Unix socket ({}); use a TCP address (host:port)",
+                        path.display()
+                    ));
+                }
+            }
+        }
+        if addrs.is_empty() {
+            return Err("db.url names no host (postgres://user:password@host:port/db)".into());
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("ringwire");
+        }
+        // The server gives up on a statement after query_timeout: a startup parameter, not SQL.
+        let timeout = format!(
+            "-c statement_timeout={}",
+            settings.query_timeout.as_millis().max(1)
+        );
+        let options = match config.get_options() {
+            Some(o) if !o.is_empty() => format!("{o} {timeout}"),
+            _ => timeout,
+        };
+        config.options(options);
+        Ok(Target {
+            config,
+            addrs,
+            connect_timeout: settings.connect_timeout,
+        })
+    }
+}
+
+/// A ready connection: its client and its prepared statements.
+pub(crate) struct Conn {
+    pub(crate) client: Client,
+    stmts: Vec<Statement>,
+}
+
+impl Conn {
+    pub(crate) fn stmt(&self, s: Stmt) -> &Statement {
+        &self.stmts[s as usize]
+    }
+
+    /// Whether the connection is gone (the server closed it, or its task ended).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// A cheap round trip, for the health check on checkout.
+    pub(crate) async fn ping(&self) -> Result<(), Fail> {
+        self.client
+            .query_one(self.stmt(Stmt::Ping), &[])
+            .await
+            .map(|_| ())
+            .map_err(Fail::from_pg)
+    }
+}
+
+/// Opens a TCP connection (trying each address), authenticates and prepares the statements,
+/// all within the connect timeout.
+pub(crate) async fn open(target: &Target, with_statements: bool) -> Result<Conn, Fail> {
+    let deadline = Instant::now() + target.connect_timeout;
+    match time::timeout_at(deadline, open_inner(target, with_statements)).await {
+        Ok(r) => r,
+        Err(_) => Err(Fail::timeout(format!(
+            "connecting to PostgreSQL took longer than db.connect_timeout ({:?})",
+            target.connect_timeout
+        ))),
+    }
+}
+
+async fn open_inner(target: &Target, with_statements: bool) -> Result<Conn, Fail> {
+    let mut last = None;
+    let mut stream = None;
+    for addr in &target.addrs {
+        match TcpStream::connect(*addr).await {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = Some(Fail::io(&e, format!("connecting to {addr}: {e}"))),
+        }
+    }
+    let Some(stream) = stream else {
+        return Err(last.unwrap_or_else(|| Fail::io_msg("no address to connect to")));
+    };
+    let _ = stream.set_nodelay(true);
+    let (client, connection) = target
+        .config
+        .connect_raw(PgSocket::new(stream), NoTls)
+        .await
+        .map_err(Fail::from_pg)?;
+    // The connection's own task: it moves messages between the socket and the client until
+    // the client is dropped or the server goes away.
+    ringwire_reactor::spawn_local(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!("postgres connection ended: {e}");
+        }
+    });
+    let mut stmts = Vec::with_capacity(Stmt::ALL.len());
+    if with_statements {
+        for s in Stmt::ALL {
+            stmts.push(client.prepare(s.sql()).await.map_err(Fail::from_pg)?);
+        }
+    }
+    Ok(Conn { client, stmts })
+}
+
+/// Runs `BEGIN`, `COMMIT` or `ROLLBACK` (static text, no parameters).
+pub(crate) async fn txn(conn: &Conn, what: &'static str) -> Result<(), Fail> {
+    debug_assert!([sql::txn::BEGIN, sql::txn::COMMIT, sql::txn::ROLLBACK].contains(&what));
+    conn.client.batch_execute(what).await.map_err(Fail::from_pg)
+}

@@ -1,0 +1,169 @@
+//! The PostgreSQL backend: the same store API on a PostgreSQL server, through per-core
+//! connection pools driven on each worker's own reactor.
+//!
+//! - [`PgStore`] is shared by every core (`Send + Sync`): the settings, the resolved server
+//!   address and each core's numbers. [`PgStore::core`] makes a core's [`PgCore`] on that
+//!   core's thread: its own pool of connections, circuit breaker and retry schedule, so the
+//!   request path takes no lock and no message.
+//! - The driver is `tokio-postgres` without its runtime: [`socket`] gives it tokio's I/O
+//!   traits over a ringwire socket, and its connection task runs on the core's reactor.
+//! - Every statement is one of a fixed set ([`sql`]), prepared once per connection.
+//! - The schema is versioned SQL in `db/migrations/`, embedded in the binary ([`migrate`]).
+
+pub mod breaker;
+mod conn;
+mod core;
+mod exec;
+mod fail;
+pub mod migrate;
+mod pool;
+pub mod retry;
+pub mod slots;
+mod socket;
+mod sql;
+mod stats;
+
+pub use self::core::PgCore;
+pub use stats::{BOUNDS_US, Histogram, PgCoreSnapshot};
+
+pub(crate) use exec::{Answer, Query};
+pub(crate) use fail::Fail;
+
+use breaker::{Breaker, BreakerConfig, BreakerState};
+use retry::RetryConfig;
+use slots::{PoolConfig, Slots};
+use stats::CoreStats;
+use std::{rc::Rc, sync::Arc, time::Duration};
+
+/// How the PostgreSQL backend connects and behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PgSettings {
+    /// `postgres://user:password@host:port/database` (`db.url`).
+    pub url: String,
+    /// Each core's pool (`db.pool.*`).
+    pub pool: PoolConfig,
+    /// Each core's circuit breaker (`db.breaker.*`).
+    pub breaker: BreakerConfig,
+    /// Retries of transient failures (`db.retry.*`).
+    pub retry: RetryConfig,
+    /// TCP connect, startup and authentication together (`db.connect_timeout`).
+    pub connect_timeout: Duration,
+    /// The longest a statement may run (`db.query_timeout`): PostgreSQL's
+    /// `statement_timeout` on every pooled connection.
+    pub query_timeout: Duration,
+    /// The largest value accepted (`kv.max_value`).
+    pub max_value: usize,
+}
+
+impl PgSettings {
+    /// Defaults for `url`.
+    pub fn new(url: impl Into<String>) -> PgSettings {
+        PgSettings {
+            url: url.into(),
+            pool: PoolConfig::default(),
+            breaker: BreakerConfig::default(),
+            retry: RetryConfig::default(),
+            connect_timeout: Duration::from_secs(1),
+            query_timeout: Duration::from_secs(2),
+            max_value: 1 << 20,
+        }
+    }
+}
+
+/// The PostgreSQL backend, shared by every core. Cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    settings: PgSettings,
+    target: conn::Target,
+    cores: Vec<Arc<CoreStats>>,
+}
+
+impl PgStore {
+    /// Checks the settings and resolves the server's address, for `cores` worker cores.
+    /// Connects to nothing yet (see [`migrate::run`] and [`PgStore::core`]).
+    pub fn open(settings: PgSettings, cores: usize) -> Result<PgStore, crate::Error> {
+        if settings.pool.max == 0 || settings.pool.min > settings.pool.max {
+            return Err(crate::Error::Storage(format!(
+                "db.pool.min ({}) must be at most db.pool.max ({}), and max at least 1",
+                settings.pool.min, settings.pool.max
+            )));
+        }
+        let target = conn::Target::new(&settings).map_err(crate::Error::Storage)?;
+        Ok(PgStore {
+            inner: Arc::new(Shared {
+                settings,
+                target,
+                cores: (0..cores.max(1)).map(|_| Arc::default()).collect(),
+            }),
+        })
+    }
+
+    /// The settings it was opened with.
+    pub fn settings(&self) -> &PgSettings {
+        &self.inner.settings
+    }
+
+    /// Core `index`'s handle: call it on that core's thread (its pool lives there).
+    pub fn core(&self, index: usize) -> Rc<PgCore> {
+        let s = &self.inner.settings;
+        let stats = self.inner.cores[index % self.inner.cores.len()].clone();
+        let pool = pool::Pool::new(
+            Slots::new(s.pool.clone()),
+            self.inner.target.clone(),
+            stats.clone(),
+        );
+        PgCore::new(
+            pool,
+            Breaker::new(s.breaker.clone()),
+            s.retry.clone(),
+            s.query_timeout,
+            s.max_value,
+            stats,
+        )
+    }
+
+    /// Every core's numbers.
+    pub fn snapshot(&self) -> Vec<PgCoreSnapshot> {
+        self.inner
+            .cores
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.snapshot(i))
+            .collect()
+    }
+
+    /// The cores whose breaker is open now.
+    pub fn open_breakers(&self) -> Vec<usize> {
+        self.snapshot()
+            .iter()
+            .filter(|c| c.breaker == BreakerState::Open)
+            .map(|c| c.core)
+            .collect()
+    }
+
+    /// Readiness: a fresh connection and a round trip, within the connect timeout (run on
+    /// the control core's reactor; it uses no pool of a worker).
+    pub async fn probe(&self) -> Result<(), String> {
+        let c = conn::open(&self.inner.target, false)
+            .await
+            .map_err(|f| f.into_error(Duration::ZERO).to_string())?;
+        let r = ringwire_reactor::time::timeout(
+            self.inner.settings.connect_timeout,
+            c.client.simple_query(sql::Stmt::Ping.sql()),
+        )
+        .await;
+        match r {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("PostgreSQL: {e}")),
+            Err(_) => Err("PostgreSQL did not answer SELECT 1 in time".into()),
+        }
+    }
+
+    pub(crate) fn target(&self) -> &conn::Target {
+        &self.inner.target
+    }
+}

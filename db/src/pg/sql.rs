@@ -1,0 +1,163 @@
+//! Every SQL statement the PostgreSQL backend runs: a fixed set of `&'static str`, each
+//! prepared once per connection and run with parameters. No SQL is ever built from strings at
+//! runtime (a test reads this crate's sources to hold it so).
+
+/// One statement of the fixed set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Stmt {
+    Get,
+    Version,
+    PutAny,
+    PutAbsent,
+    PutIfVersion,
+    PutIfExists,
+    DeleteAny,
+    DeleteIfVersion,
+    Scan,
+    LogAppend,
+    LogInfo,
+    LogRead,
+    LogTrim,
+    Ping,
+}
+
+impl Stmt {
+    /// The statements prepared on every pooled connection, in `Stmt` order.
+    pub(crate) const ALL: [Stmt; 14] = [
+        Stmt::Get,
+        Stmt::Version,
+        Stmt::PutAny,
+        Stmt::PutAbsent,
+        Stmt::PutIfVersion,
+        Stmt::PutIfExists,
+        Stmt::DeleteAny,
+        Stmt::DeleteIfVersion,
+        Stmt::Scan,
+        Stmt::LogAppend,
+        Stmt::LogInfo,
+        Stmt::LogRead,
+        Stmt::LogTrim,
+        Stmt::Ping,
+    ];
+
+    /// Its text.
+    pub(crate) fn sql(self) -> &'static str {
+        match self {
+            Stmt::Get => GET,
+            Stmt::Version => VERSION,
+            Stmt::PutAny => PUT_ANY,
+            Stmt::PutAbsent => PUT_ABSENT,
+            Stmt::PutIfVersion => PUT_IF_VERSION,
+            Stmt::PutIfExists => PUT_IF_EXISTS,
+            Stmt::DeleteAny => DELETE_ANY,
+            Stmt::DeleteIfVersion => DELETE_IF_VERSION,
+            Stmt::Scan => SCAN,
+            Stmt::LogAppend => LOG_APPEND,
+            Stmt::LogInfo => LOG_INFO,
+            Stmt::LogRead => LOG_READ,
+            Stmt::LogTrim => LOG_TRIM,
+            Stmt::Ping => PING,
+        }
+    }
+}
+
+const GET: &str = "SELECT version, value FROM ringwire_kv WHERE key = $1";
+
+const VERSION: &str = "SELECT version FROM ringwire_kv WHERE key = $1";
+
+// `created` comes from the row as the statement's snapshot saw it.
+const PUT_ANY: &str = "WITH prev AS (SELECT version FROM ringwire_kv WHERE key = $1) \
+     INSERT INTO ringwire_kv AS kv (key, value, version) \
+     VALUES ($1, $2, nextval('ringwire_version')) \
+     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = EXCLUDED.version \
+     RETURNING kv.version, NOT EXISTS (SELECT 1 FROM prev) AS created";
+
+const PUT_ABSENT: &str = "INSERT INTO ringwire_kv (key, value, version) \
+     VALUES ($1, $2, nextval('ringwire_version')) \
+     ON CONFLICT (key) DO NOTHING RETURNING version";
+
+const PUT_IF_VERSION: &str = "UPDATE ringwire_kv SET value = $2, version = nextval('ringwire_version') \
+     WHERE key = $1 AND version = $3 RETURNING version";
+
+const PUT_IF_EXISTS: &str = "UPDATE ringwire_kv SET value = $2, version = nextval('ringwire_version') \
+     WHERE key = $1 RETURNING version";
+
+const DELETE_ANY: &str = "DELETE FROM ringwire_kv WHERE key = $1 RETURNING version";
+
+const DELETE_IF_VERSION: &str =
+    "DELETE FROM ringwire_kv WHERE key = $1 AND version = $2 RETURNING version";
+
+// $1 the prefix (the lowest key that can match), $2 the first key past the prefix (NULL when
+// there is none), $3 the key to start after (NULL: from the start), $4 how many.
+const SCAN: &str = "SELECT key FROM ringwire_kv \
+     WHERE key >= $1 AND ($2::BYTEA IS NULL OR key < $2) AND ($3::BYTEA IS NULL OR key > $3) \
+     ORDER BY key LIMIT $4";
+
+// The log's row is locked by the upsert, so records of one log commit in sequence order.
+const LOG_APPEND: &str = "WITH m AS ( \
+       INSERT INTO ringwire_logs AS l (name, first_seq, next_seq, count, bytes) \
+       VALUES ($1, 1, 2, 1, octet_length($2::BYTEA)) \
+       ON CONFLICT (name) DO UPDATE SET next_seq = l.next_seq + 1, count = l.count + 1, \
+         bytes = l.bytes + EXCLUDED.bytes \
+       RETURNING l.next_seq - 1 AS seq) \
+     INSERT INTO ringwire_log_records (name, seq, time_ms, data) \
+     SELECT $1, m.seq, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT, $2::BYTEA FROM m \
+     RETURNING seq, time_ms";
+
+const LOG_INFO: &str =
+    "SELECT first_seq, next_seq, count, bytes FROM ringwire_logs WHERE name = $1";
+
+const LOG_READ: &str = "SELECT seq, time_ms, data FROM ringwire_log_records \
+     WHERE name = $1 AND seq >= $2 ORDER BY seq LIMIT $3";
+
+// Removes the oldest records up to the newest one that breaks a bound: $2 the most records,
+// $3 the most bytes, $4 the oldest age in milliseconds (each NULL when unbounded).
+const LOG_TRIM: &str = "WITH ranked AS ( \
+       SELECT seq, time_ms, \
+         row_number() OVER (ORDER BY seq DESC) AS newer_count, \
+         sum(octet_length(data)) OVER (ORDER BY seq DESC) AS newer_bytes \
+       FROM ringwire_log_records WHERE name = $1), \
+     cut AS ( \
+       SELECT max(seq) AS upto FROM ranked \
+       WHERE ($2::BIGINT IS NOT NULL AND newer_count > $2) \
+          OR ($3::BIGINT IS NOT NULL AND newer_bytes > $3) \
+          OR ($4::BIGINT IS NOT NULL \
+              AND time_ms < (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT - $4)), \
+     gone AS ( \
+       DELETE FROM ringwire_log_records r USING cut \
+       WHERE r.name = $1 AND r.seq <= cut.upto \
+       RETURNING r.seq, octet_length(r.data) AS len), \
+     kept AS ( \
+       UPDATE ringwire_logs SET \
+         first_seq = greatest(first_seq, coalesce((SELECT max(seq) + 1 FROM gone), first_seq)), \
+         count = count - (SELECT count(*) FROM gone), \
+         bytes = bytes - (SELECT coalesce(sum(len), 0) FROM gone) \
+       WHERE name = $1 AND EXISTS (SELECT 1 FROM gone) \
+       RETURNING 1) \
+     SELECT count(*) FROM gone";
+
+const PING: &str = "SELECT 1";
+
+/// Migrations' own statements (run once at startup, or by `ringwire db migrate`).
+pub(crate) mod migrate {
+    pub(crate) const LOCK: &str = "SELECT pg_advisory_lock($1)";
+    pub(crate) const UNLOCK: &str = "SELECT pg_advisory_unlock($1)";
+    pub(crate) const TABLE: &str = "CREATE TABLE IF NOT EXISTS ringwire_schema_migrations ( \
+         version BIGINT PRIMARY KEY, \
+         name TEXT NOT NULL, \
+         applied_at TIMESTAMPTZ NOT NULL DEFAULT now())";
+    pub(crate) const EXISTS: &str = "SELECT to_regclass('ringwire_schema_migrations') IS NOT NULL";
+    pub(crate) const APPLIED: &str =
+        "SELECT version, name FROM ringwire_schema_migrations ORDER BY version";
+    pub(crate) const RECORD: &str =
+        "INSERT INTO ringwire_schema_migrations (version, name) VALUES ($1, $2)";
+    pub(crate) const LIMITS: &str = "SELECT current_setting('max_connections')::BIGINT, \
+         current_setting('superuser_reserved_connections')::BIGINT";
+}
+
+/// Transaction control, for requests of several operations.
+pub(crate) mod txn {
+    pub(crate) const BEGIN: &str = "BEGIN";
+    pub(crate) const COMMIT: &str = "COMMIT";
+    pub(crate) const ROLLBACK: &str = "ROLLBACK";
+}
