@@ -1,12 +1,23 @@
-//! `ringwire db backup|stats`: the store from outside the server (while it runs, or not).
+//! `ringwire db backup|stats|migrate`: the store from outside the server (while it runs, or
+//! not).
 
 use clap::{Arg, ArgMatches, Command};
 use std::path::PathBuf;
 
 /// What `ringwire db` was asked to do.
 pub enum DbArgs {
-    Backup { data_dir: PathBuf, out: PathBuf },
-    Stats { data_dir: PathBuf },
+    Backup {
+        data_dir: PathBuf,
+        out: PathBuf,
+    },
+    Stats {
+        data_dir: PathBuf,
+    },
+    /// Apply (or with `check`, only list) pending PostgreSQL migrations.
+    Migrate {
+        url: String,
+        check: bool,
+    },
 }
 
 fn data_dir() -> Arg {
@@ -21,7 +32,7 @@ fn data_dir() -> Arg {
 /// The `db` subcommand tree.
 pub fn command() -> Command {
     Command::new("db")
-        .about("Back up the store or show its numbers (works while the server runs)")
+        .about("Back up the store, show its numbers, or migrate a PostgreSQL schema (works while the server runs)")
         .subcommand_required(true)
         .subcommand(
             Command::new("backup")
@@ -40,6 +51,24 @@ pub fn command() -> Command {
                 .about("Print map size and use, entries and reader slots")
                 .arg(data_dir()),
         )
+        .subcommand(
+            Command::new("migrate")
+                .about("Apply pending PostgreSQL migrations (the server also applies them at start), under an advisory lock")
+                .arg(
+                    Arg::new("db-url")
+                        .long("db-url")
+                        .value_name("URL")
+                        .env("RINGWIRE_DB_URL")
+                        .required(true)
+                        .help("postgres://user:password@host:port/database (db.url)"),
+                )
+                .arg(
+                    Arg::new("check")
+                        .long("check")
+                        .action(clap::ArgAction::SetTrue)
+                        .help("Change nothing: list what is pending and exit 1 if anything is"),
+                ),
+        )
 }
 
 /// Reads the parsed `db` arguments.
@@ -52,6 +81,10 @@ pub fn parse(m: &ArgMatches) -> Result<DbArgs, String> {
             out: PathBuf::from(m.get_one::<String>("out").expect("required")),
         }),
         Some(("stats", m)) => Ok(DbArgs::Stats { data_dir: dir(m) }),
+        Some(("migrate", m)) => Ok(DbArgs::Migrate {
+            url: m.get_one::<String>("db-url").expect("required").clone(),
+            check: m.get_flag("check"),
+        }),
         _ => Err(command().render_help().to_string()),
     }
 }
@@ -59,6 +92,7 @@ pub fn parse(m: &ArgMatches) -> Result<DbArgs, String> {
 /// Runs it; the process exit code.
 pub fn run(args: DbArgs) -> i32 {
     match args {
+        DbArgs::Migrate { url, check } => migrate(&url, check),
         DbArgs::Backup { data_dir, out } => match ringwire_db::backup(&data_dir, &out) {
             Ok(s) => {
                 println!(
@@ -95,4 +129,49 @@ pub fn run(args: DbArgs) -> i32 {
             }
         },
     }
+}
+
+fn migrate(url: &str, check: bool) -> i32 {
+    use ringwire_db::pg::{PgSettings, PgStore, migrate};
+    let shown = crate::config::redact(url);
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("ringwire db migrate: {shown}: {e}");
+        1
+    };
+    let pg = match PgStore::open(PgSettings::new(url), 1) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    let rt = match ringwire_reactor::Runtime::builder()
+        .backend(ringwire_reactor::Backend::Poll)
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let report = match rt.block_on(migrate::run(&pg, !check)) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    for (v, name) in &report.applied {
+        println!("applied {v:04}_{name}");
+    }
+    for (v, name) in &report.pending {
+        println!("pending {v:04}_{name}");
+    }
+    for v in &report.unknown {
+        println!(
+            "unknown {v:04} (recorded in the database, not known to this binary: a newer ringwire ran)"
+        );
+    }
+    let latest = migrate::MIGRATIONS.last().map_or(0, |m| m.version);
+    if check && !report.pending.is_empty() {
+        eprintln!(
+            "ringwire db migrate --check: {} migration(s) pending on {shown}",
+            report.pending.len()
+        );
+        return 1;
+    }
+    println!("schema of {shown} is at version {latest:04} or later");
+    0
 }

@@ -77,17 +77,15 @@ impl Db {
         key: &[u8],
         f: impl FnOnce(Option<(u64, &[u8])>) -> R,
     ) -> Result<R, Error> {
+        if key.is_empty() || key.len() > crate::MAX_KEY {
+            return Err(Error::BadKey { len: key.len() });
+        }
         match self {
             Db::Embedded(s) => s.with_value(key, f),
-            Db::Postgres(p) => {
-                if key.is_empty() || key.len() > crate::MAX_KEY {
-                    return Err(Error::BadKey { len: key.len() });
-                }
-                match Self::pg(p, Query::Get(Bytes::copy_from_slice(key))).await? {
-                    Answer::Entry(e) => Ok(f(e.as_ref().map(|e| (e.version, &e.value[..])))),
-                    _ => Err(unexpected()),
-                }
-            }
+            Db::Postgres(p) => match Self::pg(p, Query::Get(Bytes::copy_from_slice(key))).await? {
+                Answer::Entry(e) => Ok(f(e.as_ref().map(|e| (e.version, &e.value[..])))),
+                _ => Err(unexpected()),
+            },
         }
     }
 

@@ -26,8 +26,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub use os::pg_bin;
-use os::{Tools, base_dir, command, free_port, make_dir, owner, remove_stale};
+use os::{Tools, base_dir, command, executable, free_port, make_dir, owner, remove_stale};
 
 /// The role and database every cluster gets; the role's password is the same word.
 pub const USER: &str = "ringwire";
@@ -369,6 +368,31 @@ impl Drop for PgCluster {
         }
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Finds a PostgreSQL program: `PATH` first, then `/usr/lib/postgresql/<version>/bin` (the
+/// highest version), where Debian puts the server tools.
+pub fn pg_bin(name: &str) -> Option<PathBuf> {
+    let in_path = env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| env::split_paths(&path).collect::<Vec<_>>())
+        .map(|dir| dir.join(name));
+    let mut versions: Vec<(Vec<u32>, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let version = name
+                .split('.')
+                .map(|n| n.parse().ok())
+                .collect::<Option<Vec<u32>>>()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .collect();
+    versions.sort();
+    let versioned = versions.into_iter().rev().map(|(_, bin)| bin.join(name));
+    in_path.chain(versioned).find(|path| executable(path))
 }
 
 fn skip_or_fail(why: &str) -> Option<PgCluster> {

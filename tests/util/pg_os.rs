@@ -15,10 +15,10 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use super::DIR_PREFIX;
+use super::{DIR_PREFIX, pg_bin};
 
-/// The programs a cluster needs; the server's from initdb's directory where they are there,
-/// so that they are of one version.
+/// The programs a cluster needs, from initdb's directory where they are there: of one version,
+/// and psql without Debian's wrapper script in `/usr/bin` (which costs 30 ms a call).
 pub(super) struct Tools {
     pub(super) initdb: PathBuf,
     pub(super) pg_ctl: PathBuf,
@@ -30,17 +30,17 @@ impl Tools {
     pub(super) fn find() -> Result<Tools, String> {
         const INSTALL: &str = "PostgreSQL is not installed (apt-get install postgresql)";
         let initdb = pg_bin("initdb").ok_or(format!("{INSTALL}: no initdb"))?;
-        let server = |name: &str| {
-            let beside = initdb.with_file_name(name);
-            let found = if executable(&beside) {
-                Some(beside)
+        let beside = |name: &str| {
+            let path = initdb.with_file_name(name);
+            let found = if executable(&path) {
+                Some(path)
             } else {
                 pg_bin(name)
             };
             found.ok_or(format!("{INSTALL}: no {name}"))
         };
-        let (pg_ctl, postgres) = (server("pg_ctl")?, server("postgres")?);
-        let psql = pg_bin("psql").ok_or(format!("{INSTALL}: no psql"))?;
+        let (pg_ctl, postgres) = (beside("pg_ctl")?, beside("postgres")?);
+        let psql = beside("psql")?;
         Ok(Tools {
             initdb,
             pg_ctl,
@@ -48,31 +48,6 @@ impl Tools {
             psql,
         })
     }
-}
-
-/// Finds a PostgreSQL program: `PATH` first, then `/usr/lib/postgresql/<version>/bin` (the
-/// highest version), where Debian puts the server tools.
-pub fn pg_bin(name: &str) -> Option<PathBuf> {
-    let in_path = env::var_os("PATH")
-        .into_iter()
-        .flat_map(|path| env::split_paths(&path).collect::<Vec<_>>())
-        .map(|dir| dir.join(name));
-    let mut versions: Vec<(Vec<u32>, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            let version = name
-                .split('.')
-                .map(|n| n.parse().ok())
-                .collect::<Option<Vec<u32>>>()?;
-            Some((version, entry.path().join("bin")))
-        })
-        .collect();
-    versions.sort();
-    let versioned = versions.into_iter().rev().map(|(_, bin)| bin.join(name));
-    in_path.chain(versioned).find(|path| executable(path))
 }
 
 pub(super) fn executable(path: &Path) -> bool {

@@ -299,8 +299,8 @@ impl<C> Slots<C> {
                 i += 1;
             }
         }
-        let below_min = self.cfg.min.saturating_sub(self.total());
-        let n = below_min.min(self.cfg.max.saturating_sub(self.total()));
+        // Within `max`, since `min <= max`.
+        let n = self.cfg.min.saturating_sub(self.total());
         self.connecting += n;
         Maintain {
             open: n + self.connect_for_waiters(),
@@ -355,5 +355,7 @@ impl<C> Slots<C> {
     }
 }
 
+#[cfg(test)]
+mod model_tests;
 #[cfg(test)]
 mod tests;
