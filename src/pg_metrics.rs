@@ -5,6 +5,9 @@ use ringwire_db::pg::{BOUNDS_US, Histogram, PgCoreSnapshot, PgStore};
 use ringwire_ops::metrics::text::{Exposition, Kind};
 use std::collections::BTreeMap;
 
+/// A family of one number per core: name, help, the number.
+type Family = (&'static str, &'static str, fn(&PgCoreSnapshot) -> u64);
+
 fn histogram(e: &mut Exposition, name: &str, labels: &[(&str, &str)], h: &Histogram) {
     let bucket = format!("{name}_bucket");
     let mut seen = 0u64;
@@ -45,7 +48,7 @@ pub fn collect(pg: &PgStore, e: &mut Exposition) {
             e.sample(pool, &[("core", name), ("state", state)], v as f64);
         }
     }
-    let gauges: [(&str, &str, fn(&PgCoreSnapshot) -> u64); 2] = [
+    let gauges: [Family; 2] = [
         (
             "ringwire_db_pool_waiting",
             "Requests waiting for a pooled PostgreSQL connection.",
@@ -63,7 +66,7 @@ pub fn collect(pg: &PgStore, e: &mut Exposition) {
             e.sample(name, &[("core", core)], f(c) as f64);
         }
     }
-    let counters: [(&str, &str, fn(&PgCoreSnapshot) -> u64); 4] = [
+    let counters: [Family; 4] = [
         (
             "ringwire_db_pool_opened_total",
             "PostgreSQL connections opened.",

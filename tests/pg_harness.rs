@@ -13,15 +13,24 @@ use std::{
 
 use util::pg::{PgCluster, pg_bin};
 
-/// The real client, connecting over TCP with the URL's credentials (no `PG*` from the caller).
+/// The real client, connecting over TCP with the URL's credentials only.
 fn client(url: &str, sql: &str) -> Output {
-    Command::new(pg_bin("psql").unwrap())
+    psql_client()
         .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
-        .env_remove("PGPASSWORD")
-        .env_remove("PGPASSFILE")
         .stdin(Stdio::null())
         .output()
         .unwrap()
+}
+
+/// `psql` without the caller's `PG*` environment (a password, a host, SSL settings).
+fn psql_client() -> Command {
+    let mut cmd = Command::new(pg_bin("psql").unwrap());
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PG") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
 }
 
 fn client_ok(url: &str, sql: &str) -> String {
@@ -145,7 +154,7 @@ fn stop_start_again_and_kill_keep_committed_rows() {
 #[test]
 fn terminate_backends_ends_a_held_session() {
     let Some(pg) = PgCluster::start() else { return };
-    let mut held = Command::new(pg_bin("psql").unwrap())
+    let mut held = psql_client()
         .args(["-X", "-At", &pg.url()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

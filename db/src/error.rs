@@ -85,9 +85,8 @@ impl fmt::Display for Error {
             Error::WriterGone => write!(f, "the storage writer is not running"),
             Error::BadLogName => write!(f, "a log name must be 1 to 255 bytes"),
             Error::Storage(e) => write!(f, "storage error: {e}"),
-            Error::Unavailable { reason, .. } => {
-                write!(f, "the database is unavailable, retry later: {reason}")
-            }
+            // The reason is for operators (readiness, metrics, logs), not for clients.
+            Error::Unavailable { .. } => write!(f, "the database is unavailable: retry later"),
         }
     }
 }

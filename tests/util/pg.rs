@@ -1,10 +1,12 @@
 //! Throwaway PostgreSQL clusters for tests: a real server, never a mock.
 //!
-//! Each [`PgCluster`] is a fresh `initdb` in a directory of its own under `/tmp`, started with
-//! `pg_ctl` on a free 127.0.0.1 port, its Unix socket inside that directory, and stopped and
-//! removed on drop. PostgreSQL refuses to run as root, so as root the server tools run as the
-//! `postgres` system user (or `nobody`), with the directory chowned to it; otherwise they run
-//! as the current user. Clusters are independent, so tests may run in parallel.
+//! Each [`PgCluster`] is a fresh `initdb` in a directory of its own under `/tmp`, its
+//! postmaster a child of the test process on a free 127.0.0.1 port, its Unix socket inside that
+//! directory; it is stopped and removed on drop, and directories left by a test process that
+//! died are removed by the next start. PostgreSQL refuses to run as root, so as root the server
+//! tools run as the `postgres` system user (or `nobody`), with the directory chowned to it;
+//! otherwise they run as the current user. Clusters are independent: tests run in parallel.
+//! The machine side (programs, users, directories, processes) is in `pg_os.rs`.
 //!
 //! Where PostgreSQL is not installed, [`PgCluster::start`] prints `SKIPPED: <why>` and returns
 //! `None`, unless `RINGWIRE_REQUIRE_POSTGRES=1` (set by `.ci/run`) makes that a failure.

@@ -30,8 +30,10 @@ impl Tools {
     pub(super) fn find() -> Result<Tools, String> {
         const INSTALL: &str = "PostgreSQL is not installed (apt-get install postgresql)";
         let initdb = pg_bin("initdb").ok_or(format!("{INSTALL}: no initdb"))?;
+        // Through symlinks (`/usr/local/bin/initdb` -> `/usr/lib/postgresql/15/bin/initdb`).
+        let real = fs::canonicalize(&initdb).unwrap_or_else(|_| initdb.clone());
         let beside = |name: &str| {
-            let path = initdb.with_file_name(name);
+            let path = real.with_file_name(name);
             let found = if executable(&path) {
                 Some(path)
             } else {

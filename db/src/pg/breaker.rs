@@ -17,6 +17,9 @@
 
 use std::time::{Duration, Instant};
 
+/// The largest [`BreakerConfig::window`] honoured (the window costs a byte per outcome).
+pub const MAX_WINDOW: u32 = 100_000;
+
 /// The least `retry_after` the breaker ever answers, so that a caller never spins.
 const MIN_RETRY_AFTER: Duration = Duration::from_millis(1);
 
@@ -33,7 +36,7 @@ const MIN_RETRY_AFTER: Duration = Duration::from_millis(1);
 #[derive(Debug, Clone, PartialEq)]
 pub struct BreakerConfig {
     /// How many of the latest outcomes the closed breaker judges (a count-based sliding
-    /// window); at least 1. Default 20.
+    /// window); 1 to [`MAX_WINDOW`]. Default 20.
     pub window: u32,
     /// The failure ratio in a full window that opens the breaker, in (0, 1]. Default 0.5.
     pub threshold: f64,
@@ -141,7 +144,8 @@ pub struct Breaker {
 
 impl Breaker {
     /// A closed breaker with an empty window. Settings out of range are brought into range:
-    /// `window` and `half_open_probes` at least 1, `threshold` into (0, 1] (NaN becomes 1).
+    /// `window` into 1..=[`MAX_WINDOW`], `half_open_probes` at least 1, `threshold` into
+    /// (0, 1] (NaN becomes 1).
     pub fn new(cfg: BreakerConfig) -> Breaker {
         let threshold = if cfg.threshold.is_nan() {
             1.0
@@ -149,7 +153,7 @@ impl Breaker {
             cfg.threshold.clamp(f64::MIN_POSITIVE, 1.0)
         };
         let cfg = BreakerConfig {
-            window: cfg.window.max(1),
+            window: cfg.window.clamp(1, MAX_WINDOW),
             threshold,
             open_for: cfg.open_for,
             half_open_probes: cfg.half_open_probes.max(1),

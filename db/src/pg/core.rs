@@ -3,7 +3,7 @@
 
 use super::{
     Fail,
-    breaker::{Admit, Breaker, Outcome as Seen},
+    breaker::{Breaker, Outcome as Seen, Ticket},
     exec::{self, Answer, Query},
     pool::Pool,
     retry::{RetryConfig, Schedule},
@@ -20,6 +20,9 @@ use std::{
 
 /// How long a client is told to wait after a failure the breaker has not (yet) acted on.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How long past `db.query_timeout` a statement is waited for before its connection is
+/// given up (the server should have cancelled it by then).
+const GRACE: Duration = Duration::from_secs(1);
 
 /// A worker core's handle on the PostgreSQL backend (`!Send`: it lives on its core).
 pub struct PgCore {
@@ -72,28 +75,35 @@ impl PgCore {
     pub(crate) async fn run(&self, q: Query) -> Result<Answer, Error> {
         let start = Instant::now();
         let mut schedule = Schedule::new(&self.retry, start);
+        // Retries included, a request never waits longer than one attempt may: the time to get
+        // a connection, the statement's time, and the grace for a server that does not answer.
+        let end = start + self.pool.acquire_timeout() + self.query_timeout + GRACE;
         loop {
             let now = Instant::now();
-            let admit = self.breaker.borrow_mut().admit(now);
+            let admit = self.breaker.borrow_mut().admit_ticket(now);
             self.publish_breaker(now);
-            if let Admit::No { retry_after } = admit {
-                self.stats.refused.fetch_add(1, Relaxed);
-                let last = self
-                    .stats
-                    .last_error
-                    .lock()
-                    .map(|e| e.clone())
-                    .unwrap_or_default();
-                return Err(Error::Unavailable {
-                    reason: format!("the circuit breaker is open after failures ({last})"),
-                    retry_after,
-                });
-            }
+            let ticket = match admit {
+                Ok(t) => t,
+                Err(retry_after) => {
+                    self.stats.refused.fetch_add(1, Relaxed);
+                    let last = self
+                        .stats
+                        .last_error
+                        .lock()
+                        .map(|e| e.clone())
+                        .unwrap_or_default();
+                    return Err(Error::Unavailable {
+                        reason: format!("the circuit breaker is open after failures ({last})"),
+                        retry_after,
+                    });
+                }
+            };
             let mut permit = Permit {
                 core: self,
+                ticket,
                 done: false,
             };
-            let result = self.attempt(&q, now).await;
+            let result = self.attempt(&q, now, end).await;
             let fail = match result {
                 Ok(a) => {
                     permit.record(Seen::Success);
@@ -127,8 +137,8 @@ impl PgCore {
         }
     }
 
-    async fn attempt(&self, q: &Query, now: Instant) -> Result<Answer, Fail> {
-        let deadline = now + self.pool.acquire_timeout();
+    async fn attempt(&self, q: &Query, now: Instant, end: Instant) -> Result<Answer, Fail> {
+        let deadline = (now + self.pool.acquire_timeout()).min(end);
         let mut lease = self
             .pool
             .acquire(deadline)
@@ -137,8 +147,8 @@ impl PgCore {
         let t = Instant::now();
         // The server cancels a statement at query_timeout (statement_timeout); this is the
         // backstop for a server that does not answer at all.
-        let limit = self.query_timeout + Duration::from_secs(1);
-        let r = match time::timeout(limit, exec::run(lease.conn(), q)).await {
+        let limit = (t + self.query_timeout + GRACE).min(end);
+        let r = match time::timeout_at(limit, exec::run(lease.conn(), q)).await {
             Ok(r) => r,
             Err(_) => Err(Fail::timeout(format!(
                 "PostgreSQL did not answer within db.query_timeout ({:?})",
@@ -165,6 +175,7 @@ impl PgCore {
 /// request was dropped before it ended.
 struct Permit<'a> {
     core: &'a PgCore,
+    ticket: Ticket,
     done: bool,
 }
 
@@ -172,7 +183,10 @@ impl Permit<'_> {
     fn record(&mut self, seen: Seen) {
         self.done = true;
         let now = Instant::now();
-        self.core.breaker.borrow_mut().record(now, seen);
+        self.core
+            .breaker
+            .borrow_mut()
+            .record_ticket(now, self.ticket, seen);
         self.core.publish_breaker(now);
     }
 }

@@ -127,15 +127,4 @@ impl Fail {
     pub(crate) fn broken(&self) -> bool {
         matches!(self, Fail::Db(d) if d.broken)
     }
-
-    /// What the caller gets.
-    pub(crate) fn into_error(self, retry_after: std::time::Duration) -> Error {
-        match self {
-            Fail::Request(e) => e,
-            Fail::Db(d) => Error::Unavailable {
-                reason: d.message,
-                retry_after,
-            },
-        }
-    }
 }

@@ -4,7 +4,6 @@
 
 use super::{Fail, PgStore, conn, sql};
 use crate::Error;
-use std::time::Duration;
 
 /// One migration.
 #[derive(Debug, Clone, Copy)]
@@ -41,7 +40,7 @@ pub struct Report {
 /// Applies what is pending (`apply`), or only reports it (`ringwire db migrate --check`).
 /// Runs on a ringwire reactor.
 pub async fn run(store: &PgStore, apply: bool) -> Result<Report, Error> {
-    let err = |f: Fail| f.into_error(Duration::ZERO);
+    let err = operator_error;
     let c = conn::open(store.target(), false).await.map_err(err)?;
     let pg = |e: tokio_postgres::Error| err(Fail::from_pg(e));
     if apply {
@@ -103,7 +102,7 @@ pub async fn run(store: &PgStore, apply: bool) -> Result<Report, Error> {
                         "migration {:04}_{} failed: {}",
                         m.version,
                         m.name,
-                        Fail::from_pg(e).into_error(Duration::ZERO)
+                        operator_error(Fail::from_pg(e))
                     )));
                 }
             }
@@ -119,11 +118,19 @@ pub async fn run(store: &PgStore, apply: bool) -> Result<Report, Error> {
     result
 }
 
+/// For the operator, with the reason (a command's output, a log line at start).
+fn operator_error(f: Fail) -> Error {
+    match f {
+        Fail::Request(e) => e,
+        Fail::Db(d) => Error::Storage(d.message),
+    }
+}
+
 /// Checks that `workers` pools of `db.pool.max` fit in the server's `max_connections` (less
 /// the superuser reserve and `others`, connections other nodes or tools hold). Returns the
 /// server's numbers.
 pub async fn check_limits(store: &PgStore, workers: usize) -> Result<(i64, i64), Error> {
-    let err = |f: Fail| f.into_error(Duration::ZERO);
+    let err = operator_error;
     let c = conn::open(store.target(), false).await.map_err(err)?;
     let row = c
         .client

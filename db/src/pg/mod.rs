@@ -35,8 +35,9 @@ use slots::{PoolConfig, Slots};
 use stats::CoreStats;
 use std::{rc::Rc, sync::Arc, time::Duration};
 
-/// How the PostgreSQL backend connects and behaves.
-#[derive(Debug, Clone, PartialEq)]
+/// How the PostgreSQL backend connects and behaves. Its `Debug` never shows the URL's
+/// password.
+#[derive(Clone, PartialEq)]
 pub struct PgSettings {
     /// `postgres://user:password@host:port/database` (`db.url`).
     pub url: String,
@@ -55,6 +56,28 @@ pub struct PgSettings {
     pub max_value: usize,
 }
 
+impl std::fmt::Debug for PgSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = match self
+            .url
+            .split_once("://")
+            .and_then(|(_, r)| r.rsplit_once('@'))
+        {
+            Some((_, host)) => format!("postgres://***@{host}"),
+            None => self.url.clone(),
+        };
+        f.debug_struct("PgSettings")
+            .field("url", &url)
+            .field("pool", &self.pool)
+            .field("breaker", &self.breaker)
+            .field("retry", &self.retry)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("query_timeout", &self.query_timeout)
+            .field("max_value", &self.max_value)
+            .finish()
+    }
+}
+
 impl PgSettings {
     /// Defaults for `url`.
     pub fn new(url: impl Into<String>) -> PgSettings {
@@ -67,6 +90,19 @@ impl PgSettings {
             query_timeout: Duration::from_secs(2),
             max_value: 1 << 20,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_hides_the_password() {
+        let s = super::PgSettings::new("postgres://me:s3cret@db.example:5432/app");
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("db.example:5432/app"),
+            "{shown}"
+        );
     }
 }
 
@@ -150,7 +186,10 @@ impl PgStore {
     pub async fn probe(&self) -> Result<(), String> {
         let c = conn::open(&self.inner.target, false)
             .await
-            .map_err(|f| f.into_error(Duration::ZERO).to_string())?;
+            .map_err(|f| match f {
+                Fail::Db(d) => d.message,
+                Fail::Request(e) => e.to_string(),
+            })?;
         let r = ringwire_reactor::time::timeout(
             self.inner.settings.connect_timeout,
             c.client.simple_query(sql::Stmt::Ping.sql()),

@@ -16,7 +16,7 @@ use super::{
 use std::{
     cell::RefCell,
     collections::HashMap,
-    rc::Rc,
+    rc::{Rc, Weak},
     sync::{Arc, atomic::Ordering::Relaxed},
     task::{Poll, Waker},
     time::{Duration, Instant},
@@ -35,6 +35,8 @@ struct Waiter {
 }
 
 pub(crate) struct Pool {
+    /// Itself, for the connect tasks it spawns.
+    me: Weak<Pool>,
     slots: RefCell<Slots<Conn>>,
     waiters: RefCell<HashMap<WaiterId, Waiter>>,
     target: Target,
@@ -79,7 +81,8 @@ impl Drop for Lease {
 impl Pool {
     pub(crate) fn new(slots: Slots<Conn>, target: Target, stats: Arc<CoreStats>) -> Rc<Pool> {
         stats.max.store(slots.config().max as u64, Relaxed);
-        Rc::new(Pool {
+        Rc::new_cyclic(|me| Pool {
+            me: me.clone(),
             slots: RefCell::new(slots),
             waiters: RefCell::new(HashMap::new()),
             target,
@@ -176,8 +179,10 @@ impl Pool {
         got.ok().flatten()
     }
 
-    fn spawn_connect(self: &Rc<Self>) {
-        let pool = self.clone();
+    fn spawn_connect(&self) {
+        let Some(pool) = self.me.upgrade() else {
+            return;
+        };
         ringwire_reactor::spawn_local(async move {
             let r = conn::open(&pool.target, true).await;
             match r {
@@ -188,6 +193,9 @@ impl Pool {
                 }
                 Err(f) => {
                     let failed = pool.slots.borrow_mut().connect_failed();
+                    // Waiters left without a connect of their own get one (each failure
+                    // fails one waiter, so a dead database fails them one connect each).
+                    pool.connect_for_waiters();
                     match (failed, &f) {
                         // The waiter's request counts it.
                         (Some(id), _) => pool.give(id, Given::Failed(f.before_sending())),
@@ -208,9 +216,19 @@ impl Pool {
             Handoff::Closed(c) => {
                 self.stats.closed.fetch_add(1, Relaxed);
                 drop(c);
+                self.connect_for_waiters();
             }
         }
         self.publish();
+    }
+
+    /// Opens connections for waiters that no connect in flight serves (after a connection
+    /// was closed or a connect failed), instead of leaving them to the next maintenance.
+    fn connect_for_waiters(&self) {
+        let n = self.slots.borrow_mut().connect_for_waiters();
+        for _ in 0..n {
+            self.spawn_connect();
+        }
     }
 
     fn give(&self, id: WaiterId, g: Given) {

@@ -14,8 +14,8 @@ use std::{
 /// A pool's bounds and timers.
 ///
 /// The defaults suit one pool per worker core: `max` 8 per core is enough for millisecond
-/// queries (a core cannot keep many more busy) and keeps cores x nodes x 8 well under a
-/// PostgreSQL's usual `max_connections` of 100 for small deployments; `min` 1 keeps one
+/// queries (a core cannot keep many more busy), and cores x nodes x 8 must stay under the
+/// server's `max_connections` (100 by default: 4 cores on 2 nodes use 64); `min` 1 keeps one
 /// connection warm so the first request after a quiet spell does not pay for a connect. An
 /// acquire timeout of 2 s leaves room inside the 5 s a client may wait with the database
 /// down. Idle connections close after 60 s, and every connection after 30 min so that server

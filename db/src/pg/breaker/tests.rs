@@ -49,6 +49,10 @@ fn defaults_and_names() {
     let c = b.config();
     assert_eq!((c.window, c.threshold, c.half_open_probes), (1, 1.0, 1));
     assert!(Breaker::new(cfg(4, -1.0, 1, 1)).config().threshold > 0.0);
+    assert_eq!(
+        Breaker::new(cfg(u32::MAX, 0.5, 1, 1)).config().window,
+        MAX_WINDOW
+    );
 }
 
 #[test]
