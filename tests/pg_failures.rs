@@ -210,7 +210,9 @@ fn db_errors(s: &util::Server) -> String {
     let (_, text) = s.admin_get("/metrics");
     let lines: Vec<&str> = text
         .lines()
-        .filter(|l| l.starts_with("ringwire_db_errors_total") || l.starts_with("ringwire_db_retries_total"))
+        .filter(|l| {
+            l.starts_with("ringwire_db_errors_total") || l.starts_with("ringwire_db_retries_total")
+        })
         .collect();
     format!("{}\n{}", lines.join("\n"), s.log())
 }

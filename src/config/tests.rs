@@ -149,11 +149,47 @@ fn the_data_dir_answers_to_its_short_variable_and_the_long_one_wins() {
     s.apply_flag("data-dir", "/srv/flag").unwrap();
     assert_eq!(s.db.data_dir, std::path::PathBuf::from("/srv/flag"));
     assert!(s.apply_flag("db-sync", "sometimes").is_err());
-    assert!(
-        s.apply_flag("db-backend", "postgres")
-            .unwrap_err()
-            .to_string()
-            .contains("not available")
-    );
+    assert!(s.apply_flag("db-backend", "mysql").is_err());
     assert!(s.apply_flag("db-map-size", "1k").is_err());
+}
+
+#[test]
+fn the_postgres_backend_is_chosen_by_flag_or_environment_and_its_password_stays_hidden() {
+    let mut s = Settings::default();
+    assert_eq!(s.db.backend, DbBackend::Embedded);
+    s.apply_env([
+        ("RINGWIRE_DB_BACKEND".to_string(), "postgres".to_string()),
+        (
+            "RINGWIRE_DB_URL".to_string(),
+            "postgres://app:s3cret@db.internal:5432/app".to_string(),
+        ),
+    ])
+    .unwrap();
+    assert_eq!(s.db.backend, DbBackend::Postgres);
+    assert_eq!(
+        s.db.pg_settings().url,
+        "postgres://app:s3cret@db.internal:5432/app"
+    );
+    let shown = keys::find("db.url").map(|k| (k.get)(&s)).unwrap();
+    assert_eq!(shown, "postgres://app:***@db.internal:5432/app");
+    s.apply_flag("db-pool-max", "4").unwrap();
+    s.apply_flag("db-pool-acquire-timeout", "500ms").unwrap();
+    s.apply_flag("db-breaker-threshold", "0.25").unwrap();
+    let pg = s.db.pg_settings();
+    assert_eq!(pg.pool.max, 4);
+    assert_eq!(pg.pool.acquire_timeout, Duration::from_millis(500));
+    assert_eq!(pg.breaker.threshold, 0.25);
+    assert_eq!(pg.max_value, s.db.max_value);
+    for (flag, bad) in [
+        ("db-breaker-threshold", "0"),
+        ("db-breaker-threshold", "1.5"),
+        ("db-pool-max", "0"),
+        ("db-pool-acquire-timeout", "0s"),
+        ("db-url", " "),
+    ] {
+        assert!(
+            s.apply_flag(flag, bad).is_err(),
+            "{flag} = {bad:?} is refused"
+        );
+    }
 }

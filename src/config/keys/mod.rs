@@ -51,6 +51,7 @@ pub fn all() -> impl Iterator<Item = &'static Key> {
         .chain(subsystems::KEYS)
         .chain(storage::KEYS)
         .chain(postgres::KEYS)
+        .chain(storage::KV_KEYS)
 }
 
 /// The key called `name` (dotted name or flag).

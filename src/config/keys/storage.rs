@@ -92,21 +92,23 @@ pub static KEYS: &[Key] = &[
         },
         get: |s| s.db.max_readers.to_string(),
     },
-    Key {
-        name: "kv.max_value",
-        flag: "kv-max-value",
-        kind: Kind::Text,
-        default: "1MiB",
-        help: "Largest value the key-value service accepts (413 beyond it).",
-        set: |s, v| {
-            let n = values::size(v)?;
-            // The stream protocol's `kv` messages carry at most 16 MiB + 1 KiB.
-            if n == 0 || n > 16 << 20 {
-                return Err("must be from 1 byte to 16MiB".into());
-            }
-            s.db.max_value = n as usize;
-            Ok(())
-        },
-        get: |s| s.db.max_value.to_string(),
-    },
 ];
+
+/// `kv.*`, printed after every `db.*` key (one TOML section each).
+pub static KV_KEYS: &[Key] = &[Key {
+    name: "kv.max_value",
+    flag: "kv-max-value",
+    kind: Kind::Text,
+    default: "1MiB",
+    help: "Largest value the key-value service accepts (413 beyond it).",
+    set: |s, v| {
+        let n = values::size(v)?;
+        // The stream protocol's `kv` messages carry at most 16 MiB + 1 KiB.
+        if n == 0 || n > 16 << 20 {
+            return Err("must be from 1 byte to 16MiB".into());
+        }
+        s.db.max_value = n as usize;
+        Ok(())
+    },
+    get: |s| s.db.max_value.to_string(),
+}];
