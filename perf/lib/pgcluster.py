@@ -1,8 +1,8 @@
 """A throwaway PostgreSQL cluster for perf/pg-compare, made the way the test harness makes
 its own (tests/util/pg.rs): `initdb` in a fresh directory, the postmaster a child of this
 process on a free 127.0.0.1 port with its Unix socket inside that directory, role and database
-`ringwire` (password `ringwire`, scram-sha-256 over TCP), superuser `postgres` over the socket
-without a password. PostgreSQL refuses to run as root, so as root the server tools run as the
+`ringwire` (password `ringwire`, scram-sha-256 over TCP unless `auth_host` says otherwise),
+superuser `postgres` over the socket without a password. PostgreSQL refuses to run as root, so as root the server tools run as the
 `postgres` system user (or `nobody`) with the directory given to it.
 
 Here the postmaster is started under `taskset -c CPU`: every process of the cluster (backends,
@@ -62,7 +62,7 @@ def _stat(pid):
 
 
 class Cluster:
-    def __init__(self, cpu, conf=()):
+    def __init__(self, cpu, conf=(), auth_host="scram-sha-256"):
         self.bin = bin_dir()
         if not self.bin:
             raise SystemExit("PostgreSQL is not installed (apt-get install postgresql)")
@@ -76,7 +76,7 @@ class Cluster:
         self.port = bench.free_port()
         self.proc = None
         self._run([self._tool("initdb"), "-D", self.data, "-U", SUPERUSER, "-E", "UTF8", "--locale=C",
-                   "--no-sync", "--auth-local=trust", "--auth-host=scram-sha-256"])
+                   "--no-sync", "--auth-local=trust", f"--auth-host={auth_host}"])
         settings = [("listen_addresses", "127.0.0.1"), ("port", str(self.port)),
                     ("unix_socket_directories", os.path.join(self.dir, "sock")),
                     ("password_encryption", "scram-sha-256"), ("max_connections", "200"),
@@ -151,6 +151,19 @@ class Cluster:
                 if st and st[0] == pm:
                     kids.append(int(d))
         return [pm] + kids
+
+    def tcp_backends(self):
+        """How many backends serve a TCP client of role and database `ringwire` (their process
+        title is `postgres: ringwire ringwire 127.0.0.1(port) ...`)."""
+        n = 0
+        for pid in self.pids()[1:]:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    title = f.read()
+            except OSError:
+                continue
+            n += f"{USER} {USER} 127.0.0.1(".encode() in title
+        return n
 
     def cpu(self):
         """A sample of the cluster's CPU time: {pid: seconds} for the live processes, and the

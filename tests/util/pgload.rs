@@ -11,7 +11,7 @@ use std::{
     process::{Command, Stdio},
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     thread::{self, JoinHandle},
     time::{Duration, Instant},
@@ -173,15 +173,18 @@ impl Sample {
 /// GET of it when `read_back` is set, until [`Load::finish`].
 pub struct Load {
     stop: Arc<AtomicBool>,
+    /// Requests answered (or given up on) so far.
+    done: Arc<AtomicUsize>,
     threads: Vec<JoinHandle<Vec<Sample>>>,
 }
 
 impl Load {
     pub fn start(addr: SocketAddr, clients: usize, prefix: &str, read_back: bool) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicUsize::new(0));
         let threads = (0..clients)
             .map(|t| {
-                let (stop, prefix) = (stop.clone(), prefix.to_string());
+                let (stop, prefix, count) = (stop.clone(), prefix.to_string(), done.clone());
                 thread::spawn(move || {
                     let mut samples = Vec::new();
                     let mut i = 0u64;
@@ -190,6 +193,7 @@ impl Load {
                         i += 1;
                         let at = Instant::now();
                         let reply = put(addr, &key, value.as_bytes());
+                        count.fetch_add(1, Ordering::Relaxed);
                         let acked = matches!(&reply, Ok(r) if r.status == 201 || r.status == 204);
                         let method = "PUT";
                         let (k, v) = (key.clone(), value.clone());
@@ -200,9 +204,14 @@ impl Load {
                             at,
                             reply,
                         });
+                        if !acked {
+                            // Not a tight loop of fast 503s on a 2-core machine.
+                            thread::sleep(Duration::from_millis(10));
+                        }
                         if read_back && acked {
                             let at = Instant::now();
                             let reply = get(addr, &k);
+                            count.fetch_add(1, Ordering::Relaxed);
                             samples.push(Sample {
                                 method: "GET",
                                 key: k,
@@ -216,7 +225,29 @@ impl Load {
                 })
             })
             .collect();
-        Load { stop, threads }
+        Load {
+            stop,
+            done,
+            threads,
+        }
+    }
+
+    /// Requests done so far.
+    pub fn done(&self) -> usize {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `more` further requests are done; panics after `limit`.
+    pub fn wait_for(&self, more: usize, limit: Duration) {
+        let (want, start) = (self.done() + more, Instant::now());
+        while self.done() < want {
+            assert!(
+                start.elapsed() < limit,
+                "the clients did {} of {want} requests in {limit:?}",
+                self.done()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Stops the clients after their current request; every sample, in no particular order
