@@ -2,8 +2,9 @@
 its own (tests/util/pg.rs): `initdb` in a fresh directory, the postmaster a child of this
 process on a free 127.0.0.1 port with its Unix socket inside that directory, role and database
 `ringwire` (password `ringwire`, scram-sha-256 over TCP unless `auth_host` says otherwise),
-superuser `postgres` over the socket without a password. PostgreSQL refuses to run as root, so as root the server tools run as the
-`postgres` system user (or `nobody`) with the directory given to it.
+superuser `postgres` over the socket without a password. PostgreSQL refuses to run as root, so
+as root the server tools run as the `postgres` system user (or `nobody`) with the directory
+given to it.
 
 Here the postmaster is started under `taskset -c CPU`: every process of the cluster (backends,
 WAL writer, checkpointer, ...) is forked from it and inherits the pinning. `cpu()` sums the

@@ -9,6 +9,7 @@ use super::{
 };
 use ringwire_reactor::{net::TcpStream, time};
 use std::{
+    future::Future,
     net::{SocketAddr, ToSocketAddrs},
     time::{Duration, Instant},
 };
@@ -158,13 +159,46 @@ async fn open_inner(target: &Target, with_statements: bool) -> Result<Conn, Fail
             tracing::debug!("postgres connection ended: {e}");
         }
     });
-    let mut stmts = Vec::with_capacity(Stmt::ALL.len());
-    if with_statements {
-        for s in Stmt::ALL {
-            stmts.push(client.prepare(s.sql()).await.map_err(Fail::from_pg)?);
-        }
-    }
+    let stmts = if with_statements {
+        prepare_all(&client).await?
+    } else {
+        Vec::new()
+    };
     Ok(Conn { client, stmts })
+}
+
+/// Prepares every statement of the fixed set at once: tokio-postgres pipelines requests
+/// polled together, so this is about one round trip instead of one per statement.
+async fn prepare_all(client: &Client) -> Result<Vec<Statement>, Fail> {
+    let mut pending: Vec<_> = Stmt::ALL
+        .iter()
+        .map(|s| Some(Box::pin(client.prepare(s.sql()))))
+        .collect();
+    let mut done: Vec<Option<Statement>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut waiting = false;
+        for (slot, out) in pending.iter_mut().zip(done.iter_mut()) {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(Ok(st)) => {
+                        *out = Some(st);
+                        *slot = None;
+                    }
+                    std::task::Poll::Ready(Err(e)) => {
+                        return std::task::Poll::Ready(Err(Fail::from_pg(e)));
+                    }
+                    std::task::Poll::Pending => waiting = true,
+                }
+            }
+        }
+        if waiting {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(Ok(()))
+        }
+    })
+    .await?;
+    Ok(done.into_iter().flatten().collect())
 }
 
 /// Runs `BEGIN`, `COMMIT` or `ROLLBACK` (static text, no parameters).

@@ -86,7 +86,7 @@ impl PgSettings {
             pool: PoolConfig::default(),
             breaker: BreakerConfig::default(),
             retry: RetryConfig::default(),
-            connect_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(3),
             query_timeout: Duration::from_secs(2),
             max_value: 1 << 20,
         }
@@ -116,6 +116,9 @@ struct Shared {
     settings: PgSettings,
     target: conn::Target,
     cores: Vec<Arc<CoreStats>>,
+    /// The readiness probe's connection (used on the control core only; the lock is never
+    /// held across an await).
+    probe: std::sync::Mutex<Option<tokio_postgres::Client>>,
 }
 
 impl PgStore {
@@ -134,6 +137,7 @@ impl PgStore {
                 settings,
                 target,
                 cores: (0..cores.max(1)).map(|_| Arc::default()).collect(),
+                probe: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -181,22 +185,39 @@ impl PgStore {
             .collect()
     }
 
-    /// Readiness: a fresh connection and a round trip, within the connect timeout (run on
-    /// the control core's reactor; it uses no pool of a worker).
+    /// Readiness: a round trip (`SELECT 1`) on the probe's own connection, opened again when
+    /// it is gone. Run on the control core's reactor; it uses no worker's pool, so it reflects
+    /// the database now, not the last request.
     pub async fn probe(&self) -> Result<(), String> {
-        let c = conn::open(&self.inner.target, false)
-            .await
-            .map_err(|f| match f {
-                Fail::Db(d) => d.message,
-                Fail::Request(e) => e.to_string(),
-            })?;
+        let kept = self
+            .inner
+            .probe
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .filter(|c| !c.is_closed());
+        let client = match kept {
+            Some(c) => c,
+            None => {
+                conn::open(&self.inner.target, false)
+                    .await
+                    .map_err(|f| match f {
+                        Fail::Db(d) => d.message,
+                        Fail::Request(e) => e.to_string(),
+                    })?
+                    .client
+            }
+        };
         let r = ringwire_reactor::time::timeout(
             self.inner.settings.connect_timeout,
-            c.client.simple_query(sql::Stmt::Ping.sql()),
+            client.simple_query(sql::Stmt::Ping.sql()),
         )
         .await;
         match r {
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(_)) => {
+                *self.inner.probe.lock().unwrap_or_else(|p| p.into_inner()) = Some(client);
+                Ok(())
+            }
             Ok(Err(e)) => Err(format!("PostgreSQL: {e}")),
             Err(_) => Err("PostgreSQL did not answer SELECT 1 in time".into()),
         }

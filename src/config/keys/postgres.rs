@@ -37,8 +37,8 @@ pub static KEYS: &[Key] = &[
         name: "db.connect_timeout",
         flag: "db-connect-timeout",
         kind: Kind::Text,
-        default: "1s",
-        help: "PostgreSQL: the longest a new connection may take (TCP, startup, authentication, preparing statements).",
+        default: "3s",
+        help: "PostgreSQL: the longest a new connection may take (TCP, startup, authentication, preparing statements). A request waits for one at most db.pool.acquire_timeout; the connect goes on for the next request.",
         set: |s, v| {
             s.db.pg.connect_timeout = positive(values::duration(v)?)?;
             Ok(())
