@@ -4,11 +4,12 @@
 
 mod util;
 
-use ringwire_net::stream::client::Client;
 use ringwire_protocol::kv::{self, Cond, Op, Request, Response, Status};
-use ringwire_reactor::{Backend, Runtime};
 use std::{collections::HashMap, process::Command};
-use util::Server;
+use util::{
+    Server,
+    kvstream::{exchange, with_stream},
+};
 
 fn client(io: &str, s: &Server, args: &[&str]) -> (i32, String, String) {
     let addr = s.stream.unwrap().to_string();
@@ -22,39 +23,6 @@ fn client(io: &str, s: &Server, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// Runs `f` on a client runtime of backend `io` against the server's stream port.
-fn with_stream<T>(io: &str, s: &Server, f: impl AsyncFnOnce(Client) -> T) -> T {
-    let rt = Runtime::builder()
-        .backend(io.parse::<Backend>().unwrap())
-        .build()
-        .unwrap();
-    let addr = s.stream.unwrap();
-    rt.block_on(async move { f(Client::connect(addr).await.unwrap()).await })
-}
-
-/// Sends `reqs` all at once on one `kv` stream, finishes it, and collects every answer body.
-async fn exchange(c: &Client, reqs: &[Request<'_>]) -> Vec<Vec<u8>> {
-    let stream = c.open("kv").await.unwrap();
-    let mut wire = Vec::new();
-    for r in reqs {
-        kv::encode_request(r, &mut wire);
-    }
-    stream.send(&wire).await.unwrap();
-    stream.finish().unwrap();
-    let mut buf = Vec::new();
-    while let Some(b) = stream.recv().await.unwrap() {
-        buf.extend_from_slice(&b);
-    }
-    let mut answers = Vec::new();
-    let mut rest = &buf[..];
-    while let Some((body, used)) = kv::split(rest).unwrap() {
-        answers.push(body.to_vec());
-        rest = &rest[used..];
-    }
-    assert!(rest.is_empty(), "{} stray bytes", rest.len());
-    answers
 }
 
 both_backends! {

@@ -75,9 +75,14 @@ impl Target {
             config.application_name("ringwire");
         }
         // The server gives up on a statement after query_timeout: a startup parameter, not SQL.
+        // A transaction left open (it cannot be: a connection not left clean is closed) would
+        // hold its locks; the server ends it after this.
         let timeout = format!(
-            "-c statement_timeout={}",
-            settings.query_timeout.as_millis().max(1)
+            "-c statement_timeout={} -c idle_in_transaction_session_timeout={}",
+            settings.query_timeout.as_millis().max(1),
+            (settings.query_timeout * 2)
+                .max(Duration::from_secs(5))
+                .as_millis()
         );
         let options = match config.get_options() {
             Some(o) if !o.is_empty() => format!("{o} {timeout}"),
@@ -96,11 +101,19 @@ impl Target {
 pub(crate) struct Conn {
     pub(crate) client: Client,
     stmts: Vec<Statement>,
+    /// The connection's protocol task, which owns the socket.
+    task: ringwire_reactor::JoinHandle<()>,
 }
 
 impl Conn {
     pub(crate) fn stmt(&self, s: Stmt) -> &Statement {
         &self.stmts[s as usize]
+    }
+
+    /// Closes the socket now. Dropping the client alone closes it only once every answer it
+    /// waits for has come, which a dead or partitioned server never sends.
+    pub(crate) fn kill(self) {
+        self.task.abort();
     }
 
     /// Whether the connection is gone (the server closed it, or its task ended).
@@ -154,17 +167,27 @@ async fn open_inner(target: &Target, with_statements: bool) -> Result<Conn, Fail
         .map_err(Fail::from_pg)?;
     // The connection's own task: it moves messages between the socket and the client until
     // the client is dropped or the server goes away.
-    ringwire_reactor::spawn_local(async move {
+    let task = ringwire_reactor::spawn_local(async move {
         if let Err(e) = connection.await {
             tracing::debug!("postgres connection ended: {e}");
         }
     });
     let stmts = if with_statements {
-        prepare_all(&client).await?
+        match prepare_all(&client).await {
+            Ok(s) => s,
+            Err(f) => {
+                task.abort();
+                return Err(f);
+            }
+        }
     } else {
         Vec::new()
     };
-    Ok(Conn { client, stmts })
+    Ok(Conn {
+        client,
+        stmts,
+        task,
+    })
 }
 
 /// Prepares every statement of the fixed set at once: tokio-postgres pipelines requests

@@ -124,7 +124,11 @@ impl PgCore {
             });
             let safe = q.idempotent() || !fail.maybe_applied;
             if fail.transient && safe {
-                if let Some(delay) = schedule.next_delay(Instant::now(), fastrand::f64()) {
+                let now = Instant::now();
+                if let Some(delay) = schedule
+                    .next_delay(now, fastrand::f64())
+                    .filter(|d| now + *d < end)
+                {
                     self.stats.retries.fetch_add(1, Relaxed);
                     time::sleep(delay).await;
                     continue;
@@ -148,6 +152,7 @@ impl PgCore {
         // The server cancels a statement at query_timeout (statement_timeout); this is the
         // backstop for a server that does not answer at all.
         let limit = (t + self.query_timeout + GRACE).min(end);
+        lease.started();
         let r = match time::timeout_at(limit, exec::run(lease.conn(), q)).await {
             Ok(r) => r,
             Err(_) => Err(Fail::timeout(format!(
@@ -158,6 +163,8 @@ impl PgCore {
         self.stats.queries[q.label()].record(t.elapsed());
         if r.as_ref().is_err_and(Fail::broken) {
             lease.set_broken();
+        } else {
+            lease.finished();
         }
         r
     }

@@ -114,7 +114,7 @@ pub(crate) async fn run(c: &Conn, q: &Query) -> Result<Answer, Fail> {
                         &&prefix[..],
                         &upper.as_deref(),
                         &after.as_deref(),
-                        &int(*limit as u64 + 1),
+                        &int((*limit as u64).saturating_add(1)),
                     ],
                 )
                 .await

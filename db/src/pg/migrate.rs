@@ -43,6 +43,10 @@ pub async fn run(store: &PgStore, apply: bool) -> Result<Report, Error> {
     let err = operator_error;
     let c = conn::open(store.target(), false).await.map_err(err)?;
     let pg = |e: tokio_postgres::Error| err(Fail::from_pg(e));
+    c.client
+        .batch_execute(sql::migrate::NO_TIMEOUT)
+        .await
+        .map_err(pg)?;
     if apply {
         c.client
             .query(sql::migrate::LOCK, &[&LOCK_KEY])

@@ -56,18 +56,33 @@ pub struct PgSettings {
     pub max_value: usize,
 }
 
+/// `url` with its password hidden, wherever it is written: `user:secret@` in a URL, a
+/// `password=` parameter of a URL or of a key/value connection string.
+pub fn redact(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((auth, host)) = rest.split_once('@').filter(|(a, _)| !a.contains('/')) {
+            if let Some((user, _)) = auth.split_once(':') {
+                out = format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    let mut from = 0;
+    while let Some(at) = out[from..].find("password=") {
+        let start = from + at + "password=".len();
+        let end = out[start..]
+            .find(['&', ' '])
+            .map_or(out.len(), |e| start + e);
+        out.replace_range(start..end, "***");
+        from = start + 3;
+    }
+    out
+}
+
 impl std::fmt::Debug for PgSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let url = match self
-            .url
-            .split_once("://")
-            .and_then(|(_, r)| r.rsplit_once('@'))
-        {
-            Some((_, host)) => format!("postgres://***@{host}"),
-            None => self.url.clone(),
-        };
         f.debug_struct("PgSettings")
-            .field("url", &url)
+            .field("url", &redact(&self.url))
             .field("pool", &self.pool)
             .field("breaker", &self.breaker)
             .field("retry", &self.retry)
@@ -95,6 +110,27 @@ impl PgSettings {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn passwords_are_hidden_wherever_they_are_written() {
+        for (url, shown) in [
+            (
+                "postgres://me:s3cret@db:5432/app",
+                "postgres://me:***@db:5432/app",
+            ),
+            (
+                "postgres://me@db/app?password=s3cret&sslmode=disable",
+                "postgres://me@db/app?password=***&sslmode=disable",
+            ),
+            (
+                "host=db password=s3cret user=me",
+                "host=db password=*** user=me",
+            ),
+            ("postgres://db/app", "postgres://db/app"),
+        ] {
+            assert_eq!(super::redact(url), shown);
+        }
+    }
+
     #[test]
     fn debug_hides_the_password() {
         let s = super::PgSettings::new("postgres://me:s3cret@db.example:5432/app");

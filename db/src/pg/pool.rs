@@ -43,12 +43,15 @@ pub(crate) struct Pool {
     stats: Arc<CoreStats>,
 }
 
-/// A connection lent to one request; back to the pool on drop (closed if marked broken).
+/// A connection lent to one request; back to the pool on drop, closed instead if it is
+/// marked broken or was not left clean (a request dropped in the middle of a statement or a
+/// transaction must not hand its connection, maybe inside an open transaction, to the next).
 pub(crate) struct Lease {
     pool: Rc<Pool>,
     conn: Option<Conn>,
     created: Instant,
     broken: bool,
+    clean: bool,
 }
 
 impl Lease {
@@ -62,12 +65,23 @@ impl Lease {
     pub(crate) fn set_broken(&mut self) {
         self.broken = true;
     }
+
+    /// Work on the connection is starting: until [`Lease::finished`], dropping the lease
+    /// closes the connection.
+    pub(crate) fn started(&mut self) {
+        self.clean = false;
+    }
+
+    /// The work ended with the connection in a known state (its transaction, if any, over).
+    pub(crate) fn finished(&mut self) {
+        self.clean = true;
+    }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
         if let Some(c) = self.conn.take() {
-            let broken = self.broken || c.is_closed();
+            let broken = self.broken || !self.clean || c.is_closed();
             let h = self
                 .pool
                 .slots
@@ -102,17 +116,29 @@ impl Pool {
                     created,
                     check,
                 } => {
-                    if conn.is_closed() || (check && conn.ping().await.is_err()) {
+                    // Held by a lease at once: however this ends (the check fails, times out,
+                    // or the caller drops us mid-check), the books get the connection back.
+                    let mut lease = self.lease(conn, created);
+                    let alive = !lease.conn().is_closed()
+                        && (!check
+                            || matches!(
+                                ringwire_reactor::time::timeout_at(deadline, lease.conn().ping())
+                                    .await,
+                                Ok(Ok(()))
+                            ));
+                    if !alive {
                         // Dead while idle (the server restarted, a firewall forgot it): drop
-                        // it and look again.
-                        let h =
-                            self.slots
-                                .borrow_mut()
-                                .release(conn, created, true, Instant::now());
-                        self.handoff(h);
+                        // it and look again, within the same deadline.
+                        drop(lease);
+                        if Instant::now() >= deadline {
+                            return Err(self.timed_out());
+                        }
                         continue;
                     }
-                    (conn, created)
+                    lease.clean = true;
+                    self.stats.acquire.record(started.elapsed());
+                    self.publish();
+                    return Ok(lease);
                 }
                 Acquire::Wait { id, connect } => {
                     self.waiters.borrow_mut().insert(id, Waiter::default());
@@ -123,14 +149,7 @@ impl Pool {
                     match self.wait(id, deadline).await {
                         Some(Given::Conn(c, created)) => (c, created),
                         Some(Given::Failed(f)) => return Err(f),
-                        None => {
-                            return Err(Fail::timeout(format!(
-                                "no database connection within db.pool.acquire_timeout \
-                                 ({:?}): {} in use",
-                                self.slots.borrow().config().acquire_timeout,
-                                self.slots.borrow().counts().in_use
-                            )));
-                        }
+                        None => return Err(self.timed_out()),
                     }
                 }
                 Acquire::Full => {
@@ -144,13 +163,28 @@ impl Pool {
             };
             self.stats.acquire.record(started.elapsed());
             self.publish();
-            return Ok(Lease {
-                pool: self.clone(),
-                conn: Some(conn),
-                created,
-                broken: false,
-            });
+            let mut lease = self.lease(conn, created);
+            lease.clean = true;
+            return Ok(lease);
         }
+    }
+
+    fn lease(self: &Rc<Self>, conn: Conn, created: Instant) -> Lease {
+        Lease {
+            pool: self.clone(),
+            conn: Some(conn),
+            created,
+            broken: false,
+            clean: false,
+        }
+    }
+
+    fn timed_out(&self) -> Fail {
+        Fail::timeout(format!(
+            "no database connection within db.pool.acquire_timeout ({:?}): {} in use",
+            self.slots.borrow().config().acquire_timeout,
+            self.slots.borrow().counts().in_use
+        ))
     }
 
     /// Waits to be handed a connection or a failure; `None` at the deadline.
@@ -215,7 +249,7 @@ impl Pool {
             Handoff::Idle => {}
             Handoff::Closed(c) => {
                 self.stats.closed.fetch_add(1, Relaxed);
-                drop(c);
+                c.kill();
                 self.connect_for_waiters();
             }
         }

@@ -19,7 +19,8 @@ use std::{
 /// connection warm so the first request after a quiet spell does not pay for a connect. An
 /// acquire timeout of 2 s leaves room inside the 5 s a client may wait with the database
 /// down. Idle connections close after 60 s, and every connection after 30 min so that server
-/// memory and DNS or failover changes are picked up; one idle for over 5 s is checked before
+/// memory is given back and a pooler or proxy in between can rebalance (the address is
+/// resolved once, at start); one idle for over 5 s is checked before
 /// use, since a server restart or a firewall may have killed it meanwhile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolConfig {

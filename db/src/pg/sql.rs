@@ -65,11 +65,13 @@ const GET: &str = "SELECT version, value FROM ringwire_kv WHERE key = $1";
 
 const VERSION: &str = "SELECT version FROM ringwire_kv WHERE key = $1";
 
-// `created` comes from the row as the statement's snapshot saw it.
+// `created` comes from the row as the statement's snapshot saw it. On a conflict the version
+// is drawn after the row is locked, so a key's versions only grow, whatever the interleaving.
 const PUT_ANY: &str = "WITH prev AS (SELECT version FROM ringwire_kv WHERE key = $1) \
      INSERT INTO ringwire_kv AS kv (key, value, version) \
      VALUES ($1, $2, nextval('ringwire_version')) \
-     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = EXCLUDED.version \
+     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, \
+       version = nextval('ringwire_version') \
      RETURNING kv.version, NOT EXISTS (SELECT 1 FROM prev) AS created";
 
 const PUT_ABSENT: &str = "INSERT INTO ringwire_kv (key, value, version) \
@@ -140,6 +142,8 @@ const PING: &str = "SELECT 1";
 
 /// Migrations' own statements (run once at startup, or by `ringwire db migrate`).
 pub(crate) mod migrate {
+    /// Migrations (and waiting for another node's) may take longer than db.query_timeout.
+    pub(crate) const NO_TIMEOUT: &str = "SET statement_timeout = 0";
     pub(crate) const LOCK: &str = "SELECT pg_advisory_lock($1)";
     pub(crate) const UNLOCK: &str = "SELECT pg_advisory_unlock($1)";
     pub(crate) const TABLE: &str = "CREATE TABLE IF NOT EXISTS ringwire_schema_migrations ( \

@@ -342,6 +342,37 @@ mod cases {
         assert_eq!(r.unwrap()[0], Outcome::Trim { removed: 0 });
     }
 
+    /// Unconditional writes racing on one key: the value that stays is the one with the
+    /// highest version handed out (versions never go backwards).
+    pub async fn racing_puts_leave_the_newest_version(db: Db) {
+        for round in 0..5 {
+            // Spawned, so they run at once (on PostgreSQL: on concurrent pooled connections).
+            let writes: Vec<_> = (0..8)
+                .map(|i| {
+                    let w = db.write(vec![Op::put("hot", format!("{round}-{i}"), Cond::Any)]);
+                    ringwire_reactor::spawn_local(w)
+                })
+                .collect();
+            let mut results = Vec::new();
+            for w in writes {
+                results.push(w.await.unwrap().unwrap()[0]);
+            }
+            let newest = results
+                .iter()
+                .map(|o| match o {
+                    Outcome::Put { version, .. } => *version,
+                    _ => panic!(),
+                })
+                .max()
+                .unwrap();
+            let e = db.get(b"hot").await.unwrap().unwrap();
+            assert_eq!(
+                e.version, newest,
+                "round {round}: the key keeps the newest version"
+            );
+        }
+    }
+
     pub async fn limits_are_refused(db: Db) {
         let max = db.max_value();
         let long = vec![b'k'; ringwire_db::MAX_KEY + 1];

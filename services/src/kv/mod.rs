@@ -19,3 +19,4 @@ mod query;
 pub mod stream;
 
 pub use query::{decode, etag, parse_etags};
+mod turn;

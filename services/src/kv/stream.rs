@@ -8,6 +8,7 @@
 //! [`MAX_BACKLOG`] bytes of unsent answers; past either it stops reading requests, and the
 //! bytes it has not consumed keep the client's window closed.
 
+use super::turn::{Finish, Turn};
 use bytes::Bytes;
 use ringwire_db::{Cond, Db, Error as DbError, Op, Outcome, Write};
 use ringwire_net::stream::{Progress, StreamHandler, StreamService, Wakeup};
@@ -55,6 +56,7 @@ impl StreamService for KvStream {
             ended: false,
             failed: false,
             shared: Rc::new(RefCell::new(Shared::default())),
+            last_write: RefCell::new(None),
             wakeup,
         })
     }
@@ -86,6 +88,8 @@ struct KvHandler {
     failed: bool,
     shared: Rc<RefCell<Shared>>,
     wakeup: Wakeup,
+    /// The turn of this stream's latest write (PostgreSQL: writes wait for the one before).
+    last_write: RefCell<Option<Rc<Turn>>>,
 }
 
 impl StreamHandler for KvHandler {
@@ -294,11 +298,30 @@ impl KvHandler {
     }
 
     fn spawn_write(&self, id: u32, op: Op) {
-        let pending: Write = self.db.write(vec![op]);
+        // The embedded store's writer applies one channel's writes in the order queued, so a
+        // write is queued now. On PostgreSQL writes run concurrently on pooled connections, so
+        // each waits for the stream's previous one: `PUT k=1; PUT k=2` ends as 2 on both.
+        let (pending, order): (Option<Write>, _) = match &self.db {
+            Db::Embedded(_) => (Some(self.db.write(vec![op])), None),
+            Db::Postgres(_) => {
+                let me = Rc::new(Turn::default());
+                let prev = self.last_write.replace(Some(me.clone()));
+                (None, Some((prev, Finish(me), self.db.clone(), op)))
+            }
+        };
         let (shared, wakeup) = (self.shared.clone(), self.wakeup.clone());
         shared.borrow_mut().in_flight += 1;
         ringwire_reactor::spawn_local(async move {
-            let result = pending.await;
+            let result = match (pending, order) {
+                (Some(p), _) => p.await,
+                (None, Some((prev, _finish, db, op))) => {
+                    if let Some(prev) = prev {
+                        prev.wait().await;
+                    }
+                    db.write(vec![op]).await
+                }
+                (None, None) => unreachable!("a write is queued or ordered"),
+            };
             let mut s = shared.borrow_mut();
             s.in_flight -= 1;
             match result {

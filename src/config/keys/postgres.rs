@@ -3,18 +3,10 @@
 use super::{Key, Kind, positive};
 use crate::config::values;
 
-/// `postgres://user:secret@host/db` shown as `postgres://user:***@host/db`.
+/// `postgres://user:secret@host/db` shown as `postgres://user:***@host/db` (and any
+/// `password=` parameter hidden too).
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let Some((auth, host)) = rest.rsplit_once('@') else {
-        return url.to_string();
-    };
-    match auth.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
-    }
+    ringwire_db::pg::redact(url)
 }
 
 pub static KEYS: &[Key] = &[
