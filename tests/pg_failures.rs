@@ -120,12 +120,15 @@ both_backends! {
         // Down. PostgreSQL's fast shutdown ends every session; connects are refused after.
         pg.stop();
         let down = Instant::now();
-        // Readiness probes the database on each call (a fresh connection and SELECT 1), so
+        // Readiness probes the database on each call (SELECT 1 on its own connection), so
         // it fails on the first poll; 2 s is "two health intervals" of a 1 s probe period.
         let took = wait_ready(&s, 503, Duration::from_secs(2));
         assert!(took.is_some(), "readiness still 200 2 s after the database stopped");
         let (_, body) = s.admin_get("/health/ready");
         assert!(body.contains("postgres"), "{body}");
+        // Liveness never depends on the database: a restart would not bring it back.
+        let (live, body) = s.admin_get("/health/live");
+        assert_eq!(live, 200, "liveness stays 200 with the database down: {body}");
         // The breaker opens once a core's window (20) is half failures; the clients fill it.
         let opened = (0..100).any(|_| {
             let open = metric_now(&s, "ringwire_db_breaker_state{core=\"all\"}") == 1.0
