@@ -13,33 +13,6 @@ use ringwire_db::{
 };
 use std::time::Duration;
 
-async fn join<A: std::future::Future, B: std::future::Future>(
-    a: A,
-    b: B,
-) -> (A::Output, B::Output) {
-    let (mut a, mut b) = (Box::pin(a), Box::pin(b));
-    let (mut ra, mut rb) = (None, None);
-    std::future::poll_fn(|cx| {
-        if ra.is_none() {
-            if let std::task::Poll::Ready(v) = a.as_mut().poll(cx) {
-                ra = Some(v);
-            }
-        }
-        if rb.is_none() {
-            if let std::task::Poll::Ready(v) = b.as_mut().poll(cx) {
-                rb = Some(v);
-            }
-        }
-        if ra.is_some() && rb.is_some() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    (ra.unwrap(), rb.unwrap())
-}
-
 fn deadlocks_are_retried(io: &str) {
     let Some(cluster) = PgCluster::start_with(&[("deadlock_timeout", "20ms")]) else {
         return;
@@ -75,7 +48,7 @@ fn deadlocks_are_retried(io: &str) {
                 Op::put("b", v.clone(), Cond::Any),
                 Op::put("a", v.clone(), Cond::Any),
             ]);
-            let (r1, r2) = join(one, two).await;
+            let (r1, r2) = conformance::join(one, two).await;
             assert!(
                 r1.is_ok() && r2.is_ok(),
                 "round {round}: both writers succeed: {r1:?} {r2:?}"

@@ -64,6 +64,34 @@ pub fn all_cases<F: Fixture>(io: &str, mut new: impl FnMut() -> F) {
     }
 }
 
+/// Polls both to completion, concurrently, on this thread.
+pub async fn join<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (Box::pin(a), Box::pin(b));
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none() {
+            if let std::task::Poll::Ready(v) = a.as_mut().poll(cx) {
+                ra = Some(v);
+            }
+        }
+        if rb.is_none() {
+            if let std::task::Poll::Ready(v) = b.as_mut().poll(cx) {
+                rb = Some(v);
+            }
+        }
+        if ra.is_some() && rb.is_some() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    (ra.unwrap(), rb.unwrap())
+}
+
 type Case = fn(Db) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
 
 /// Named cases of [`all_cases`].
@@ -176,7 +204,7 @@ mod cases {
                 format!("b{round}"),
                 Cond::Version(cur),
             )]);
-            let (ra, rb) = join(a, b).await;
+            let (ra, rb) = super::join(a, b).await;
             assert!(
                 ra.is_ok() ^ rb.is_ok(),
                 "exactly one of two writers on one version wins: {ra:?} {rb:?}"
@@ -187,34 +215,6 @@ mod cases {
                 Err(Error::VersionMismatch { current: Some(_) })
             ));
         }
-    }
-
-    /// Polls both to completion, concurrently, on this thread.
-    async fn join<A: std::future::Future, B: std::future::Future>(
-        a: A,
-        b: B,
-    ) -> (A::Output, B::Output) {
-        let (mut a, mut b) = (Box::pin(a), Box::pin(b));
-        let (mut ra, mut rb) = (None, None);
-        std::future::poll_fn(|cx| {
-            if ra.is_none() {
-                if let std::task::Poll::Ready(v) = a.as_mut().poll(cx) {
-                    ra = Some(v);
-                }
-            }
-            if rb.is_none() {
-                if let std::task::Poll::Ready(v) = b.as_mut().poll(cx) {
-                    rb = Some(v);
-                }
-            }
-            if ra.is_some() && rb.is_some() {
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
-        })
-        .await;
-        (ra.unwrap(), rb.unwrap())
     }
 
     pub async fn batches_are_all_or_nothing(db: Db) {
