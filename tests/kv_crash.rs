@@ -14,19 +14,12 @@ use std::{
     thread,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
-use util::{Server, pattern, read_response};
+use util::{Server, read_response};
 
 const WRITERS: usize = 16;
 const ROUNDS: usize = 4;
 
 /// One value per key, derived from the key, so a torn or mixed value cannot pass.
-fn value_of(key: &str) -> Vec<u8> {
-    let seed = key.bytes().fold(1469598103934665603u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(1099511628211)
-    });
-    pattern(seed, 64 + (seed % 2000) as usize)
-}
-
 /// Writes keys `r{round}/w{w}/{n}` on one keep-alive connection until the server dies;
 /// returns the keys it sent (the last may be unacknowledged) and those acknowledged.
 fn writer(
@@ -49,7 +42,7 @@ fn writer(
             break;
         }
         let key = format!("r{round}/w{w}/{n}");
-        let body = value_of(&key);
+        let body = util::value_of_key(&key);
         let head = format!(
             "PUT /kv/{key} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
             body.len()
@@ -139,7 +132,7 @@ both_backends! {
             let r = read_response(&mut conn, false).expect("GET answered");
             present.insert(key, r.status);
             match r.status {
-                200 => assert!(r.body == value_of(key), "{key}: torn or wrong value ({} bytes)", r.body.len()),
+                200 => assert!(r.body == util::value_of_key(key), "{key}: torn or wrong value ({} bytes)", r.body.len()),
                 404 => assert!(!acked.contains(key), "{key} was acknowledged and is lost"),
                 other => panic!("GET {key}: {other}"),
             }

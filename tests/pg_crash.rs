@@ -17,16 +17,9 @@ use std::{
     thread,
     time::{Duration, Instant},
 };
-use util::{Server, pattern, pg::PgCluster, read_response};
+use util::{Server, pg::PgCluster, read_response};
 
 const WRITERS: usize = 8;
-
-fn value_of(key: &str) -> Vec<u8> {
-    let seed = key.bytes().fold(1469598103934665603u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(1099511628211)
-    });
-    pattern(seed, 16 + (seed % 1500) as usize)
-}
 
 /// PUTs `{tag}/w{w}/{n}` until `stop`; reconnects after errors (the server or the database
 /// may be gone for a while). Returns (sent, acknowledged with 201).
@@ -51,7 +44,7 @@ fn writer(
         while !stop.load(Ordering::Relaxed) {
             let key = format!("{tag}/w{w}/{n}");
             n += 1;
-            let body = value_of(&key);
+            let body = util::value_of_key(&key);
             let head = format!(
                 "PUT /kv/{key} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
                 body.len()
@@ -119,7 +112,10 @@ fn check(s: &Server, sent: &[String], acked: &[String]) {
         conn.get_mut().write_all(get.as_bytes()).unwrap();
         let r = read_response(&mut conn, false).expect("GET answered");
         match r.status {
-            200 => assert!(r.body == value_of(key), "{key}: torn or wrong value"),
+            200 => assert!(
+                r.body == util::value_of_key(key),
+                "{key}: torn or wrong value"
+            ),
             404 if acked_set.contains(key) => lost.push(key.clone()),
             404 => {}
             other => panic!("GET {key}: {other}"),

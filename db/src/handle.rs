@@ -66,10 +66,6 @@ impl Db {
         }
     }
 
-    async fn pg(p: &PgCore, q: Query) -> Result<Answer, Error> {
-        p.run(q).await
-    }
-
     /// Calls `f` with the version and bytes of `key` (`None` when absent). On the embedded
     /// store the bytes are the map's own (no copy), inside the read transaction.
     pub async fn with_value<R>(
@@ -82,7 +78,7 @@ impl Db {
         }
         match self {
             Db::Embedded(s) => s.with_value(key, f),
-            Db::Postgres(p) => match Self::pg(p, Query::Get(Bytes::copy_from_slice(key))).await? {
+            Db::Postgres(p) => match p.run(Query::Get(Bytes::copy_from_slice(key))).await? {
                 Answer::Entry(e) => Ok(f(e.as_ref().map(|e| (e.version, &e.value[..])))),
                 _ => Err(unexpected()),
             },
@@ -115,7 +111,7 @@ impl Db {
                     after: after.map(Bytes::copy_from_slice),
                     limit,
                 };
-                match Self::pg(p, q).await? {
+                match p.run(q).await? {
                     Answer::Scan(s) => Ok(s),
                     _ => Err(unexpected()),
                 }
@@ -127,12 +123,10 @@ impl Db {
     pub async fn log_info(&self, name: &[u8]) -> Result<Option<LogInfo>, Error> {
         match self {
             Db::Embedded(s) => s.log_info(name),
-            Db::Postgres(p) => {
-                match Self::pg(p, Query::LogInfo(Bytes::copy_from_slice(name))).await? {
-                    Answer::LogInfo(i) => Ok(i),
-                    _ => Err(unexpected()),
-                }
-            }
+            Db::Postgres(p) => match p.run(Query::LogInfo(Bytes::copy_from_slice(name))).await? {
+                Answer::LogInfo(i) => Ok(i),
+                _ => Err(unexpected()),
+            },
         }
     }
 
@@ -151,7 +145,7 @@ impl Db {
                     from,
                     limit,
                 };
-                match Self::pg(p, q).await? {
+                match p.run(q).await? {
                     Answer::Log(l) => Ok(l),
                     _ => Err(unexpected()),
                 }

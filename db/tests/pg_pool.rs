@@ -67,27 +67,10 @@ fn racing_upserts_never_move_a_version_backwards(io: &str) {
          FOR EACH ROW EXECUTE FUNCTION jitter();",
     );
     let backend = Backend::Postgres(store.clone());
+    // The conformance suite's case, here with insert attempts racing in a different order.
     conformance::runtime(io).block_on(async {
-        let db = backend.for_core(0);
-        for round in 0..5 {
-            let writes: Vec<_> = (0..8)
-                .map(|i| {
-                    let w = db.write(vec![Op::put("hot", format!("{round}-{i}"), Cond::Any)]);
-                    ringwire_reactor::spawn_local(w)
-                })
-                .collect();
-            let mut newest = 0;
-            for w in writes {
-                if let ringwire_db::Outcome::Put { version, .. } = w.await.unwrap().unwrap()[0] {
-                    newest = newest.max(version);
-                }
-            }
-            let e = db.get(b"hot").await.unwrap().unwrap();
-            assert_eq!(
-                e.version, newest,
-                "round {round}: the key keeps the newest version"
-            );
-        }
+        // The core's pool is made on the runtime's thread, as on a worker.
+        conformance::cases::racing_puts_leave_the_newest_version(backend.for_core(0)).await
     });
 }
 

@@ -312,6 +312,15 @@ pub fn python(server: &Server, code: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The one value the crash tests write under `key` (16 B to 2 KiB, derived from the key), so a
+/// torn or mixed-up value cannot pass for the acknowledged one.
+pub fn value_of_key(key: &str) -> Vec<u8> {
+    let seed = key.bytes().fold(1469598103934665603u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(1099511628211)
+    });
+    pattern(seed, 16 + (seed % 2000) as usize)
+}
+
 /// Deterministic pseudo-random bytes.
 pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

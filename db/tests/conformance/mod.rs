@@ -116,7 +116,7 @@ pub const CASES: &[(&str, Case)] = &[
     }),
 ];
 
-mod cases {
+pub mod cases {
     use bytes::Bytes;
     use ringwire_db::{Cond, Db, Error, Op, Outcome, Trim};
     use std::time::Duration;
