@@ -222,8 +222,8 @@ impl Core {
         forced
     }
 
-    /// Waits until draining starts (for accept loops).
-    pub(crate) async fn drained(&self) {
+    /// Waits until draining starts (for accept loops, and long responses that must end).
+    pub async fn drained(&self) {
         poll_fn(|cx| {
             if self.draining.get() {
                 Poll::Ready(())

@@ -45,9 +45,36 @@ pub struct Progress {
 pub struct Wakeup(pub(crate) Rc<Signal>);
 
 impl Wakeup {
+    /// A wakeup of its own, for a task outside the stream loop (an HTTP response that
+    /// subscribes, say) to await with [`notified`](Self::notified).
+    pub fn new() -> Wakeup {
+        Wakeup(Rc::new(Signal::default()))
+    }
+
     /// Asks the connection loop to poll again (cheap; coalesces).
     pub fn wake(&self) {
         self.0.raise();
+    }
+
+    /// Whether [`wake`](Self::wake) was called since the last time this returned `Ready`;
+    /// registers `cx`'s waker otherwise (one waiter: the task owning this wakeup).
+    pub fn poll_woken(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0.take(cx.waker()) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+
+    /// Resolves once [`wake`](Self::wake) was called (since the last time it resolved).
+    pub async fn woken(&self) {
+        std::future::poll_fn(|cx| self.poll_woken(cx)).await
+    }
+}
+
+impl Default for Wakeup {
+    fn default() -> Self {
+        Wakeup::new()
     }
 }
 

@@ -29,6 +29,7 @@ mod mesh;
 
 pub use mesh::{INBOX_BYTES, INBOX_MESSAGES, Seed, mesh};
 
+use super::app::Wakeup;
 use bytes::Bytes;
 use mesh::{Interest, Link, Publish};
 use std::{
@@ -71,9 +72,21 @@ impl Signal {
     }
 }
 
+/// A message in a subscriber's mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    /// The message's sequence number in its durable channel's log; 0 on an ephemeral channel.
+    pub seq: u64,
+    /// The message.
+    pub payload: Bytes,
+}
+
+/// Whether a channel is durable (kept in the store by the `channels` service above `net`).
+pub type DurablePredicate = Box<dyn Fn(&str) -> bool>;
+
 /// One subscription's queue.
 pub(crate) struct Mailbox {
-    queue: RefCell<VecDeque<Bytes>>,
+    queue: RefCell<VecDeque<Mail>>,
     capacity: usize,
     overflowed: Cell<bool>,
     signal: Rc<Signal>,
@@ -82,7 +95,7 @@ pub(crate) struct Mailbox {
 impl Mailbox {
     /// The oldest message, if any.
     pub(crate) fn front(&self) -> Option<Bytes> {
-        self.queue.borrow().front().cloned()
+        self.queue.borrow().front().map(|m| m.payload.clone())
     }
 
     pub(crate) fn pop(&self) {
@@ -94,8 +107,9 @@ impl Mailbox {
     }
 }
 
-/// A subscription: its mailbox, and its place in the hub until it is dropped.
-pub(crate) struct Subscription {
+/// A subscription: its mailbox, and its place in the hub until it is dropped (made by
+/// [`Hub::join`], or by the `pubsub` service).
+pub struct Subscription {
     hub: Rc<Hub>,
     channel: Arc<str>,
     mailbox: Rc<Mailbox>,
@@ -105,6 +119,34 @@ impl Subscription {
     pub(crate) fn mailbox(&self) -> &Mailbox {
         &self.mailbox
     }
+
+    /// The oldest message waiting, taken out.
+    pub fn pop(&self) -> Option<Mail> {
+        self.mailbox.queue.borrow_mut().pop_front()
+    }
+
+    /// Messages waiting.
+    pub fn len(&self) -> usize {
+        self.mailbox.queue.borrow().len()
+    }
+
+    /// Whether no message is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a message found the mailbox full (`stream.subscriber_queue`) and was not
+    /// queued: the subscriber has lost messages since. It stays so until
+    /// [`clear_overflow`](Self::clear_overflow).
+    pub fn overflowed(&self) -> bool {
+        self.mailbox.overflowed.get()
+    }
+
+    /// Takes messages again after an overflow (a durable subscriber that caught up from the
+    /// store does this).
+    pub fn clear_overflow(&self) {
+        self.mailbox.overflowed.set(false);
+    }
 }
 
 impl Drop for Subscription {
@@ -113,9 +155,11 @@ impl Drop for Subscription {
     }
 }
 
-/// A published message that some cores' queues had no room for yet.
-pub(crate) struct Held {
+/// A published message that some cores' queues had no room for yet: keep it and call
+/// [`Hub::resend`] when woken.
+pub struct Held {
     channel: Arc<str>,
+    seq: u64,
     payload: Bytes,
     /// The cores still to take it.
     cores: Vec<usize>,
@@ -156,6 +200,7 @@ pub struct Hub {
     blocked: RefCell<Vec<Weak<Signal>>>,
     capacity: usize,
     stats: Cell<HubStats>,
+    durable: RefCell<Option<DurablePredicate>>,
 }
 
 impl Hub {
@@ -171,6 +216,7 @@ impl Hub {
             blocked: RefCell::new(Vec::new()),
             capacity: capacity.max(1),
             stats: Cell::new(HubStats::default()),
+            durable: RefCell::new(None),
         });
         let weak = Rc::downgrade(&hub);
         let data = seed.data;
@@ -180,7 +226,7 @@ impl Hub {
                 let Some(hub) = weak.upgrade() else { return };
                 hub.links[hub.index].taken(p.payload.len(), &hub.links);
                 hub.bump(|s| s.received += 1);
-                hub.deliver(&p.channel, &p.payload);
+                hub.deliver(&p.channel, p.seq, &p.payload);
                 drop(hub);
                 budget -= 1;
                 if budget == 0 {
@@ -220,6 +266,40 @@ impl Hub {
             return k.clone();
         }
         Arc::from(channel)
+    }
+
+    /// Says which channels are durable: the `pubsub` service refuses to publish to them (their
+    /// messages must go through the store, by the `channels` service).
+    pub fn set_durable(&self, durable: DurablePredicate) {
+        *self.durable.borrow_mut() = Some(durable);
+    }
+
+    /// Whether `channel` is durable (see [`set_durable`](Self::set_durable)).
+    pub fn is_durable(&self, channel: &str) -> bool {
+        self.durable.borrow().as_ref().is_some_and(|f| f(channel))
+    }
+
+    /// Subscribes to `channel`; `wakeup` is woken when mail arrives. Dropping the
+    /// subscription leaves the channel.
+    pub fn join(self: &Rc<Self>, channel: &str, wakeup: &Wakeup) -> Subscription {
+        self.subscribe(self.channel_name(channel), wakeup.0.clone())
+    }
+
+    /// Publishes `payload` with sequence `seq` (0: ephemeral) on `channel`, like
+    /// [`publish`](Self::publish); `wakeup` is woken when a held message may go on.
+    pub fn send(
+        &self,
+        channel: &str,
+        seq: u64,
+        payload: Bytes,
+        wakeup: &Wakeup,
+    ) -> Result<(), Held> {
+        self.publish(&self.channel_name(channel), seq, payload, &wakeup.0)
+    }
+
+    /// Tries a held message again; true once every core took it.
+    pub fn resend(&self, held: &mut Held, wakeup: &Wakeup) -> bool {
+        self.retry(held, &wakeup.0)
     }
 
     /// Subscribes a connection (woken through `signal`) to `channel`.
@@ -309,15 +389,16 @@ impl Hub {
     pub(crate) fn publish(
         &self,
         channel: &Arc<str>,
+        seq: u64,
         payload: Bytes,
         signal: &Rc<Signal>,
     ) -> Result<(), Held> {
         self.bump(|s| s.published += 1);
-        self.deliver(channel, &payload);
+        self.deliver(channel, seq, &payload);
         let mut full = Vec::new();
         if let Some(cores) = self.routes.borrow().get(channel) {
             for &core in cores {
-                if !self.forward(core, channel, &payload) {
+                if !self.forward(core, channel, seq, &payload) {
                     full.push(core);
                 }
             }
@@ -329,6 +410,7 @@ impl Hub {
         self.block(signal);
         Err(Held {
             channel: channel.clone(),
+            seq,
             payload,
             cores: full,
         })
@@ -338,10 +420,11 @@ impl Hub {
     pub(crate) fn retry(&self, held: &mut Held, signal: &Rc<Signal>) -> bool {
         let Held {
             channel,
+            seq,
             payload,
             cores,
         } = held;
-        cores.retain(|&core| !self.forward(core, channel, payload));
+        cores.retain(|&core| !self.forward(core, channel, *seq, payload));
         if cores.is_empty() {
             return true;
         }
@@ -351,10 +434,11 @@ impl Hub {
 
     /// Queues a message for `core`; false if its queue is full (this core is then marked
     /// waiting and will be told when there is room).
-    fn forward(&self, core: usize, channel: &Arc<str>, payload: &Bytes) -> bool {
+    fn forward(&self, core: usize, channel: &Arc<str>, seq: u64, payload: &Bytes) -> bool {
         let link = &self.links[core];
         let msg = Publish {
             channel: channel.clone(),
+            seq,
             payload: payload.clone(),
         };
         let sent = link.try_send(msg).or_else(|msg| {
@@ -375,7 +459,7 @@ impl Hub {
         }
     }
 
-    fn deliver(&self, channel: &str, payload: &Bytes) {
+    fn deliver(&self, channel: &str, seq: u64, payload: &Bytes) {
         let channels = self.channels.borrow();
         let Some(subs) = channels.get(channel) else {
             return;
@@ -390,7 +474,10 @@ impl Hub {
                 mailbox.overflowed.set(true);
                 slow += 1;
             } else {
-                queue.push_back(payload.clone());
+                queue.push_back(Mail {
+                    seq,
+                    payload: payload.clone(),
+                });
                 delivered += 1;
             }
             drop(queue);

@@ -16,7 +16,7 @@ mod service;
 mod timing;
 
 pub use app::{Progress, StreamHandler, StreamService, Wakeup};
-pub use hub::{Hub, HubStats, Seed, mesh};
+pub use hub::{DurablePredicate, Held, Hub, HubStats, Mail, Seed, Subscription, mesh};
 pub use pubsub::{Command, MAX_CHANNEL, message_limit, parse_command};
 pub use server::{StreamServer, serve_stream};
 

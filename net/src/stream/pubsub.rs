@@ -107,7 +107,7 @@ impl Publisher {
             self.waiting.push_back(Waiting::New(payload));
             return Ok(());
         }
-        match self.hub.publish(&self.channel, payload, &self.signal) {
+        match self.hub.publish(&self.channel, 0, payload, &self.signal) {
             Ok(()) => conn.consume(id, data.len(), out),
             Err(held) => {
                 self.waiting.push_back(Waiting::Held(held, data.len()));
@@ -130,7 +130,7 @@ impl Publisher {
                     let len = payload.len();
                     match self
                         .hub
-                        .publish(&self.channel, payload.clone(), &self.signal)
+                        .publish(&self.channel, 0, payload.clone(), &self.signal)
                     {
                         Ok(()) => len,
                         Err(held) => {

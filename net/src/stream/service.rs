@@ -66,6 +66,12 @@ pub(crate) fn on_data(
                     let sub = hub.subscribe(hub.channel_name(name), signal.clone());
                     *svc = Svc::Sub(Subscriber::new(sub));
                 }
+                // A durable channel keeps its messages in the store: publishing goes through
+                // the `channels` service, which appends first.
+                (Some(Command::Pub(name)), Some(hub)) if hub.is_durable(name) => {
+                    conn.reset(id, ErrorCode::SERVICE_ERROR, out)?;
+                    return Ok(After::Remove);
+                }
                 (Some(Command::Pub(name)), Some(hub)) => {
                     let channel = hub.channel_name(name);
                     *svc = Svc::Pub(Publisher::new(hub.clone(), channel, signal.clone()));

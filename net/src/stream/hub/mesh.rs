@@ -32,6 +32,8 @@ pub const INBOX_BYTES: usize = 8 << 20;
 #[derive(Debug)]
 pub(crate) struct Publish {
     pub(crate) channel: Arc<str>,
+    /// Its sequence number in a durable channel's log; 0 when ephemeral.
+    pub(crate) seq: u64,
     pub(crate) payload: Bytes,
 }
 

@@ -37,13 +37,13 @@ fn local_delivery_and_the_slow_consumer_policy() {
         let fast = hub.subscribe(ch.clone(), signal.clone());
         let slow = hub.subscribe(ch.clone(), signal.clone());
         for i in 0..2u8 {
-            hub.publish(&ch, Bytes::from(vec![i]), &signal)
+            hub.publish(&ch, 0, Bytes::from(vec![i]), &signal)
                 .ok()
                 .unwrap();
             fast.mailbox().pop(); // keeps up
         }
         assert_eq!(slow.mailbox().queue.borrow().len(), 2);
-        hub.publish(&ch, Bytes::from_static(b"third"), &signal)
+        hub.publish(&ch, 0, Bytes::from_static(b"third"), &signal)
             .ok()
             .unwrap();
         assert!(slow.mailbox().overflowed(), "a full mailbox overflows");
@@ -74,7 +74,7 @@ fn publishes_cross_only_to_cores_with_subscribers() {
         let signal = Rc::new(Signal::default());
         let ch = hub.channel_name("quiet");
         for _ in 0..10 {
-            hub.publish(&ch, Bytes::from_static(b"x"), &signal)
+            hub.publish(&ch, 0, Bytes::from_static(b"x"), &signal)
                 .ok()
                 .unwrap();
         }
@@ -83,7 +83,7 @@ fn publishes_cross_only_to_cores_with_subscribers() {
 
         remote_interest(&hub, "quiet", true);
         settle().await;
-        hub.publish(&ch, Bytes::from_static(b"y"), &signal)
+        hub.publish(&ch, 0, Bytes::from_static(b"y"), &signal)
             .ok()
             .unwrap();
         assert_eq!(hub.stats().forwarded, 1);
@@ -91,7 +91,7 @@ fn publishes_cross_only_to_cores_with_subscribers() {
 
         remote_interest(&hub, "quiet", false);
         settle().await;
-        hub.publish(&ch, Bytes::from_static(b"z"), &signal)
+        hub.publish(&ch, 0, Bytes::from_static(b"z"), &signal)
             .ok()
             .unwrap();
         assert_eq!(hub.stats().forwarded, 1, "the interest was withdrawn");
@@ -139,7 +139,7 @@ fn a_full_queue_holds_the_publisher_and_room_wakes_it() {
         let mut held = None;
         let mut sent = 0;
         for _ in 0..100_000 {
-            match hub.publish(&ch, payload.clone(), &signal) {
+            match hub.publish(&ch, 0, payload.clone(), &signal) {
                 Ok(()) => sent += 1,
                 Err(h) => {
                     held = Some(h);
