@@ -104,6 +104,7 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
     let stream_settings = settings.stream_settings();
     let stream_enabled = settings.stream_enabled;
     let subscriber_queue = settings.subscriber_queue;
+    let channel_settings = Arc::new(settings.channels.clone());
     let addr = listeners[0]
         .local_addr()
         .map(|a| a.to_string())
@@ -136,23 +137,40 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             let seed = seeds.lock().expect("seed table")[info.index].take();
             let (net_config, root, events) = (net_config.clone(), root.clone(), events_tx.clone());
             let backend = worker_store.clone();
+            let channel_settings = channel_settings.clone();
             async move {
                 let core = Core::install(info.index, net_config);
                 // This core's handle on the store (on PostgreSQL: its own pool, made here on
                 // the core's thread).
                 let db = backend.for_core(info.index);
                 let kv = ringwire_services::kv::http::KvHttp::new(db.clone());
-                // The stream protocol: a pub/sub hub joined to the other cores, its own
-                // listener if configured, and HTTP Upgrade on the HTTP listener either way.
-                // `stream.enabled = false`: no server, so no listener and no Upgrade either.
+                // Channels: a pub/sub hub joined to the other cores (HTTP uses it too), durable
+                // channels in the store.
+                let hub = seed.map(|s| ringwire_net::stream::Hub::start(s, subscriber_queue));
+                let channels = hub.clone().map(|hub| {
+                    ringwire_services::channels::core::Channels::new(
+                        db.clone(),
+                        hub,
+                        Rc::new((*channel_settings).clone()),
+                    )
+                });
+                // The stream protocol: its own listener if configured, and HTTP Upgrade on the
+                // HTTP listener either way. `stream.enabled = false`: no server, so no
+                // listener and no Upgrade either.
                 if stream_enabled {
-                    let hub = seed.map(|s| ringwire_net::stream::Hub::start(s, subscriber_queue));
                     let kv: Rc<dyn ringwire_net::stream::StreamService> =
                         Rc::new(ringwire_services::kv::stream::KvStream::new(db));
+                    let mut services = vec![("kv", kv)];
+                    if let Some(c) = &channels {
+                        let c: Rc<dyn ringwire_net::stream::StreamService> = Rc::new(
+                            ringwire_services::channels::stream::ChannelsStream::new(c.clone()),
+                        );
+                        services.push(("channels", c));
+                    }
                     core.set_stream_server(ringwire_net::stream::StreamServer::with_services(
                         stream_settings,
                         hub,
-                        vec![("kv", kv)],
+                        services,
                     ));
                 }
                 if let Some(l) = stream_listener {

@@ -3,7 +3,8 @@
 //! - `kv`:   key → version (u64, big-endian) ‖ value
 //! - `logs`: name length (u8) ‖ name ‖ sequence (u64 BE) → time in ms (u64 BE) ‖ data
 //! - `meta`: `"version"` → the next version (u64 BE);
-//!   `"log\0"` ‖ name → first ‖ next ‖ count ‖ bytes (4 × u64 BE)
+//!   `"log\0"` ‖ name → first ‖ next ‖ count ‖ bytes ‖ last time in ms (5 × u64 BE; stores
+//!   written before the last time was kept have the first four only)
 
 use crate::log::LogInfo;
 
@@ -62,9 +63,17 @@ pub(crate) fn log_info(b: &[u8]) -> LogInfo {
     }
 }
 
-pub(crate) fn encode_log_info(i: &LogInfo) -> [u8; 32] {
-    let mut b = [0u8; 32];
-    for (n, v) in [i.first, i.next, i.count, i.bytes].into_iter().enumerate() {
+/// The time of the log's newest record as kept in its meta value, if it is kept there.
+pub(crate) fn log_last_ms(b: &[u8]) -> Option<u64> {
+    (b.len() >= 40).then(|| u64_at(b, 32))
+}
+
+pub(crate) fn encode_log_meta(i: &LogInfo, last_ms: u64) -> [u8; 40] {
+    let mut b = [0u8; 40];
+    for (n, v) in [i.first, i.next, i.count, i.bytes, last_ms]
+        .into_iter()
+        .enumerate()
+    {
         b[n * 8..n * 8 + 8].copy_from_slice(&v.to_be_bytes());
     }
     b
@@ -100,6 +109,9 @@ mod tests {
             count: 8,
             bytes: 100,
         };
-        assert_eq!(log_info(&encode_log_info(&i)), i);
+        let b = encode_log_meta(&i, 77);
+        assert_eq!((log_info(&b), log_last_ms(&b)), (i, Some(77)));
+        assert_eq!(log_last_ms(&b[..32]), None, "an older store's meta value");
+        assert_eq!(log_info(&b[..32]), i);
     }
 }

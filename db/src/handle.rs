@@ -153,6 +153,49 @@ impl Db {
         }
     }
 
+    /// The first seq of log `name` appended at or after `since_ms` (Unix ms): the log's
+    /// `next` if no record is that recent, 1 if the log does not exist. Record times never go
+    /// backwards within a log, so this is a binary search.
+    pub async fn log_seek_time(&self, name: &[u8], since_ms: u64) -> Result<u64, Error> {
+        match self {
+            Db::Embedded(s) => s.log_seek_time(name, since_ms),
+            Db::Postgres(p) => {
+                let q = Query::LogSeekTime {
+                    name: Bytes::copy_from_slice(name),
+                    since_ms,
+                };
+                match p.run(q).await? {
+                    Answer::Seq(s) => Ok(s),
+                    _ => Err(unexpected()),
+                }
+            }
+        }
+    }
+
+    /// Up to `limit` names of existing logs that start with `prefix`, after `after`
+    /// (exclusive), ascending. A log exists from its first append on, even once trimmed empty.
+    pub async fn log_names(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Bytes>, Error> {
+        match self {
+            Db::Embedded(s) => s.log_names(prefix, after, limit),
+            Db::Postgres(p) => {
+                let q = Query::LogNames {
+                    prefix: Bytes::copy_from_slice(prefix),
+                    after: after.map(Bytes::copy_from_slice),
+                    limit,
+                };
+                match p.run(q).await? {
+                    Answer::Names(n) => Ok(n),
+                    _ => Err(unexpected()),
+                }
+            }
+        }
+    }
+
     /// Applies `ops` atomically; resolves once durable (embedded: per `db.sync`; PostgreSQL:
     /// committed). Limits are checked before anything travels. The future owns what it
     /// needs, so it can be spawned.

@@ -106,6 +106,63 @@ impl Tables {
         Ok(out)
     }
 
+    /// The first seq of log `name` appended at or after `since_ms` (`next` if none; 1 if the
+    /// log does not exist): a binary search over its records, whose times never go backwards.
+    pub(crate) fn log_seek_time(&self, name: &[u8], since_ms: u64) -> Result<u64, Error> {
+        let rtxn = self.env.read_txn().map_err(self.err())?;
+        let Some(info) = self
+            .meta
+            .get(&rtxn, &encoding::log_meta_key(name))
+            .map_err(self.err())?
+            .map(encoding::log_info)
+        else {
+            return Ok(1);
+        };
+        let (mut lo, mut hi) = (info.first, info.next.max(info.first));
+        let mut key = encoding::log_key(name, 0);
+        let at = key.len() - 8;
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            key[at..].copy_from_slice(&mid.to_be_bytes());
+            let time = self.logs.get(&rtxn, &key).map_err(self.err())?;
+            // A missing record cannot happen (trims remove from the oldest end); treat it as
+            // late enough, so the search still ends.
+            if time.is_none_or(|r| u64_at(r, 0) >= since_ms) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// Up to `limit` names of logs starting with `prefix`, after `after`, ascending.
+    pub(crate) fn log_names(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Bytes>, Error> {
+        let rtxn = self.env.read_txn().map_err(self.err())?;
+        let from = encoding::log_meta_key(prefix);
+        let after = after.map(encoding::log_meta_key);
+        let start = match &after {
+            Some(a) if a[..] >= from[..] => Bound::Excluded(&a[..]),
+            _ => Bound::Included(&from[..]),
+        };
+        let range = (start, Bound::<&[u8]>::Unbounded);
+        let skip = encoding::log_meta_key(b"").len();
+        let mut out = Vec::new();
+        for item in self.meta.range(&rtxn, &range).map_err(self.err())? {
+            let (k, _) = item.map_err(self.err())?;
+            if out.len() == limit || !k.starts_with(&from) {
+                break;
+            }
+            out.push(Bytes::copy_from_slice(&k[skip..]));
+        }
+        Ok(out)
+    }
+
     pub(crate) fn entries(&self) -> Result<u64, Error> {
         let rtxn = self.env.read_txn().map_err(self.err())?;
         self.kv.len(&rtxn).map_err(self.err())

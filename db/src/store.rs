@@ -164,6 +164,33 @@ impl Store {
         r
     }
 
+    /// The first seq of log `name` appended at or after `since_ms` (Unix ms): `next` if no
+    /// record is that recent, 1 if the log does not exist.
+    pub fn log_seek_time(&self, name: &[u8], since_ms: u64) -> Result<u64, Error> {
+        let r = self.inner.tables.log_seek_time(name, since_ms);
+        self.inner.stats.count(
+            OpKind::LogRead,
+            r.as_ref().map_or_else(crate::stats::result_name, |_| "ok"),
+        );
+        r
+    }
+
+    /// Up to `limit` names of existing logs that start with `prefix`, after `after`
+    /// (exclusive), ascending. A log exists from its first append on, even once trimmed empty.
+    pub fn log_names(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Bytes>, Error> {
+        let r = self.inner.tables.log_names(prefix, after, limit);
+        self.inner.stats.count(
+            OpKind::Scan,
+            r.as_ref().map_or_else(crate::stats::result_name, |_| "ok"),
+        );
+        r
+    }
+
     /// Whether writes can be served: the writer runs and the map is not full.
     pub fn healthy(&self) -> Result<(), String> {
         let s = &self.inner.stats;

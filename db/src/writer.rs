@@ -4,14 +4,15 @@
 //! `max_batch`), applies them all in one write transaction and commits once, so one `fsync`
 //! covers the whole batch; only then does it answer each request. A request is atomic: a
 //! request of several operations runs in a nested transaction that is dropped if any of its
-//! operations fails. If the map fills up mid-batch, the batch is dropped and its requests are
+//! operations fails. Logs' states are read and written once per batch (`log_cache`). If the
+//! map fills up mid-batch, the batch is dropped and its requests are
 //! retried one transaction each, so the ones that fit still land.
 
 use crate::{
     Cond, Error, Op, Outcome, Sync,
     encoding::{self, NEXT_VERSION, split_value, u64_at},
     env::Tables,
-    log::{LogInfo, Trim},
+    log_cache::LogCache,
     reply,
     stats::{OpKind, Stats},
     store::Msg,
@@ -164,17 +165,19 @@ impl Writer {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         let mut results = Vec::with_capacity(batch.len());
+        let mut logs = LogCache::default();
         for req in batch {
             let res = if req.ops.len() == 1 {
                 // One operation either applies or changes nothing: no nested transaction.
-                self.apply(&mut wtxn, &req.ops[0], now_ms, &mut version)
+                self.apply(&mut wtxn, &req.ops[0], now_ms, &mut version, &mut logs)
                     .map(|o| vec![o])
             } else {
                 let mut nested = t.env.nested_write_txn(&mut wtxn)?;
                 let mut outs = Vec::with_capacity(req.ops.len());
                 let mut failed = None;
+                logs.begin();
                 for op in &req.ops {
-                    match self.apply(&mut nested, op, now_ms, &mut version) {
+                    match self.apply(&mut nested, op, now_ms, &mut version, &mut logs) {
                         Ok(o) => outs.push(o),
                         Err(f) => {
                             failed = Some(f);
@@ -185,10 +188,12 @@ impl Writer {
                 match failed {
                     None => {
                         nested.commit()?;
+                        logs.commit();
                         Ok(outs)
                     }
                     Some(f) => {
                         nested.abort();
+                        logs.abort();
                         Err(f)
                     }
                 }
@@ -199,6 +204,7 @@ impl Writer {
                 Err(Fail::Txn(e)) => return Err(e),
             }
         }
+        logs.flush(t, &mut wtxn)?;
         t.meta
             .put(&mut wtxn, NEXT_VERSION, &version.to_be_bytes())?;
         wtxn.commit()?;
@@ -211,6 +217,7 @@ impl Writer {
         op: &Op,
         now_ms: u64,
         version: &mut u64,
+        logs: &mut LogCache,
     ) -> Result<Outcome, Fail> {
         let t = &self.tables;
         match op {
@@ -231,70 +238,13 @@ impl Writer {
                 let existed = current.is_some() && t.kv.delete(txn, key)?;
                 Ok(Outcome::Delete { existed })
             }
-            Op::Append { log, data } => {
-                let meta_key = encoding::log_meta_key(log);
-                let mut info = t.meta.get(txn, &meta_key)?.map_or(
-                    LogInfo {
-                        first: 1,
-                        next: 1,
-                        count: 0,
-                        bytes: 0,
-                    },
-                    encoding::log_info,
-                );
-                let seq = info.next;
-                t.logs.put(
-                    txn,
-                    &encoding::log_key(log, seq),
-                    &encoding::log_record(now_ms, data),
-                )?;
-                info.next += 1;
-                info.count += 1;
-                info.bytes += data.len() as u64;
-                t.meta
-                    .put(txn, &meta_key, &encoding::encode_log_info(&info))?;
-                Ok(Outcome::Append { seq })
-            }
+            Op::Append { log, data } => Ok(Outcome::Append {
+                seq: logs.append(t, txn, log, data, now_ms)?,
+            }),
             Op::Trim { log, trim } => Ok(Outcome::Trim {
-                removed: self.trim(txn, log, trim, now_ms)?,
+                removed: logs.trim(t, txn, log, trim, now_ms)?,
             }),
         }
-    }
-
-    fn trim(&self, txn: &mut RwTxn, log: &[u8], trim: &Trim, now_ms: u64) -> Result<u64, Fail> {
-        let t = &self.tables;
-        let meta_key = encoding::log_meta_key(log);
-        let Some(mut info) = t.meta.get(txn, &meta_key)?.map(encoding::log_info) else {
-            return Ok(0);
-        };
-        let cutoff = trim
-            .max_age
-            .map(|a| now_ms.saturating_sub(a.as_millis() as u64));
-        let mut removed = 0;
-        // Bounded by the sequence range too, so a count out of step with the records can
-        // never keep the writer here.
-        while info.count > 0 && info.first < info.next {
-            let key = encoding::log_key(log, info.first);
-            let Some(record) = t.logs.get(txn, &key)? else {
-                info.first += 1; // a hole cannot happen, but must not stop the trim
-                continue;
-            };
-            let len = record.len().saturating_sub(8) as u64;
-            let too_many = trim.max_count.is_some_and(|m| info.count > m);
-            let too_big = trim.max_bytes.is_some_and(|m| info.bytes > m);
-            let too_old = cutoff.is_some_and(|c| u64_at(record, 0) < c);
-            if !(too_many || too_big || too_old) {
-                break;
-            }
-            t.logs.delete(txn, &key)?;
-            info.first += 1;
-            info.count -= 1;
-            info.bytes -= len.min(info.bytes);
-            removed += 1;
-        }
-        t.meta
-            .put(txn, &meta_key, &encoding::encode_log_info(&info))?;
-        Ok(removed)
     }
 
     fn count(&self, ops: &[Op], res: &Result<Vec<Outcome>, Error>) {

@@ -4,11 +4,13 @@
 //!
 //! Not a stable API: it exists so the fuzzers and the corpus test run the very same code.
 
+pub mod channels;
 pub mod fields;
 pub mod kv;
 pub mod stream;
 
 pub use fields::{http1_range, http1_static_path, http1_traceparent};
+pub use channels::channels_request;
 pub use kv::kv_request;
 pub use stream::{stream_conn, stream_frame};
 

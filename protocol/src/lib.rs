@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod channels;
 pub mod http1;
 pub mod kv;
 pub mod stream;

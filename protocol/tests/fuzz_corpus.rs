@@ -19,6 +19,61 @@ fn corpus_kv_request() {
 }
 
 #[test]
+fn corpus_channels_request() {
+    run("channels_request", fuzzing::channels_request);
+}
+
+/// The channels seeds reach each verdict of both decoders, so a codec change that makes them
+/// all alike is noticed.
+#[test]
+fn corpus_channels_seeds_reach_varied_verdicts() {
+    use ringwire_protocol::channels::{Error, parse_request, parse_server_message, split};
+    let mut seen = std::collections::BTreeSet::new();
+    for data in seeds("channels_request") {
+        let body = match split(&data) {
+            Ok(Some((body, _))) => body,
+            Ok(None) => {
+                seen.insert("partial".to_string());
+                continue;
+            }
+            Err(_) => {
+                seen.insert("too long".to_string());
+                continue;
+            }
+        };
+        seen.insert(match parse_request(body) {
+            Ok(r) => format!("request {:?}", r.op()),
+            Err(Error::BadName { .. }) => "bad name".into(),
+            Err(Error::Unknown { what, .. }) => format!("unknown {what}"),
+            Err(e) => format!("{e:?}").split('(').next().unwrap().to_string(),
+        });
+        if let Ok(m) = parse_server_message(body) {
+            seen.insert(format!("{m:?}").split(' ').next().unwrap().to_string());
+        }
+    }
+    for want in [
+        "partial",
+        "too long",
+        "bad name",
+        "unknown op",
+        "unknown start",
+        "Truncated",
+        "Trailing",
+        "request Pub",
+        "request Sub",
+        "request Consume",
+        "request Ack",
+        "request Nak",
+        "request Info",
+        "request DeleteConsumer",
+        "Answer",
+        "Message",
+    ] {
+        assert!(seen.contains(want), "no seed reaches {want}: {seen:?}");
+    }
+}
+
+#[test]
 fn corpus_http1_chunked() {
     run("http1_chunked", fuzzing::http1_chunked);
 }

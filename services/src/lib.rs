@@ -10,4 +10,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod channels;
 pub mod kv;
+mod framed;
+mod turn;

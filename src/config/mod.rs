@@ -71,6 +71,34 @@ pub struct Settings {
     pub recv_buffers: u16,
     pub recv_buffer_size: u32,
     pub db: DbSettings,
+    pub cluster: ClusterSettings,
+    pub channels: ringwire_services::channels::core::Settings,
+}
+
+/// `cluster.*`: the NATS bridge.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClusterSettings {
+    /// NATS URLs; empty: no cluster.
+    pub nats: Vec<String>,
+    /// Bytes of cluster publishes held while NATS is unreachable.
+    pub buffer: usize,
+    /// This node's name; empty: `<hostname>-<pid>` (see [`ClusterSettings::node_name`]).
+    pub node_name: String,
+}
+
+impl ClusterSettings {
+    /// The node's name: `cluster.node_name`, or `<hostname>-<pid>`.
+    pub fn node_name(&self) -> String {
+        if !self.node_name.is_empty() {
+            return self.node_name.clone();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "ringwire".into());
+        format!("{host}-{}", std::process::id())
+    }
 }
 
 /// The storage backend (`db.backend`).
@@ -178,6 +206,8 @@ impl Settings {
                 max_value: 0,
                 pg: ringwire_db::pg::PgSettings::new(""),
             },
+            cluster: ClusterSettings::default(),
+            channels: Default::default(),
         }
     }
 

@@ -102,6 +102,24 @@ fn describe(a: &BenchArgs, backend: &str) -> String {
             "kv {:?} of {} keys, {} connections x {} streams x {} in flight",
             a.kv_op, a.keys, a.connections, a.streams, a.depth
         ),
+        BenchService::Channels if a.replay => format!(
+            "channels replay of {} from seq 1, {} connections x {} streams",
+            a.durable_channel.as_deref().unwrap_or_default(),
+            a.connections,
+            a.streams
+        ),
+        BenchService::Channels => format!(
+            "channels PUB to {} ({}), {} connections x {} streams x {} in flight",
+            a.durable_channel.as_deref().unwrap_or(&a.channel),
+            if a.durable_channel.is_some() {
+                "durable"
+            } else {
+                "as the server has it"
+            },
+            a.connections,
+            a.streams,
+            a.depth
+        ),
     };
     let rate = match a.rate {
         0 if a.service == BenchService::Pubsub => {
@@ -175,6 +193,7 @@ impl Summary {
                 BenchService::Echo => "echo",
                 BenchService::Pubsub => "pubsub",
                 BenchService::Kv => "kv",
+                BenchService::Channels => "channels",
             },
             args: args.clone(),
             backend: backend.to_string(),
@@ -192,6 +211,8 @@ impl Summary {
         let [p50, p90, p99, p999, max] = self.latency.map(fmt_us);
         let what = match self.service {
             "echo" => "echoes received",
+            "channels" if self.args.replay => "messages replayed",
+            "channels" => "PUBs answered",
             _ => "messages delivered",
         };
         let mut s = format!(
@@ -210,6 +231,8 @@ impl Summary {
         let label = match self.service {
             "echo" => "round trip",
             "kv" => "request to answer",
+            "channels" if self.args.replay => "not measured in a replay",
+            "channels" => "PUB to answer",
             _ => "publish to deliver",
         };
         s += &format!(
@@ -232,7 +255,13 @@ impl Summary {
             "backend": self.backend,
             "connections": a.connections,
             "streams": if a.service == BenchService::Pubsub { 0 } else { a.streams },
-            "depth": if a.service == BenchService::Kv { a.depth } else { 0 },
+            "depth": if matches!(a.service, BenchService::Kv | BenchService::Channels) {
+                a.depth
+            } else {
+                0
+            },
+            "replay": a.replay,
+            "durable_channel": a.durable_channel,
             "subscribers": if a.service == BenchService::Pubsub { a.subscribers } else { 0 },
             "size": a.size,
             "rate": a.rate,

@@ -1,16 +1,13 @@
 //! `ringwire client`: one connection, one small job, human-readable output.
 
-use super::{ClientArgs, ClientCmd, MAX_MESSAGE, Target};
-use ringwire_net::stream::client::{Client, Options, Stream};
+use super::{ClientArgs, ClientCmd, Target};
+use ringwire_net::stream::client::{Client, Options};
 use ringwire_reactor::{Runtime, time};
 use std::{
     io::{self, Write},
     net::{SocketAddr, ToSocketAddrs},
     time::Duration,
 };
-
-/// How long `pub` and `sub` wait for the server to end a stream they finished.
-const LINGER: Duration = Duration::from_secs(5);
 
 /// Runs a `ringwire client` command; returns the exit code.
 pub fn run(args: ClientArgs) -> i32 {
@@ -66,48 +63,15 @@ async fn command(args: ClientArgs) -> io::Result<()> {
             writeln!(out, "{}", String::from_utf8_lossy(&echo))?;
         }
         ClientCmd::Pub { channel, messages } => {
-            let stream = command_stream(&client, "PUB", &channel).await?;
-            let limit = client.message_limit().min(MAX_MESSAGE);
-            for m in &messages {
-                if m.len() > limit {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!(
-                            "a {}-byte message does not fit one frame of this server \
-                             ({limit} bytes)",
-                            m.len()
-                        ),
-                    ));
-                }
-                stream.send(m.as_bytes()).await?;
-            }
-            stream.finish()?;
-            // The server ends its side once it has taken every message, or resets the
-            // stream if it refused them; either way we learn it here.
-            linger(&stream).await?;
-            let plural = if messages.len() == 1 { "" } else { "s" };
-            writeln!(
-                out,
-                "published {} message{plural} to {channel}",
-                messages.len()
-            )?;
+            super::channels::publish(&client, &channel, &messages, &mut out).await?;
         }
-        ClientCmd::Sub { channel, count } => {
-            let stream = command_stream(&client, "SUB", &channel).await?;
-            let mut seen = 0;
-            while count.is_none_or(|n| seen < n) {
-                // The server ends a subscription only when it shuts down.
-                // One whole message, reassembled if the server had to split it.
-                let Some(message) = stream.recv_message().await? else {
-                    return Ok(());
-                };
-                out.write_all(&message)?;
-                out.write_all(b"\n")?;
-                out.flush()?;
-                seen += 1;
-            }
-            stream.finish()?;
-            linger(&stream).await?;
+        ClientCmd::Sub {
+            channel,
+            count,
+            opts,
+        } => super::channels::subscribe(&client, &channel, count, &opts, &mut out).await?,
+        ClientCmd::ChannelInfo { channel } => {
+            super::channels::info(&client, &channel, &mut out).await?;
         }
         ClientCmd::Kv(cmd) => {
             if !super::kv::run(&client, cmd, &mut out).await? {
@@ -116,28 +80,6 @@ async fn command(args: ClientArgs) -> io::Result<()> {
         }
     }
     client.close().await
-}
-
-/// Opens a `pubsub` stream and sends its command line.
-async fn command_stream(client: &Client, verb: &str, channel: &str) -> io::Result<Stream> {
-    let stream = client.open("pubsub").await?;
-    stream
-        .send(format!("{verb} {channel}\n").as_bytes())
-        .await?;
-    Ok(stream)
-}
-
-/// Waits (briefly) for the server to end a stream this side has finished, dropping whatever
-/// it still sends.
-async fn linger(stream: &Stream) -> io::Result<()> {
-    let drain = async {
-        while stream.recv().await?.is_some() {}
-        Ok::<(), io::Error>(())
-    };
-    match time::timeout(LINGER, drain).await {
-        Ok(result) => result,
-        Err(_) => Ok(()),
-    }
 }
 
 async fn ping(

@@ -6,7 +6,7 @@
 //! another thread can measure publish-to-deliver time.
 
 use super::{
-    BenchArgs, BenchService,
+    BenchArgs, BenchService, channels_load,
     kv_load::{KvOp, kv_closed, preload},
     tasks::{echo_closed, echo_open, publish, subscriber},
 };
@@ -53,7 +53,7 @@ impl Plan {
         let delivered = (0..args.threads).map(|_| Padded::default()).collect();
         let subscribers = match args.service {
             BenchService::Pubsub => args.subscribers,
-            BenchService::Echo | BenchService::Kv => 0,
+            BenchService::Echo | BenchService::Kv | BenchService::Channels => 0,
         };
         let subscribed = (0..subscribers).map(|_| Padded::default()).collect();
         Plan {
@@ -152,6 +152,14 @@ impl Ctx {
             rec.hist.saturating_record(nanos(sent, now).max(1));
         }
     }
+
+    /// A message with no send time to measure from (a replay): counted, not timed.
+    pub fn counted(&self, now: Instant) {
+        self.plan.delivered[self.index].0.fetch_add(1, Relaxed);
+        if now >= self.t.measure && now <= self.t.end {
+            self.rec.borrow_mut().messages += 1;
+        }
+    }
 }
 
 /// A thread's whole run: connect, wait for the others, load, report.
@@ -174,7 +182,7 @@ async fn run(plan: &Arc<Plan>, index: usize) -> Result<Recorded, String> {
     for c in mine {
         let client = connect(plan).await?;
         let wanted = match args.service {
-            BenchService::Echo | BenchService::Kv => args.streams,
+            BenchService::Echo | BenchService::Kv | BenchService::Channels => args.streams,
             BenchService::Pubsub => (c..args.subscribers).step_by(args.connections).count(),
         };
         let limit = client.peer_settings().max_concurrent_streams as usize;
@@ -208,6 +216,15 @@ async fn run(plan: &Arc<Plan>, index: usize) -> Result<Recorded, String> {
             preload(client, args.keys, args.size)
                 .await
                 .map_err(|e| format!("preloading {} keys: {e}", args.keys))?;
+        }
+    }
+    if let (BenchService::Channels, Some(channel), Some(client)) =
+        (args.service, &args.durable_channel, clients.first())
+    {
+        if index == 0 {
+            channels_load::check_durable(client, channel)
+                .await
+                .map_err(|e| format!("--durable-channel {channel}: {e}"))?;
         }
     }
     let publisher = if args.service == BenchService::Pubsub && index == 0 {
@@ -255,6 +272,16 @@ async fn run(plan: &Arc<Plan>, index: usize) -> Result<Recorded, String> {
                 spawn_local(echo_open(stream, ctx, interval, offset))
             }
             (BenchService::Pubsub, _) => spawn_local(subscriber(stream, ctx, globals[i])),
+            (BenchService::Channels, _) => {
+                let channel = args.durable_channel.clone().unwrap_or(args.channel.clone());
+                if args.replay {
+                    spawn_local(channels_load::replay(stream, ctx, channel))
+                } else {
+                    spawn_local(channels_load::publish_closed(
+                        stream, ctx, channel, args.depth,
+                    ))
+                }
+            }
             (BenchService::Kv, _) => {
                 let seed = (index * 7919 + i * 104_729 + 1) as u64;
                 spawn_local(kv_closed(
@@ -286,6 +313,7 @@ fn service_name(service: BenchService) -> &'static str {
         BenchService::Echo => "echo",
         BenchService::Pubsub => "pubsub",
         BenchService::Kv => "kv",
+        BenchService::Channels => "channels",
     }
 }
 

@@ -1,11 +1,12 @@
-//! `ringwire client ping|echo|pub|sub` and `ringwire bench-stream`: the stream protocol from
-//! the command line, on the client library `ringwire_net::stream::client`.
-//!
-//! Pub/sub convention (shared with the server's `pubsub` service): the first DATA payload on
-//! the stream is `SUB <channel>\n` or `PUB <channel>\n`; after `SUB` each DATA frame from the
-//! server is one message, after `PUB` each DATA frame from the client is one message.
+//! `ringwire client ping|echo|pub|sub|channel-info|kv` and `ringwire bench-stream`: the
+//! stream protocol from the command line, on the client library
+//! `ringwire_net::stream::client`. `pub`, `sub` and `channel-info` use the `channels` service
+//! (`channels.rs`); `bench-stream --service pubsub` the legacy `pubsub` one.
 
 mod bench;
+mod bench_args;
+pub mod channels;
+mod channels_load;
 mod client;
 pub mod kv;
 mod kv_load;
@@ -17,14 +18,13 @@ use ringwire_reactor::Backend;
 use std::time::Duration;
 
 pub use bench::run as run_bench;
+pub use bench_args::{BenchArgs, BenchService, bench_command, parse_bench};
 pub use client::run as run_client;
 
 /// The stream port's default address (`--stream-listen`'s default).
 const STREAM_ADDR: &str = "127.0.0.1:7070";
 /// The HTTP port's default address, used with `--upgrade`.
 const HTTP_ADDR: &str = "127.0.0.1:8080";
-/// Longest channel name the pub/sub service accepts.
-const MAX_CHANNEL: usize = 64;
 /// Largest pub/sub message: a message travels in one frame, and every server accepts frames
 /// of 16 KiB.
 pub const MAX_MESSAGE: usize = 16 * 1024;
@@ -55,7 +55,13 @@ pub enum ClientCmd {
         messages: Vec<String>,
     },
     /// Messages of a channel, one per line.
-    Sub { channel: String, count: Option<u64> },
+    Sub {
+        channel: String,
+        count: Option<u64>,
+        opts: channels::SubOpts,
+    },
+    /// A durable channel's bounds.
+    ChannelInfo { channel: String },
     /// The `kv` service.
     Kv(kv::KvCmd),
 }
@@ -67,42 +73,7 @@ pub struct ClientArgs {
     pub cmd: ClientCmd,
 }
 
-/// The service `bench-stream` loads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BenchService {
-    Echo,
-    Pubsub,
-    /// The `kv` service: GET or PUT (`--kv-op`) of random keys, `--depth` in flight a stream.
-    Kv,
-}
-
-/// A parsed `ringwire bench-stream` invocation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BenchArgs {
-    pub target: Target,
-    pub connections: usize,
-    pub streams: usize,
-    pub size: usize,
-    /// Messages per second overall (echo: over all streams; pub/sub: published); 0 is a
-    /// closed loop.
-    pub rate: u64,
-    pub duration: Duration,
-    pub warmup: Duration,
-    pub service: BenchService,
-    pub subscribers: usize,
-    pub channel: String,
-    pub json: bool,
-    pub threads: usize,
-    pub cpus: Option<Vec<usize>>,
-    /// kv: GET or PUT.
-    pub kv_op: kv_load::KvOp,
-    /// kv: keys drawn from `0..keys`.
-    pub keys: u64,
-    /// kv: requests in flight per stream.
-    pub depth: usize,
-}
-
-fn target_args() -> Vec<Arg> {
+pub(crate) fn target_args() -> Vec<Arg> {
     vec![
         Arg::new("addr")
             .long("addr")
@@ -137,7 +108,7 @@ pub fn client_command() -> Command {
     let channel = || {
         Arg::new("channel")
             .required(true)
-            .help("Channel: 1 to 64 of A-Z a-z 0-9 . _ : -")
+            .help("Channel: 1 to 64 bytes of dot-separated tokens of A-Z a-z 0-9 _ : -")
     };
     let count = |help: &'static str| {
         Arg::new("count")
@@ -147,7 +118,7 @@ pub fn client_command() -> Command {
             .help(help)
     };
     Command::new("client")
-        .about("Talk to a stream-protocol server: ping, echo, publish, subscribe")
+        .about("Talk to a stream-protocol server: ping, echo, publish, subscribe, kv")
         .subcommand_required(true)
         .arg_required_else_help(true)
         .args(target_args())
@@ -169,7 +140,10 @@ pub fn client_command() -> Command {
         )
         .subcommand(
             Command::new("pub")
-                .about("Publish messages (one DATA frame each, at most 16 KiB) to a channel")
+                .about(
+                    "Publish messages (at most 16 KiB each) to a channel; prints each one's \
+                     sequence number on a durable channel",
+                )
                 .arg(channel())
                 .arg(Arg::new("message").required(true).num_args(1..)),
         )
@@ -177,94 +151,14 @@ pub fn client_command() -> Command {
             Command::new("sub")
                 .about("Print a channel's messages, one per line, until --count or Ctrl-C")
                 .arg(channel())
-                .arg(count("Stop after N messages")),
+                .arg(count("Stop after N messages"))
+                .args(channels::sub_args()),
         )
+        .subcommand(channels::info_command(channel()))
         .subcommand(kv::command())
 }
 
-/// `ringwire bench-stream`.
-pub fn bench_command() -> Command {
-    let opt = |name: &'static str, value: &'static str, help: &'static str| {
-        Arg::new(name).long(name).value_name(value).help(help)
-    };
-    Command::new("bench-stream")
-        .about("Load-test a stream-protocol server: throughput and latency percentiles")
-        .args(target_args())
-        .arg(opt("connections", "N", "Connections [default: 4]"))
-        .arg(opt(
-            "streams",
-            "N",
-            "Echo streams per connection [default: 8]",
-        ))
-        .arg(opt(
-            "size",
-            "BYTES",
-            "Message size, at least 8 (a timestamp); pub/sub at most 16384 [default: 64]",
-        ))
-        .arg(opt(
-            "rate",
-            "MSG/S",
-            "Messages per second overall (pub/sub: published); 0 = closed loop: one message in \
-             flight per echo stream, or the publisher at most 64 messages ahead of the slowest \
-             subscriber [default: 0]",
-        ))
-        .arg(opt("duration", "DURATION", "Measured time [default: 10s]"))
-        .arg(opt(
-            "warmup",
-            "DURATION",
-            "Unmeasured time before it [default: 2s]",
-        ))
-        .arg(
-            opt(
-                "service",
-                "NAME",
-                "echo, or pubsub (one publisher, --subscribers on the channel) [default: echo]",
-            )
-            .value_parser(["echo", "pubsub", "kv"]),
-        )
-        .arg(
-            opt(
-                "kv-op",
-                "OP",
-                "kv: get (preloads --keys keys first) or put [default: get]",
-            )
-            .value_parser(["get", "put"]),
-        )
-        .arg(opt(
-            "keys",
-            "N",
-            "kv: the keyspace, random keys of it [default: 10000]",
-        ))
-        .arg(opt(
-            "depth",
-            "N",
-            "kv: requests in flight per stream (pipelining) [default: 1]",
-        ))
-        .arg(opt(
-            "subscribers",
-            "N",
-            "pub/sub: subscriber streams, spread over --connections [default: 1]",
-        ))
-        .arg(opt(
-            "channel",
-            "NAME",
-            "pub/sub channel [default: bench-<pid>]",
-        ))
-        .arg(opt(
-            "threads",
-            "N",
-            "Load-generator threads, one runtime each [default: 1]",
-        ))
-        .arg(opt("cpus", "LIST", "CPUs to pin the threads to, e.g. 2-3"))
-        .arg(
-            Arg::new("json")
-                .long("json")
-                .action(ArgAction::SetTrue)
-                .help("Print the summary as one JSON line"),
-        )
-}
-
-fn target(m: &ArgMatches) -> Result<Target, String> {
+pub(crate) fn target(m: &ArgMatches) -> Result<Target, String> {
     let upgrade = m.get_flag("upgrade");
     let default = if upgrade { HTTP_ADDR } else { STREAM_ADDR };
     let addr = m.get_one::<String>("addr").map_or(default, String::as_str);
@@ -288,7 +182,7 @@ fn target(m: &ArgMatches) -> Result<Target, String> {
     })
 }
 
-fn number<T>(m: &ArgMatches, name: &str, default: T, min: T) -> Result<T, String>
+pub(crate) fn number<T>(m: &ArgMatches, name: &str, default: T, min: T) -> Result<T, String>
 where
     T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
 {
@@ -304,7 +198,7 @@ where
 }
 
 /// A duration such as `10s`, `500ms` or `2m`; a bare number is seconds.
-fn parse_duration(v: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(v: &str) -> Result<Duration, String> {
     let v = v.trim();
     if let Ok(secs) = v.parse::<f64>() {
         if secs.is_finite() && secs >= 0.0 {
@@ -315,24 +209,24 @@ fn parse_duration(v: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{v:?} is not a duration such as 10s or 500ms ({e})"))
 }
 
-fn duration_arg(m: &ArgMatches, name: &str, default: Duration) -> Result<Duration, String> {
+pub(crate) fn duration_arg(
+    m: &ArgMatches,
+    name: &str,
+    default: Duration,
+) -> Result<Duration, String> {
     m.get_one::<String>(name).map_or(Ok(default), |v| {
         parse_duration(v).map_err(|e| format!("--{name}: {e}"))
     })
 }
 
-/// Checks a channel name against the pub/sub service's rule.
+/// Checks a channel (or consumer) name against the grammar every service uses.
 pub fn check_channel(name: &str) -> Result<(), String> {
-    let ok = (1..=MAX_CHANNEL).contains(&name.len())
-        && name
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"._:-".contains(&c));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "channel {name:?}: expected 1 to {MAX_CHANNEL} characters of A-Z a-z 0-9 . _ : -"
-        ))
+    match ringwire_protocol::channels::name_fault(name.as_bytes()) {
+        None => Ok(()),
+        Some(why) => Err(format!(
+            "channel {name:?}: {why}; expected 1 to 64 bytes of tokens of A-Z a-z 0-9 _ : - \
+             separated by single dots"
+        )),
     }
 }
 
@@ -378,63 +272,21 @@ pub fn parse_client(m: &ArgMatches) -> Result<ClientArgs, String> {
                 Some(_) => Some(number(sub, "count", 1, 1)?),
                 None => None,
             };
-            ClientCmd::Sub { channel, count }
+            ClientCmd::Sub {
+                channel,
+                count,
+                opts: channels::parse_sub(sub)?,
+            }
+        }
+        "channel-info" => {
+            let channel = text("channel");
+            check_channel(&channel)?;
+            ClientCmd::ChannelInfo { channel }
         }
         "kv" => ClientCmd::Kv(kv::parse(sub)?),
         other => return Err(format!("ringwire client: unknown subcommand {other:?}")),
     };
     Ok(ClientArgs { target, cmd })
-}
-
-/// Parses the matches of `ringwire bench-stream`.
-pub fn parse_bench(m: &ArgMatches) -> Result<BenchArgs, String> {
-    let service = match m.get_one::<String>("service").map(String::as_str) {
-        Some("pubsub") => BenchService::Pubsub,
-        Some("kv") => BenchService::Kv,
-        _ => BenchService::Echo,
-    };
-    let size = number(m, "size", 64usize, 8)?;
-    if service == BenchService::Pubsub && size > MAX_MESSAGE {
-        return Err(format!(
-            "--size: a pub/sub message travels in one frame: at most {MAX_MESSAGE} bytes"
-        ));
-    }
-    let channel = m
-        .get_one::<String>("channel")
-        .cloned()
-        .unwrap_or_else(|| format!("bench-{}", std::process::id()));
-    check_channel(&channel).map_err(|e| format!("--channel: {e}"))?;
-    let cpus = match m.get_one::<String>("cpus") {
-        Some(list) => Some(
-            ringwire_reactor::launcher::parse_cpu_list(list).map_err(|e| format!("--cpus: {e}"))?,
-        ),
-        None => None,
-    };
-    let duration = duration_arg(m, "duration", Duration::from_secs(10))?;
-    if duration.is_zero() {
-        return Err("--duration: must be more than 0".into());
-    }
-    Ok(BenchArgs {
-        target: target(m)?,
-        connections: number(m, "connections", 4, 1)?,
-        streams: number(m, "streams", 8, 1)?,
-        size,
-        rate: number(m, "rate", 0, 0)?,
-        duration,
-        warmup: duration_arg(m, "warmup", Duration::from_secs(2))?,
-        service,
-        subscribers: number(m, "subscribers", 1, 1)?,
-        channel,
-        json: m.get_flag("json"),
-        threads: number(m, "threads", 1, 1)?,
-        cpus,
-        kv_op: match m.get_one::<String>("kv-op").map(String::as_str) {
-            Some("put") => kv_load::KvOp::Put,
-            _ => kv_load::KvOp::Get,
-        },
-        keys: number(m, "keys", 10_000, 1)?,
-        depth: number(m, "depth", 1, 1)?,
-    })
 }
 
 #[cfg(test)]

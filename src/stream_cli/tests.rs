@@ -2,6 +2,9 @@
 
 use super::*;
 use crate::cli::{self, Action};
+use channels::{ConsumerOpts, SubOpts};
+use ringwire_protocol::channels::Start;
+use std::time::SystemTime;
 
 fn parse(args: &[&str]) -> Result<Action, String> {
     let mut argv = vec!["ringwire"];
@@ -100,16 +103,108 @@ fn client_subcommands() {
         client(&["client", "sub", "a.b:c-d_e", "-n", "3"]).cmd,
         ClientCmd::Sub {
             channel: "a.b:c-d_e".into(),
-            count: Some(3)
+            count: Some(3),
+            opts: SubOpts::default(),
         }
     );
     assert_eq!(
         client(&["client", "sub", "news"]).cmd,
         ClientCmd::Sub {
             channel: "news".into(),
-            count: None
+            count: None,
+            opts: SubOpts::default(),
         }
     );
+    assert_eq!(
+        client(&["client", "channel-info", "orders.eu"]).cmd,
+        ClientCmd::ChannelInfo {
+            channel: "orders.eu".into()
+        }
+    );
+}
+
+fn sub_opts(args: &[&str]) -> SubOpts {
+    let mut argv = vec!["client", "sub", "orders.eu"];
+    argv.extend_from_slice(args);
+    match client(&argv).cmd {
+        ClientCmd::Sub { opts, .. } => opts,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn sub_starts_consumers_and_seq() {
+    assert_eq!(sub_opts(&["--from", "5"]).start, Some(Start::From(5)));
+    assert_eq!(sub_opts(&["--last", "10"]).start, Some(Start::Last(10)));
+    assert_eq!(
+        sub_opts(&["--since", "1700000000000"]).start,
+        Some(Start::SinceMs(1_700_000_000_000))
+    );
+    let Some(Start::SinceMs(ago)) = sub_opts(&["--since", "10m"]).start else {
+        panic!("--since 10m is a time");
+    };
+    let now = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        (now - 700_000..=now - 500_000).contains(&ago),
+        "{ago} vs {now}"
+    );
+    assert!(sub_opts(&["--seq"]).seq);
+    assert_eq!(sub_opts(&[]), SubOpts::default());
+    let opts = sub_opts(&["--consumer", "billing", "--from", "1"]);
+    assert_eq!(opts.start, Some(Start::From(1)));
+    assert_eq!(
+        opts.consumer,
+        Some(ConsumerOpts {
+            name: "billing".into(),
+            ack_wait_ms: 0,
+            max_ack_pending: 0,
+            ack: true,
+        })
+    );
+    let opts = sub_opts(&[
+        "--consumer",
+        "b",
+        "--ack-wait",
+        "300ms",
+        "--max-ack-pending",
+        "5",
+        "--no-ack",
+        "-n",
+        "2",
+    ]);
+    assert_eq!(
+        opts.consumer,
+        Some(ConsumerOpts {
+            name: "b".into(),
+            ack_wait_ms: 300,
+            max_ack_pending: 5,
+            ack: false,
+        })
+    );
+}
+
+#[test]
+fn sub_mistakes_are_named() {
+    let sub = |args: &[&str]| {
+        let mut argv = vec!["client", "sub", "orders.eu"];
+        argv.extend_from_slice(args);
+        error(&argv)
+    };
+    assert!(sub(&["--from", "1", "--last", "2"]).contains("--last"));
+    assert!(sub(&["--from", "0"]).contains("--from"));
+    assert!(sub(&["--last", "x"]).contains("--last"));
+    assert!(sub(&["--since", "yesterday-ish"]).contains("--since"));
+    assert!(sub(&["--ack-wait", "1s"]).contains("--consumer"));
+    assert!(sub(&["--no-ack"]).contains("--consumer"));
+    assert!(sub(&["--consumer", "a b"]).contains("--consumer"));
+    assert!(sub(&["--consumer", "c", "--ack-wait", "0"]).contains("--ack-wait"));
+    assert!(sub(&["--consumer", "c", "--max-ack-pending", "0"]).contains("--max-ack-pending"));
+    assert!(error(&["client", "sub", "a..b"]).contains("dot"));
+    assert!(error(&["client", "sub", "orders."]).contains("dot"));
+    assert!(error(&["client", "channel-info", "*"]).contains("channel"));
 }
 
 #[test]
@@ -196,6 +291,40 @@ fn bench_mistakes_are_named() {
     assert!(error(&["bench-stream", "--connections", "0"]).contains("--connections"));
     assert!(error(&["bench-stream", "--cpus", "3-1"]).contains("--cpus"));
     assert!(error(&["bench-stream", "--channel", "a b"]).contains("--channel"));
+    assert!(error(&["bench-stream", "--durable-channel", "d"]).contains("--service channels"));
+    assert!(error(&["bench-stream", "--service", "channels", "--replay"]).contains("durable"));
+    assert!(
+        error(&[
+            "bench-stream",
+            "--service",
+            "channels",
+            "--durable-channel",
+            "a."
+        ])
+        .contains("--durable-channel")
+    );
+}
+
+#[test]
+fn bench_channels() {
+    let b = bench(&["bench-stream", "--service", "channels", "--depth", "32"]);
+    assert_eq!(b.service, BenchService::Channels);
+    assert_eq!(
+        (b.depth, b.durable_channel.as_deref(), b.replay),
+        (32, None, false)
+    );
+    let b = bench(&[
+        "bench-stream",
+        "--service",
+        "channels",
+        "--durable-channel",
+        "bench.d",
+        "--replay",
+    ]);
+    assert_eq!(
+        (b.durable_channel.as_deref(), b.replay),
+        (Some("bench.d"), true)
+    );
 }
 
 #[test]

@@ -2,7 +2,9 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 pub mod kvstream;
+pub mod nats;
 pub mod pg;
+pub mod sse;
 pub mod wire;
 
 use std::{

@@ -5,7 +5,7 @@ use super::{
     conn::{self, Conn},
     sql::{Stmt, txn},
 };
-use crate::{Cond, Entry, Error, LogEntry, LogInfo, Op, Outcome, Scan, Trim};
+use crate::{Cond, Entry, Error, LogEntry, LogInfo, Op, Outcome, Scan, TRIM_SLICE, Trim};
 use bytes::Bytes;
 
 /// What one attempt does.
@@ -23,6 +23,15 @@ pub(crate) enum Query {
         from: u64,
         limit: usize,
     },
+    LogSeekTime {
+        name: Bytes,
+        since_ms: u64,
+    },
+    LogNames {
+        prefix: Bytes,
+        after: Option<Bytes>,
+        limit: usize,
+    },
     Write(Vec<Op>),
 }
 
@@ -37,8 +46,8 @@ impl Query {
     pub(crate) fn label(&self) -> usize {
         match self {
             Query::Get(_) => 0,
-            Query::Scan { .. } => 1,
-            Query::LogInfo(_) | Query::LogRead { .. } => 2,
+            Query::Scan { .. } | Query::LogNames { .. } => 1,
+            Query::LogInfo(_) | Query::LogRead { .. } | Query::LogSeekTime { .. } => 2,
             Query::Write(ops) => match ops.first() {
                 Some(Op::Put { .. }) if ops.len() == 1 => 3,
                 Some(Op::Delete { .. }) if ops.len() == 1 => 4,
@@ -67,6 +76,8 @@ pub(crate) enum Answer {
     Scan(Scan),
     LogInfo(Option<LogInfo>),
     Log(Vec<LogEntry>),
+    Seq(u64),
+    Names(Vec<Bytes>),
     Outcomes(Vec<Outcome>),
 }
 
@@ -158,6 +169,39 @@ pub(crate) async fn run(c: &Conn, q: &Query) -> Result<Answer, Fail> {
                         time_ms: r.get::<_, i64>(1) as u64,
                         data: Bytes::copy_from_slice(r.get::<_, &[u8]>(2)),
                     })
+                    .collect(),
+            ))
+        }
+        Query::LogSeekTime { name, since_ms } => {
+            let row = c
+                .client
+                .query_one(c.stmt(Stmt::LogSeekTime), &[&&name[..], &int(*since_ms)])
+                .await
+                .map_err(pg)?;
+            Ok(Answer::Seq(row.get::<_, i64>(0) as u64))
+        }
+        Query::LogNames {
+            prefix,
+            after,
+            limit,
+        } => {
+            let upper = successor(prefix);
+            let rows = c
+                .client
+                .query(
+                    c.stmt(Stmt::LogNames),
+                    &[
+                        &&prefix[..],
+                        &upper.as_deref(),
+                        &after.as_deref(),
+                        &int(*limit as u64),
+                    ],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(Answer::Names(
+                rows.iter()
+                    .map(|r| Bytes::copy_from_slice(r.get::<_, &[u8]>(0)))
                     .collect(),
             ))
         }
@@ -286,7 +330,13 @@ async fn apply(c: &Conn, op: &Op) -> Result<Outcome, Fail> {
             let r = one(
                 c,
                 Stmt::LogTrim,
-                &[&&log[..], &max_count.map(int), &max_bytes.map(int), &age],
+                &[
+                    &&log[..],
+                    &max_count.map(int),
+                    &max_bytes.map(int),
+                    &age,
+                    &int(TRIM_SLICE),
+                ],
             )
             .await?;
             Ok(Outcome::Trim {

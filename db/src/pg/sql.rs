@@ -18,12 +18,14 @@ pub(crate) enum Stmt {
     LogInfo,
     LogRead,
     LogTrim,
+    LogSeekTime,
+    LogNames,
     Ping,
 }
 
 impl Stmt {
     /// The statements prepared on every pooled connection, in `Stmt` order.
-    pub(crate) const ALL: [Stmt; 14] = [
+    pub(crate) const ALL: [Stmt; 16] = [
         Stmt::Get,
         Stmt::Version,
         Stmt::PutAny,
@@ -37,6 +39,8 @@ impl Stmt {
         Stmt::LogInfo,
         Stmt::LogRead,
         Stmt::LogTrim,
+        Stmt::LogSeekTime,
+        Stmt::LogNames,
         Stmt::Ping,
     ];
 
@@ -56,6 +60,8 @@ impl Stmt {
             Stmt::LogInfo => LOG_INFO,
             Stmt::LogRead => LOG_READ,
             Stmt::LogTrim => LOG_TRIM,
+            Stmt::LogSeekTime => LOG_SEEK_TIME,
+            Stmt::LogNames => LOG_NAMES,
             Stmt::Ping => PING,
         }
     }
@@ -95,7 +101,10 @@ const SCAN: &str = "SELECT key FROM ringwire_kv \
      WHERE key >= $1 AND ($2::BYTEA IS NULL OR key < $2) AND ($3::BYTEA IS NULL OR key > $3) \
      ORDER BY key LIMIT $4";
 
-// The log's row is locked by the upsert, so records of one log commit in sequence order.
+// The log's row is locked by the upsert, so records of one log commit in sequence order. A
+// record's time is never below the previous record's (when this statement's snapshot sees it:
+// a concurrent append that committed while this one waited for the row lock is not seen, and
+// its time was taken before this one's anyway, unless the clock stepped back in between).
 const LOG_APPEND: &str = "WITH m AS ( \
        INSERT INTO ringwire_logs AS l (name, first_seq, next_seq, count, bytes) \
        VALUES ($1, 1, 2, 1, octet_length($2::BYTEA)) \
@@ -103,7 +112,10 @@ const LOG_APPEND: &str = "WITH m AS ( \
          bytes = l.bytes + EXCLUDED.bytes \
        RETURNING l.next_seq - 1 AS seq) \
      INSERT INTO ringwire_log_records (name, seq, time_ms, data) \
-     SELECT $1, m.seq, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT, $2::BYTEA FROM m \
+     SELECT $1, m.seq, \
+       greatest((extract(epoch FROM clock_timestamp()) * 1000)::BIGINT, \
+         (SELECT p.time_ms FROM ringwire_log_records p WHERE p.name = $1 AND p.seq = m.seq - 1)), \
+       $2::BYTEA FROM m \
      RETURNING seq, time_ms";
 
 const LOG_INFO: &str =
@@ -112,19 +124,27 @@ const LOG_INFO: &str =
 const LOG_READ: &str = "SELECT seq, time_ms, data FROM ringwire_log_records \
      WHERE name = $1 AND seq >= $2 ORDER BY seq LIMIT $3";
 
-// Removes the oldest records up to the newest one that breaks a bound: $2 the most records,
-// $3 the most bytes, $4 the oldest age in milliseconds (each NULL when unbounded).
-const LOG_TRIM: &str = "WITH ranked AS ( \
-       SELECT seq, time_ms, \
-         row_number() OVER (ORDER BY seq DESC) AS newer_count, \
-         sum(octet_length(data)) OVER (ORDER BY seq DESC) AS newer_bytes \
-       FROM ringwire_log_records WHERE name = $1), \
+// One slice of a trim, O($5) whatever the log's length: of the oldest $5 records (by seq),
+// removes those before the first one the rule keeps (`Trim::drops`: $2 the most records, $3 the
+// most bytes, $4 the oldest age in milliseconds, each NULL when unbounded). Record k of the
+// slice (from 1) is judged with the log's count less the k - 1 before it, its bytes less
+// theirs, and its own time. The counts come off the log's row from the records really deleted.
+const LOG_TRIM: &str = "WITH l AS ( \
+       SELECT count, bytes, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT AS now_ms \
+       FROM ringwire_logs WHERE name = $1), \
+     oldest AS ( \
+       SELECT seq, time_ms, len, \
+         row_number() OVER (ORDER BY seq) AS k, \
+         sum(len) OVER (ORDER BY seq) AS through_bytes \
+       FROM (SELECT seq, time_ms, octet_length(data) AS len FROM ringwire_log_records \
+             WHERE name = $1 ORDER BY seq LIMIT $5 * 2) s), \
+     stays AS ( \
+       SELECT min(o.k) AS k FROM oldest o, l \
+       WHERE NOT (($2::BIGINT IS NOT NULL AND l.count - (o.k - 1) > $2) \
+          OR ($3::BIGINT IS NOT NULL AND l.bytes - (o.through_bytes - o.len) > $3) \
+          OR ($4::BIGINT IS NOT NULL AND o.time_ms < l.now_ms - $4))), \
      cut AS ( \
-       SELECT max(seq) AS upto FROM ranked \
-       WHERE ($2::BIGINT IS NOT NULL AND newer_count > $2) \
-          OR ($3::BIGINT IS NOT NULL AND newer_bytes > $3) \
-          OR ($4::BIGINT IS NOT NULL \
-              AND time_ms < (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT - $4)), \
+       SELECT max(o.seq) AS upto FROM oldest o, stays WHERE stays.k IS NULL OR o.k < stays.k), \
      gone AS ( \
        DELETE FROM ringwire_log_records r USING cut \
        WHERE r.name = $1 AND r.seq <= cut.upto \
@@ -137,6 +157,29 @@ const LOG_TRIM: &str = "WITH ranked AS ( \
        WHERE name = $1 AND EXISTS (SELECT 1 FROM gone) \
        RETURNING 1) \
      SELECT count(*) FROM gone";
+
+// The first seq of log $1 appended at or after $2 (ms): a binary search over its seqs, one
+// primary-key lookup a step (times never go backwards in a log); next_seq if none, 1 if the log
+// does not exist.
+const LOG_SEEK_TIME: &str = "WITH RECURSIVE l AS ( \
+       SELECT first_seq, next_seq FROM ringwire_logs WHERE name = $1), \
+     b(lo, hi) AS ( \
+       SELECT first_seq, greatest(next_seq, first_seq) FROM l \
+       UNION ALL \
+       SELECT CASE WHEN s.late THEN b.lo ELSE s.mid + 1 END, \
+              CASE WHEN s.late THEN s.mid ELSE b.hi END \
+       FROM b CROSS JOIN LATERAL ( \
+         SELECT m.mid, coalesce((SELECT r.time_ms >= $2::BIGINT FROM ringwire_log_records r \
+                                 WHERE r.name = $1 AND r.seq = m.mid), TRUE) AS late \
+         FROM (SELECT b.lo + (b.hi - b.lo) / 2 AS mid) m) s \
+       WHERE b.lo < b.hi) \
+     SELECT coalesce((SELECT lo FROM b WHERE lo >= hi), 1)";
+
+// As SCAN, over log names: $1 the prefix, $2 the first name past it (NULL: none), $3 the name
+// to start after (NULL: from the start), $4 how many.
+const LOG_NAMES: &str = "SELECT name FROM ringwire_logs \
+     WHERE name >= $1 AND ($2::BYTEA IS NULL OR name < $2) AND ($3::BYTEA IS NULL OR name > $3) \
+     ORDER BY name LIMIT $4";
 
 const PING: &str = "SELECT 1";
 

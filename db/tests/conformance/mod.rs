@@ -7,6 +7,7 @@
 //! worker core.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod logs;
 pub mod model;
 
 use ringwire_db::{Backend, Db};
@@ -113,6 +114,21 @@ pub const CASES: &[(&str, Case)] = &[
     }),
     ("limits_are_refused", |db| {
         Box::pin(cases::limits_are_refused(db))
+    }),
+    ("trim_removes_at_most_a_slice", |db| {
+        Box::pin(logs::trim_removes_at_most_a_slice(db))
+    }),
+    ("trims_are_repeatable_until_done", |db| {
+        Box::pin(logs::trims_are_repeatable_until_done(db))
+    }),
+    ("trim_by_count_bytes_and_age", |db| {
+        Box::pin(logs::trim_by_count_bytes_and_age(db))
+    }),
+    ("log_seek_time_finds_the_first_record_that_recent", |db| {
+        Box::pin(logs::log_seek_time_finds_the_first_record_that_recent(db))
+    }),
+    ("log_names_list_logs_by_prefix", |db| {
+        Box::pin(logs::log_names_list_logs_by_prefix(db))
     }),
 ];
 

@@ -35,13 +35,14 @@ pub fn pubsub_command(data: &[u8]) {
 }
 
 /// The grammar, read differently: text, a verb and the rest split at the first space, the
-/// rest ending in exactly one newline.
+/// rest ending in exactly one newline, the channel split into its dot-separated tokens.
 fn reference(data: &[u8]) -> Option<Command<'_>> {
     let text = std::str::from_utf8(data).ok()?;
     let (verb, rest) = text.split_once(' ')?;
     let channel = rest.strip_suffix('\n')?;
-    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-');
-    if channel.is_empty() || channel.len() > 64 || !channel.bytes().all(allowed) {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-');
+    let token = |t: &str| !t.is_empty() && t.bytes().all(allowed);
+    if channel.len() > 64 || !channel.split('.').all(token) {
         return None;
     }
     match verb {

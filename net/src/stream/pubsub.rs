@@ -15,8 +15,7 @@ use ringwire_protocol::stream::{
 };
 use std::{collections::VecDeque, rc::Rc, sync::Arc};
 
-/// Longest channel name.
-pub const MAX_CHANNEL: usize = 64;
+pub use ringwire_protocol::channels::{MAX_CHANNEL, valid_channel};
 
 /// A `pubsub` stream's command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,20 +27,16 @@ pub enum Command<'a> {
 }
 
 /// Parses a `pubsub` stream's first DATA payload: `SUB <channel>\n` or `PUB <channel>\n`
-/// (the verb in capitals, one space, a channel of 1 to [`MAX_CHANNEL`] bytes of
-/// `A-Z a-z 0-9 . _ : -`, one `\n`, nothing else). `None` for anything else.
+/// (the verb in capitals, one space, a channel as [`valid_channel`] defines it: 1 to
+/// [`MAX_CHANNEL`] bytes of dot-separated non-empty tokens of `A-Z a-z 0-9 _ : -`, one `\n`,
+/// nothing else). `None` for anything else.
 pub fn parse_command(line: &[u8]) -> Option<Command<'_>> {
     let line = line.strip_suffix(b"\n")?;
     let (verb, channel) = (line.get(..4)?, line.get(4..)?);
-    let ok = !channel.is_empty()
-        && channel.len() <= MAX_CHANNEL
-        && channel
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"._:-".contains(c));
-    if !ok {
+    if !valid_channel(channel) {
         return None;
     }
-    // Checked above: ASCII only.
+    // A valid channel is ASCII.
     let channel = std::str::from_utf8(channel).ok()?;
     match verb {
         b"SUB " => Some(Command::Sub(channel)),

@@ -19,4 +19,3 @@ mod query;
 pub mod stream;
 
 pub use query::{decode, etag, parse_etags};
-mod turn;

@@ -8,7 +8,10 @@
 //! [`MAX_BACKLOG`] bytes of unsent answers; past either it stops reading requests, and the
 //! bytes it has not consumed keep the client's window closed.
 
-use super::turn::{Finish, Turn};
+use crate::{
+    framed::{Inbox, Next},
+    turn::{Finish, Turn},
+};
 use bytes::Bytes;
 use ringwire_db::{Cond, Db, Error as DbError, Op, Outcome, Write};
 use ringwire_net::stream::{Progress, StreamHandler, StreamService, Wakeup};
@@ -22,10 +25,7 @@ use std::{
 pub const MAX_IN_FLIGHT: usize = 256;
 /// Answer bytes one stream may have waiting for the client's window.
 pub const MAX_BACKLOG: usize = 1 << 20;
-/// Bytes of incomplete requests one core has given back to its clients' windows before they
-/// were handled (see `KvHandler::poll`): what lets a value larger than a stream window through,
-/// bounded per core so many connections cannot make it grow without limit.
-pub const PREPAID_PER_CORE: usize = 64 << 20;
+pub use crate::framed::PREPAID_PER_CORE;
 
 /// The `kv` stream service of one core.
 pub struct KvStream {
@@ -47,14 +47,7 @@ impl StreamService for KvStream {
     fn open(&self, wakeup: Wakeup) -> Box<dyn StreamHandler> {
         Box::new(KvHandler {
             db: self.db.clone(),
-            input: Vec::new(),
-            parsed: 0,
-            refunded: 0,
-            discarded: 0,
-            prepaid: self.prepaid.clone(),
-            mine: 0,
-            ended: false,
-            failed: false,
+            inbox: Inbox::new(self.prepaid.clone()),
             shared: Rc::new(RefCell::new(Shared::default())),
             last_write: RefCell::new(None),
             wakeup,
@@ -71,21 +64,7 @@ struct Shared {
 
 struct KvHandler {
     db: Db,
-    /// Received bytes; `parsed` of them are handled, `refunded` (≥ `parsed`) of them were
-    /// given back to the peer's window.
-    input: Vec<u8>,
-    parsed: usize,
-    refunded: usize,
-    /// Bytes received after a failure, dropped unread but still owed to the peer's window.
-    discarded: usize,
-    /// The core's count of bytes refunded before being handled (`refunded - parsed` of every
-    /// stream).
-    prepaid: Rc<Cell<usize>>,
-    /// This stream's share of `prepaid`.
-    mine: usize,
-    ended: bool,
-    /// A malformed message: answered, then the stream ends (it cannot be re-synchronised).
-    failed: bool,
+    inbox: Inbox,
     shared: Rc<RefCell<Shared>>,
     wakeup: Wakeup,
     /// The turn of this stream's latest write (PostgreSQL: writes wait for the one before).
@@ -94,12 +73,7 @@ struct KvHandler {
 
 impl StreamHandler for KvHandler {
     fn receive(&mut self, data: &[u8], end: bool) {
-        if self.failed {
-            self.discarded += data.len();
-        } else {
-            self.input.extend_from_slice(data);
-        }
-        self.ended |= end;
+        self.inbox.receive(data, end);
     }
 
     fn poll(&mut self, out: &mut Vec<u8>) -> Progress {
@@ -109,34 +83,23 @@ impl StreamHandler for KvHandler {
         }
         let max_message = self.db.max_value() + 1024;
         let mut partial = false;
-        while !self.failed && out.len() < MAX_BACKLOG {
+        while !self.inbox.failed && out.len() < MAX_BACKLOG {
             if self.shared.borrow().in_flight >= MAX_IN_FLIGHT {
                 break;
             }
-            let rest = &self.input[self.parsed..];
-            // Refused as soon as its length is known: it could never be handled.
-            if let Some(len) = rest.get(..4) {
-                let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
-                if len > max_message {
-                    let id = rest
-                        .get(4..8)
-                        .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+            let (body, used) = match self.inbox.next(max_message) {
+                Next::Message { body, used } => (body, used),
+                Next::Partial => {
+                    partial = true;
+                    break;
+                }
+                // Refused as soon as its length is known: it could never be handled.
+                Next::TooLarge { len, id } => {
                     let why = format!(
                         "a message of {len} bytes is over this server's limit of {max_message} \
                          (kv.max_value + 1 KiB)"
                     );
-                    self.fail(id, Status::TooLarge, &why, out);
-                    break;
-                }
-            }
-            let (body, used) = match kv::split(rest) {
-                Ok(Some(m)) => m,
-                Ok(None) => {
-                    partial = true;
-                    break;
-                }
-                Err(e) => {
-                    self.fail(0, Status::BadRequest, &e.to_string(), out);
+                    fail(&mut self.inbox, id, Status::TooLarge, &why, out);
                     break;
                 }
             };
@@ -144,76 +107,39 @@ impl StreamHandler for KvHandler {
                 Ok(req) => self.handle(req, out),
                 Err(e) => {
                     let id = kv::response_id(body).unwrap_or(0);
-                    self.fail(id, Status::BadRequest, &e.to_string(), out);
+                    fail(&mut self.inbox, id, Status::BadRequest, &e.to_string(), out);
                 }
             }
-            self.parsed += used;
+            self.inbox.advance(used);
         }
-        if partial && self.ended && !self.failed && self.parsed < self.input.len() {
+        if partial && self.inbox.ended_inside_a_message() {
             let why = "the stream ended inside a message";
-            self.fail(0, Status::BadRequest, why, out);
+            fail(&mut self.inbox, 0, Status::BadRequest, why, out);
         }
-        // A message larger than the stream window could never complete if its bytes stayed
-        // charged: the bytes of an incomplete head message (its length known to be within
-        // the limit) are given back as they arrive, while the core's budget of such bytes
-        // lasts. Complete messages waiting for room are not: that is backpressure.
-        let mut refund_to = self.parsed;
-        if self.failed {
-            refund_to = self.input.len();
-        } else if partial && self.input.len() - self.parsed >= 4 {
-            let extra = self.input.len() - self.refunded.max(self.parsed);
-            if self.prepaid.get() + extra <= PREPAID_PER_CORE {
-                refund_to = self.input.len();
-            }
-        }
-        let consumed =
-            refund_to.saturating_sub(self.refunded) + std::mem::take(&mut self.discarded);
-        self.refunded = self.refunded.max(refund_to);
-        if self.failed {
-            // Nothing more is read: what was kept is dropped.
-            self.input.clear();
-            self.parsed = 0;
-            self.refunded = 0;
-        }
-        let mine = self.refunded - self.parsed;
-        self.prepaid.set(self.prepaid.get() - self.mine + mine);
-        self.mine = mine;
-        // Handled bytes are dropped once they are a large share of the buffer.
-        if self.parsed > 0 && self.parsed * 2 >= self.input.len() {
-            self.input.drain(..self.parsed);
-            self.refunded -= self.parsed;
-            self.parsed = 0;
-        }
+        let consumed = self.inbox.consumed(partial);
         let idle = self.shared.borrow().in_flight == 0 && self.shared.borrow().answers.is_empty();
-        let nothing_left = self.parsed == self.input.len() || self.failed;
         Progress {
             consumed,
-            done: (self.ended || self.failed) && nothing_left && idle,
+            done: (self.inbox.ended || self.inbox.failed) && self.inbox.is_drained() && idle,
         }
     }
 }
 
-impl Drop for KvHandler {
-    fn drop(&mut self) {
-        self.prepaid.set(self.prepaid.get() - self.mine);
-    }
+/// Answers why the stream cannot go on; the stream then ends (the next message's start is
+/// unknown).
+fn fail(inbox: &mut Inbox, id: u32, status: Status, why: &str, out: &mut Vec<u8>) {
+    inbox.failed = true;
+    kv::encode_response(
+        &Response::Failed {
+            id,
+            status,
+            message: why,
+        },
+        out,
+    );
 }
 
 impl KvHandler {
-    /// Answers why the stream cannot go on; the stream then ends (the next message's start
-    /// is unknown).
-    fn fail(&mut self, id: u32, status: Status, why: &str, out: &mut Vec<u8>) {
-        self.failed = true;
-        kv::encode_response(
-            &Response::Failed {
-                id,
-                status,
-                message: why,
-            },
-            out,
-        );
-    }
-
     fn handle(&self, req: Request<'_>, out: &mut Vec<u8>) {
         let id = req.id();
         match req {

@@ -1,6 +1,8 @@
 //! Every configuration key, declared once: its dotted name (TOML), flag, default and help.
 //! The environment variable is derived: `RINGWIRE_` + the name upper-cased with `.` → `_`.
 
+mod channels;
+mod cluster;
 mod postgres;
 mod server;
 mod storage;
@@ -52,6 +54,8 @@ pub fn all() -> impl Iterator<Item = &'static Key> {
         .chain(storage::KEYS)
         .chain(postgres::KEYS)
         .chain(storage::KV_KEYS)
+        .chain(channels::KEYS)
+        .chain(cluster::KEYS)
 }
 
 /// The key called `name` (dotted name or flag).

@@ -15,6 +15,7 @@
 //! The control queue is unbounded but carries only a core's first subscription to a channel
 //! and the end of its last one, so it grows with what clients subscribe, not with traffic.
 
+use super::bridge::Gate;
 use bytes::Bytes;
 use ringwire_reactor::channel::{self, Receiver, Sender, TrySendError};
 use std::sync::{
@@ -117,13 +118,24 @@ pub struct Seed {
     pub(crate) data: Receiver<Publish>,
     pub(crate) control: Receiver<Interest>,
     pub(crate) space: Receiver<()>,
+    /// With a cluster bridge (the last link): its refusal flag and counter.
+    pub(crate) gate: Option<Arc<Gate>>,
 }
+
+/// The receiving ends of one link.
+pub(crate) type Ends = (Receiver<Publish>, Receiver<Interest>, Receiver<()>);
 
 /// Wires `cores` hubs together: one seed per core, by index.
 pub fn mesh(cores: usize) -> Vec<Seed> {
-    let mut links = Vec::with_capacity(cores);
-    let mut ends = Vec::with_capacity(cores);
-    for _ in 0..cores {
+    let (links, ends) = links(cores);
+    seeds(&links, ends, None)
+}
+
+/// `n` links (cores, and the bridge last if there is one) and their receiving ends.
+pub(crate) fn links(n: usize) -> (Arc<[Link]>, Vec<Ends>) {
+    let mut links = Vec::with_capacity(n);
+    let mut ends = Vec::with_capacity(n);
+    for _ in 0..n {
         let (data, data_rx) = channel::bounded(INBOX_MESSAGES);
         let (control, control_rx) = channel::channel();
         let (space, space_rx) = channel::channel();
@@ -132,12 +144,16 @@ pub fn mesh(cores: usize) -> Vec<Seed> {
             control,
             space,
             bytes: AtomicUsize::new(0),
-            waiting: (0..cores).map(|_| AtomicBool::new(false)).collect(),
+            waiting: (0..n).map(|_| AtomicBool::new(false)).collect(),
             any_waiting: AtomicBool::new(false),
         });
         ends.push((data_rx, control_rx, space_rx));
     }
-    let links: Arc<[Link]> = links.into();
+    (links.into(), ends)
+}
+
+/// One seed per core's ends, by index.
+pub(crate) fn seeds(links: &Arc<[Link]>, ends: Vec<Ends>, gate: Option<Arc<Gate>>) -> Vec<Seed> {
     ends.into_iter()
         .enumerate()
         .map(|(index, (data, control, space))| Seed {
@@ -146,6 +162,7 @@ pub fn mesh(cores: usize) -> Vec<Seed> {
             data,
             control,
             space,
+            gate: gate.clone(),
         })
         .collect()
 }

@@ -16,6 +16,11 @@ fn command_lines() {
         b"PUB \xff\n",
         b"SUB news\n\n",
         b"GET news\n",
+        b"SUB .news\n",
+        b"SUB news.\n",
+        b"SUB a..b\n",
+        b"SUB .\n",
+        b"SUB orders.*\n",
     ] {
         assert_eq!(
             parse_command(bad),

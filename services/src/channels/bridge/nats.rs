@@ -1,0 +1,209 @@
+//! The bridge thread's runtime, its NATS connection and the outbound half (this node's
+//! publishes to NATS, through the buffer while disconnected).
+
+use super::{
+    BridgeConfig, BridgeStats, Cores, DropReason, Message, NODE_HEADER, Outbox, Port, RESUME_GRACE,
+    backoff,
+    buffer::{BUFFER_MESSAGES, OutBuffer, Refused},
+    inbound, stats,
+};
+use async_nats::{Client, ConnectOptions, Event, HeaderMap, client::PublishErrorKind};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+use tokio::sync::watch;
+
+/// Runs the bridge until the cores are gone.
+pub(super) fn run<O: Outbox, C: Cores>(
+    config: BridgeConfig,
+    port: Port<O, C>,
+    stats: Arc<BridgeStats>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cluster bridge: cannot start its runtime: {e}");
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let (up_tx, up_rx) = watch::channel(false);
+        let Some(client) = connect(&config, stats.clone(), up_tx).await else {
+            return;
+        };
+        let Port {
+            outbox,
+            cores,
+            refusing,
+            refused: _,
+        } = port;
+        let held_bytes = config.buffer_bytes;
+        let inbound = tokio::task::spawn_local(inbound::run(
+            client.clone(),
+            cores,
+            config.node_name.clone(),
+            stats.clone(),
+            held_bytes,
+        ));
+        let out = Outbound {
+            client,
+            node: config.node_name,
+            buffer: OutBuffer::new(config.buffer_bytes, BUFFER_MESSAGES),
+            stats,
+            refusing,
+        };
+        out.run(outbox, up_rx).await;
+        inbound.abort();
+    });
+}
+
+/// Connects (in the background: the first attempt may fail and is retried forever).
+async fn connect(
+    config: &BridgeConfig,
+    stats: Arc<BridgeStats>,
+    up: watch::Sender<bool>,
+) -> Option<Client> {
+    let up = Arc::new(up);
+    let events = stats.clone();
+    let options = ConnectOptions::new()
+        .name(format!("ringwire {}", config.node_name))
+        .no_echo()
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .reconnect_delay_callback(backoff)
+        .connection_timeout(Duration::from_secs(5))
+        .ping_interval(Duration::from_secs(10))
+        .event_callback(move |event| {
+            let (stats, up) = (events.clone(), up.clone());
+            async move {
+                match event {
+                    Event::Connected => {
+                        tracing::info!("cluster bridge: connected to NATS");
+                        stats.set_connected(true);
+                        up.send_replace(true);
+                    }
+                    Event::Disconnected | Event::Closed => {
+                        tracing::warn!("cluster bridge: NATS {event}, reconnecting");
+                        stats.set_connected(false);
+                        up.send_replace(false);
+                    }
+                    Event::SlowConsumer(_) => stats.dropped(DropReason::SlowConsumer),
+                    other => tracing::warn!("cluster bridge: NATS {other}"),
+                }
+            }
+        });
+    match options.connect(config.urls.join(",")).await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::error!("cluster bridge: {e} (cluster.nats = {:?})", config.urls);
+            None
+        }
+    }
+}
+
+struct Outbound {
+    client: Client,
+    node: String,
+    buffer: OutBuffer,
+    stats: Arc<BridgeStats>,
+    refusing: Arc<AtomicBool>,
+}
+
+impl Outbound {
+    async fn run<O: Outbox>(mut self, outbox: O, mut up: watch::Receiver<bool>) {
+        // A message that did not fit the full buffer: the next to go, and until then no more
+        // are taken from the cores (which refuse new ones meanwhile).
+        let mut stalled: Option<Message> = None;
+        // Since when (connected) buffered messages may go.
+        let mut resume_at: Option<Instant> = None;
+        loop {
+            let connected = *up.borrow_and_update();
+            if !connected {
+                resume_at = None;
+            } else if resume_at.is_none() {
+                let waiting = !self.buffer.is_empty() || stalled.is_some();
+                resume_at = Some(Instant::now() + if waiting { RESUME_GRACE } else { Duration::ZERO });
+            }
+            let flowing = resume_at.is_some_and(|t| Instant::now() >= t);
+            if flowing {
+                if let Some(msg) = self.buffer.pop() {
+                    self.publish(msg).await;
+                    self.show_buffer();
+                    continue;
+                }
+                if let Some(msg) = stalled.take() {
+                    self.publish(msg).await;
+                    continue;
+                }
+                if self.refusing.swap(false, Ordering::AcqRel) {
+                    tracing::info!("cluster bridge: buffer sent, publishes accepted again");
+                    self.stats.set_refusing(false);
+                }
+            }
+            let grace = tokio::time::sleep_until(resume_at.unwrap_or_else(Instant::now).into());
+            tokio::select! {
+                biased;
+                changed = up.changed() => if changed.is_err() { return },
+                () = grace, if connected && !flowing => {}
+                msg = outbox.recv(), if stalled.is_none() => {
+                    let Some(msg) = msg else { return };
+                    if flowing && self.buffer.is_empty() {
+                        self.publish(msg).await;
+                    } else if let Err(Refused(msg)) = self.buffer.push(msg, Instant::now()) {
+                        stalled = Some(msg);
+                        if !self.refusing.swap(true, Ordering::AcqRel) {
+                            tracing::warn!(
+                                "cluster bridge: buffer full ({} messages, {} bytes), \
+                                 refusing publishes until NATS is back",
+                                self.buffer.len(),
+                                self.buffer.bytes()
+                            );
+                            self.stats.set_refusing(true);
+                        }
+                    } else {
+                        self.show_buffer();
+                    }
+                }
+            }
+        }
+    }
+
+    async fn publish(&self, msg: Message) {
+        let mut headers = HeaderMap::new();
+        headers.insert(NODE_HEADER, self.node.as_str());
+        let subject = super::subject(&msg.channel);
+        match self
+            .client
+            .publish_with_headers(subject, headers, msg.payload)
+            .await
+        {
+            Ok(()) => self.stats.published(),
+            Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
+                tracing::warn!("cluster bridge: message on {} not published: {e}", msg.channel);
+                self.stats.dropped(DropReason::TooLarge);
+            }
+            Err(e) => {
+                tracing::warn!("cluster bridge: message on {} not published: {e}", msg.channel);
+                self.stats.dropped(DropReason::Closed);
+            }
+        }
+    }
+
+    /// Publishes the buffer's size and its oldest message's age to the stats.
+    fn show_buffer(&mut self) {
+        let oldest = self.buffer.front().map_or(0, |(at, _)| {
+            let age = Instant::now().saturating_duration_since(*at);
+            stats::now_ms().saturating_sub(age.as_millis() as u64).max(1)
+        });
+        self.stats
+            .set_buffered(self.buffer.len(), self.buffer.bytes(), oldest);
+    }
+}

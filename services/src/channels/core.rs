@@ -1,0 +1,267 @@
+//! One core's view of the channels: which are durable, publishing (a durable channel appends
+//! to its log in the store first, then tells the subscribers on every core), reading back,
+//! and where a subscriber starts.
+//!
+//! **Why live delivery cannot lose or reorder a durable message.** A message is put on the
+//! cores' pub/sub hub only after its append is durable, carrying its sequence number. On both
+//! store backends a log's records become visible in sequence order (if seq N is committed,
+//! every seq below N is too), so a subscriber that sees seq N from the hub while expecting an
+//! earlier one reads the missing ones from the store (see [`Feed`](super::feed::Feed)): the
+//! hub is a fast path and a wake-up, the store is the truth.
+
+use super::policy::{Durability, Retention};
+use bytes::Bytes;
+use ringwire_db::{Db, Error as DbError, LogEntry, LogInfo, Op, Outcome};
+use ringwire_net::stream::{Hub, Wakeup};
+use ringwire_protocol::channels::{Start, valid_channel};
+use std::{fmt, rc::Rc, time::Duration};
+
+/// Records read from the store per round trip when catching up or replaying.
+pub const READ_PAGE: usize = 256;
+/// A durable channel with a count or bytes bound is trimmed after every this many appends
+/// (trims run in the store's writer, in bounded slices, never awaited by a publisher).
+pub const TRIM_EVERY: u64 = 64;
+
+/// What the channels of a server do (`pubsub.*` keys).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Which channels are durable, and what each keeps.
+    pub durable: Durability,
+    /// A consumer's default time to acknowledge a delivery before it is redelivered.
+    pub ack_wait: Duration,
+    /// A consumer's default bound on deliveries not yet acknowledged.
+    pub max_ack_pending: u32,
+    /// How often an idle Server-Sent Events response sends a comment.
+    pub sse_heartbeat: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            durable: Durability::default(),
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 1000,
+            sse_heartbeat: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Why a channel operation failed.
+#[derive(Debug)]
+pub enum ChannelError {
+    /// Not a valid channel name.
+    BadName,
+    /// A message over the store's limit (`kv.max_value`).
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Replay or consumers asked of an ephemeral channel.
+    NotDurable,
+    /// A consumer was attached by another client meanwhile.
+    Conflict,
+    /// Another client attached this consumer: this one is done.
+    TakenOver,
+    /// The store failed (or is unavailable).
+    Db(DbError),
+}
+
+impl fmt::Display for ChannelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChannelError::BadName => f.write_str(
+                "a channel is 1 to 64 bytes: tokens of A-Z a-z 0-9 _ : - separated by single dots",
+            ),
+            ChannelError::TooLarge { len, max } => write!(
+                f,
+                "a message of {len} bytes is over this server's limit of {max} (kv.max_value)"
+            ),
+            ChannelError::NotDurable => f.write_str(
+                "this channel is not durable (pubsub.durable): it keeps no messages to replay",
+            ),
+            ChannelError::Conflict => {
+                f.write_str("another client attached this consumer at the same moment: retry")
+            }
+            ChannelError::TakenOver => f.write_str(
+                "another client attached this consumer: it delivers there now, not here",
+            ),
+            ChannelError::Db(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<DbError> for ChannelError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::ValueTooLarge { len, max } => ChannelError::TooLarge { len, max },
+            e => ChannelError::Db(e),
+        }
+    }
+}
+
+/// The channels of one core.
+pub struct Channels {
+    db: Db,
+    hub: Rc<Hub>,
+    settings: Rc<Settings>,
+}
+
+impl Channels {
+    /// The channels of this core: durable ones in `db`, live delivery through `hub`.
+    pub fn new(db: Db, hub: Rc<Hub>, settings: Rc<Settings>) -> Rc<Channels> {
+        let durable = settings.clone();
+        hub.set_durable(Box::new(move |ch| durable.durable.lookup(ch).is_some()));
+        Rc::new(Channels { db, hub, settings })
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The store.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The core's pub/sub hub.
+    pub fn hub(&self) -> &Rc<Hub> {
+        &self.hub
+    }
+
+    /// What `channel` keeps, if it is durable; `Err` if the name is not valid.
+    pub fn durable(&self, channel: &str) -> Result<Option<&Retention>, ChannelError> {
+        if !valid_channel(channel.as_bytes()) {
+            return Err(ChannelError::BadName);
+        }
+        Ok(self.settings.durable.lookup(channel))
+    }
+
+    /// Publishes `data` on `channel`. A durable channel answers its sequence number once the
+    /// append is durable (under `db.sync`); an ephemeral one answers 0 once every core with
+    /// subscribers took the message (a full cross-core queue makes this wait).
+    ///
+    /// Nothing runs until the returned future is polled, except that on the embedded store
+    /// the append is handed to the writer at once, so appends keep the order of the calls.
+    pub fn publish(
+        self: &Rc<Self>,
+        channel: &str,
+        data: Bytes,
+    ) -> Result<impl Future<Output = Result<u64, ChannelError>> + 'static, ChannelError> {
+        let retention = self.durable(channel)?.cloned();
+        let this = self.clone();
+        let channel: Rc<str> = Rc::from(channel);
+        let write = retention
+            .is_some()
+            .then(|| self.db.write(vec![Op::append(log_name(&channel), data.clone())]));
+        Ok(async move {
+            let Some(write) = write else {
+                this.announce(&channel, 0, data).await;
+                return Ok(0);
+            };
+            let seq = match write.await?.first() {
+                Some(Outcome::Append { seq }) => *seq,
+                _ => return Err(ChannelError::Db(DbError::Storage("an append without its outcome".into()))),
+            };
+            if let Some(r) = retention.filter(|r| r.max_count.is_some() || r.max_bytes.is_some())
+                && seq % TRIM_EVERY == 0
+            {
+                ringwire_reactor::spawn_local(trim(this.db.clone(), log_name(&channel), r));
+            }
+            // The live notice must not hold the publisher: the message is stored, and a
+            // subscriber that misses a notice reads the store at the next one.
+            let announce = this.clone();
+            ringwire_reactor::spawn_local(async move {
+                announce.announce(&channel, seq, data).await;
+            });
+            Ok(seq)
+        })
+    }
+
+    /// Puts a message on the hub, waiting while a core's queue is full.
+    async fn announce(&self, channel: &str, seq: u64, data: Bytes) {
+        let wakeup = Wakeup::new();
+        if let Err(mut held) = self.hub.send(channel, seq, data, &wakeup) {
+            while !self.hub.resend(&mut held, &wakeup) {
+                wakeup.woken().await;
+            }
+        }
+    }
+
+    /// The state of a durable channel (an unwritten one: first = next = 1).
+    pub async fn info(&self, channel: &str) -> Result<LogInfo, ChannelError> {
+        self.require_durable(channel)?;
+        Ok(self
+            .db
+            .log_info(&log_name(channel))
+            .await?
+            .unwrap_or(LogInfo {
+                first: 1,
+                next: 1,
+                count: 0,
+                bytes: 0,
+            }))
+    }
+
+    /// Up to `limit` messages of a durable channel from `from` on.
+    pub async fn read(
+        &self,
+        channel: &str,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>, ChannelError> {
+        self.require_durable(channel)?;
+        Ok(self.db.log_read(&log_name(channel), from, limit).await?)
+    }
+
+    /// The sequence number a subscriber starting at `start` reads first (it may have been
+    /// trimmed since; readers then start at the first kept).
+    pub async fn start_seq(&self, channel: &str, start: Start) -> Result<u64, ChannelError> {
+        let info = self.info(channel).await?;
+        Ok(match start {
+            Start::New => info.next,
+            Start::From(n) => n.clamp(info.first, info.next),
+            Start::Last(n) => info.next.saturating_sub(n).max(info.first),
+            Start::SinceMs(ms) => self
+                .db
+                .log_seek_time(&log_name(channel), ms)
+                .await?
+                .clamp(info.first, info.next),
+        })
+    }
+
+    fn require_durable(&self, channel: &str) -> Result<(), ChannelError> {
+        match self.durable(channel)? {
+            Some(_) => Ok(()),
+            None => Err(ChannelError::NotDurable),
+        }
+    }
+}
+
+/// The store log of durable channel `channel`.
+pub fn log_name(channel: &str) -> Bytes {
+    let mut name = Vec::with_capacity(3 + channel.len());
+    name.extend_from_slice(b"ch/");
+    name.extend_from_slice(channel.as_bytes());
+    name.into()
+}
+
+/// Trims `log` to `retention`, a slice per write, until a slice removes less than a whole one.
+pub(crate) async fn trim(db: Db, log: Bytes, retention: Retention) {
+    loop {
+        let op = Op::Trim {
+            log: log.clone(),
+            trim: retention.to_trim(),
+        };
+        match db.write(vec![op]).await.as_deref() {
+            Ok([Outcome::Trim { removed }]) if *removed >= ringwire_db::TRIM_SLICE => {}
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(log = %String::from_utf8_lossy(&log), "trim: {e}");
+                return;
+            }
+        }
+    }
+}

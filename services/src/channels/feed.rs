@@ -1,0 +1,175 @@
+//! A live subscription to one channel, as a stream of deliveries.
+//!
+//! **Ephemeral channel**: the hub's mailbox is the feed; a subscriber that falls
+//! `stream.subscriber_queue` messages behind is cut ([`FeedError::Slow`]), as on the `pubsub`
+//! service.
+//!
+//! **Durable channel**: the feed keeps a cursor, the next sequence number it owes. A hub
+//! message with exactly that number is delivered from the mailbox (no store read); an older
+//! one was already delivered and is dropped; a newer one, or a mailbox that overflowed, means
+//! some were missed, so the feed reads the store from the cursor in pages until it reaches the
+//! head, then goes back to the mailbox. Because a log's records become visible in order, every
+//! sequence number below one seen on the hub can be read. So a durable subscriber never loses
+//! a message, however slow it is or however the cores' messages interleave; what it can miss
+//! is only what retention trimmed before it read it, which it is told ([`Item::Gap`]).
+
+use super::{
+    core::{Channels, READ_PAGE, log_name},
+    cursor::{Cursor, Live, Read},
+};
+use bytes::Bytes;
+use ringwire_db::Error as DbError;
+use ringwire_net::stream::{Subscription, Wakeup};
+use std::rc::Rc;
+
+/// What a feed hands out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// A message: its sequence number (0 on an ephemeral channel) and its bytes.
+    Message {
+        /// Sequence number, 0 when ephemeral.
+        seq: u64,
+        /// The message.
+        data: Bytes,
+    },
+    /// Retention removed `[from, to)` before this subscriber read them.
+    Gap {
+        /// First missed.
+        from: u64,
+        /// First not missed.
+        to: u64,
+    },
+}
+
+/// Why a feed ended.
+#[derive(Debug)]
+pub enum FeedError {
+    /// An ephemeral subscriber fell `stream.subscriber_queue` messages behind.
+    Slow,
+    /// The store failed while catching up.
+    Db(DbError),
+}
+
+/// A live subscription (see the module's doc).
+pub struct Feed {
+    channels: Rc<Channels>,
+    log: Option<Bytes>,
+    sub: Subscription,
+    wakeup: Wakeup,
+    /// Durable: where the subscriber is (see [`Cursor`]).
+    cursor: Cursor,
+}
+
+impl Feed {
+    /// Subscribes to `channel`; `wakeup` is woken when the feed may have more (call
+    /// [`ready`](Self::ready) or [`next`](Self::next)). A durable feed starts at 1 until
+    /// [`start_at`](Self::start_at): join first, then ask [`Channels::start_seq`], so that
+    /// nothing published in between is missed.
+    pub fn join(channels: &Rc<Channels>, channel: &str, wakeup: Wakeup) -> Feed {
+        let durable = channels.settings().durable.lookup(channel).is_some();
+        Feed {
+            channels: channels.clone(),
+            log: durable.then(|| log_name(channel)),
+            sub: channels.hub().join(channel, &wakeup),
+            wakeup,
+            cursor: Cursor::new(1),
+        }
+    }
+
+    /// Where a durable feed starts (it reads the store up to the head first).
+    pub fn start_at(&mut self, seq: u64) {
+        self.cursor = Cursor::new(seq);
+        self.wakeup.wake();
+    }
+
+    /// Whether the channel is durable.
+    pub fn durable(&self) -> bool {
+        self.log.is_some()
+    }
+
+    /// The next sequence number a durable feed owes.
+    pub fn position(&self) -> u64 {
+        self.cursor.next()
+    }
+
+    /// Up to `max` items available now, without waiting for new ones (empty: wait for the
+    /// wakeup). A store read may be awaited (it is ready at once on the embedded store).
+    pub async fn ready(&mut self, max: usize) -> Result<Vec<Item>, FeedError> {
+        let mut out = Vec::new();
+        let Some(log) = self.log.clone() else {
+            while out.len() < max {
+                let Some(mail) = self.sub.pop() else { break };
+                out.push(Item::Message {
+                    seq: 0,
+                    data: mail.payload,
+                });
+            }
+            if out.is_empty() && self.sub.overflowed() {
+                return Err(FeedError::Slow);
+            }
+            return Ok(out);
+        };
+        if self.sub.overflowed() {
+            self.sub.clear_overflow();
+            self.cursor.on_overflow();
+        }
+        while out.len() < max && !self.cursor.is_catching_up() {
+            let Some(mail) = self.sub.pop() else { break };
+            if self.cursor.on_live(mail.seq) == Live::Deliver {
+                out.push(Item::Message {
+                    seq: mail.seq,
+                    data: mail.payload,
+                });
+            }
+        }
+        if let Some(from) = self.cursor.read_from()
+            && out.len() < max
+        {
+            let want = (max - out.len()).min(READ_PAGE);
+            let db = self.channels.db();
+            let entries = db.log_read(&log, from, want).await.map_err(FeedError::Db)?;
+            let reached_end = entries.len() < want;
+            if entries.is_empty() {
+                // At the head, or everything from the cursor on was trimmed.
+                let info = db.log_info(&log).await.map_err(FeedError::Db)?;
+                if let Some(gap) = info.and_then(|i| self.cursor.on_trimmed(i.first)) {
+                    out.push(Item::Gap {
+                        from: gap.from,
+                        to: gap.to,
+                    });
+                }
+            }
+            for e in entries {
+                match self.cursor.on_read(e.seq) {
+                    Read::Drop => continue,
+                    Read::Gap(gap) => out.push(Item::Gap {
+                        from: gap.from,
+                        to: gap.to,
+                    }),
+                    Read::Deliver => {}
+                }
+                out.push(Item::Message {
+                    seq: e.seq,
+                    data: e.data,
+                });
+            }
+            self.cursor.on_read_end(reached_end);
+            // Another read, or mail that came while reading: come back without waiting.
+            if self.cursor.is_catching_up() || !self.sub.is_empty() {
+                self.wakeup.wake();
+            }
+        }
+        Ok(out)
+    }
+
+    /// Waits for the next items (at most `max`, at least one).
+    pub async fn next(&mut self, max: usize) -> Result<Vec<Item>, FeedError> {
+        loop {
+            let items = self.ready(max).await?;
+            if !items.is_empty() {
+                return Ok(items);
+            }
+            self.wakeup.woken().await;
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Channels: publish/subscribe with durable channels kept in the store (`docs/PROTOCOL.md`,
+//! service `channels`; `docs/HTTP.md`, `/channels/...`).
+
+pub mod bridge;
+pub mod consume;
+pub mod consumer;
+pub mod core;
+pub mod feed;
+pub mod cursor;
+pub mod policy;
+pub mod sse;
+pub mod stream;

@@ -1,0 +1,300 @@
+//! Reading `GET /channels/{name}/events` incrementally off a raw socket (chunked body, then
+//! the event stream inside it), and the small HTTP helpers the channel tests share.
+
+use super::{Response, Server, raw};
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
+    time::Duration,
+};
+
+/// How long one read may wait for the server before a test fails (generous: a loaded 2-core
+/// machine, a heartbeat test waiting for a few beats).
+pub const READ_WAIT: Duration = Duration::from_secs(30);
+
+/// One field group of the stream, up to its blank line (the HTML standard's "event" before
+/// dispatch): every field as the browser would see it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// The `id:` field, if the block has one.
+    pub id: Option<String>,
+    /// The `event:` field, if the block has one (`None` = `message`).
+    pub event: Option<String>,
+    /// The `data:` lines joined with LF, if the block has any.
+    pub data: Option<String>,
+    /// The `retry:` field, if the block has one.
+    pub retry: Option<String>,
+    /// Comment lines (without the colon), e.g. `" hb"`.
+    pub comments: Vec<String>,
+}
+
+impl Block {
+    /// Whether `EventSource` fires an event for it (a message, `binary`, `gap`, `slow`).
+    pub fn fires(&self) -> bool {
+        self.data.is_some()
+    }
+
+    /// Whether it is just the heartbeat comment.
+    pub fn is_heartbeat(&self) -> bool {
+        self.comments == [" hb"] && !self.fires() && self.id.is_none() && self.retry.is_none()
+    }
+}
+
+/// An open event stream.
+pub struct Sse {
+    /// The response head.
+    pub head: Response,
+    reader: BufReader<TcpStream>,
+    /// Body bytes received and not yet consumed.
+    pending: Vec<u8>,
+    /// The last chunk (`0\r\n` and the empty trailer line) was read.
+    ended: bool,
+}
+
+impl Sse {
+    /// `GET <path>` with `headers`; reads the head only (whatever its status).
+    pub fn open(server: &Server, path: &str, headers: &[(&str, &str)]) -> Sse {
+        let stream = server.connect();
+        stream.set_read_timeout(Some(READ_WAIT)).unwrap();
+        let mut request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        (&stream).write_all(request.as_bytes()).unwrap();
+        let mut reader = BufReader::new(stream);
+        let head = read_head(&mut reader)
+            .unwrap_or_else(|| panic!("GET {path}: no response head\n{}", server.log()));
+        Sse {
+            head,
+            reader,
+            pending: Vec::new(),
+            ended: false,
+        }
+    }
+
+    /// [`Sse::open`], checked: a 200 `text/event-stream` that is chunked and not cached, whose
+    /// first block is `retry: 2000`.
+    pub fn subscribe(server: &Server, path: &str, headers: &[(&str, &str)]) -> Sse {
+        let mut sse = Sse::open(server, path, headers);
+        let h = &sse.head;
+        assert_eq!(h.status, 200, "GET {path}: {h:?}\n{}", server.log());
+        assert_eq!(h.header("content-type"), Some("text/event-stream"), "{h:?}");
+        assert_eq!(h.header("cache-control"), Some("no-store"), "{h:?}");
+        assert_eq!(h.header("x-accel-buffering"), Some("no"), "{h:?}");
+        assert_eq!(h.header("transfer-encoding"), Some("chunked"), "{h:?}");
+        let first = sse.block().expect("a first block");
+        assert_eq!(first.retry.as_deref(), Some("2000"), "{first:?}");
+        sse
+    }
+
+    /// How long one read may wait from now on (default [`READ_WAIT`]).
+    pub fn set_wait(&mut self, wait: Duration) {
+        self.reader.get_ref().set_read_timeout(Some(wait)).unwrap();
+    }
+
+    /// The next block, or `None` once the body ended (cleanly or not: see [`Sse::ended`]).
+    /// Panics if nothing arrives within [`READ_WAIT`].
+    pub fn block(&mut self) -> Option<Block> {
+        loop {
+            if let Some(end) = block_end(&self.pending) {
+                let raw: Vec<u8> = self.pending.drain(..end).collect();
+                return Some(parse_block(&raw));
+            }
+            if self.ended || !self.read_chunk() {
+                return None;
+            }
+        }
+    }
+
+    /// The next block that fires an event (skipping heartbeats and `retry`), checked to arrive.
+    pub fn event(&mut self) -> Block {
+        loop {
+            let block = self.block().expect("the stream ended before the next event");
+            if block.fires() {
+                return block;
+            }
+        }
+    }
+
+    /// The next `n` events as (id, data).
+    pub fn messages(&mut self, n: usize) -> Vec<(Option<String>, String)> {
+        (0..n)
+            .map(|_| {
+                let b = self.event();
+                assert_eq!(b.event, None, "a message event: {b:?}");
+                (b.id, b.data.unwrap())
+            })
+            .collect()
+    }
+
+    /// Reads to the end of the body: true if it ended with the last chunk (`0\r\n\r\n`), false
+    /// if the connection closed first. Blocks it passes over are dropped.
+    pub fn ended(&mut self) -> bool {
+        while !self.ended {
+            if !self.read_chunk() {
+                return false;
+            }
+        }
+        self.pending.clear();
+        true
+    }
+
+    /// Whether the server closed the connection after the body (reads hit EOF).
+    pub fn closed(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.reader.read(&mut byte), Ok(0))
+    }
+
+    /// Reads one chunk into `pending`; false at EOF or on a malformed chunk. Panics on a read
+    /// timeout.
+    fn read_chunk(&mut self) -> bool {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => return false,
+            Ok(_) => {}
+            Err(e) => panic!("reading the event stream: {e} (after {:?})", self.pending),
+        }
+        let Some(size) = line
+            .trim_end()
+            .split(';')
+            .next()
+            .and_then(|s| usize::from_str_radix(s, 16).ok())
+        else {
+            return false;
+        };
+        if size == 0 {
+            // Trailer section: lines up to the empty one.
+            loop {
+                line.clear();
+                if self.reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return false;
+                }
+                if line == "\r\n" {
+                    self.ended = true;
+                    return true;
+                }
+            }
+        }
+        let mut chunk = vec![0; size + 2];
+        if self.reader.read_exact(&mut chunk).is_err() || !chunk.ends_with(b"\r\n") {
+            return false;
+        }
+        self.pending.extend_from_slice(&chunk[..size]);
+        true
+    }
+}
+
+/// Where the first block in `bytes` ends (after its blank line), if it is complete. The server
+/// only writes LF line ends.
+fn block_end(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(2).position(|w| w == b"\n\n").map(|i| i + 2)
+}
+
+/// Splits one block (ending in a blank line) into its fields.
+fn parse_block(raw: &[u8]) -> Block {
+    let text = std::str::from_utf8(raw).expect("the server writes UTF-8 events");
+    let mut block = Block::default();
+    for line in text.trim_end_matches('\n').split('\n') {
+        if let Some(comment) = line.strip_prefix(':') {
+            block.comments.push(comment.to_string());
+            continue;
+        }
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value).to_string();
+        match field {
+            "id" => block.id = Some(value),
+            "event" => block.event = Some(value),
+            "retry" => block.retry = Some(value),
+            "data" => match &mut block.data {
+                Some(data) => {
+                    data.push('\n');
+                    data.push_str(&value);
+                }
+                None => block.data = Some(value),
+            },
+            other => panic!("unexpected field {other:?} in {text:?}"),
+        }
+    }
+    block
+}
+
+/// Reads a response head (status line and fields) only.
+fn read_head(r: &mut impl BufRead) -> Option<Response> {
+    let mut line = String::new();
+    r.read_line(&mut line).ok()?;
+    let status = line.split_whitespace().nth(1)?.parse().ok()?;
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        r.read_line(&mut line).ok()?;
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (n, v) = l.split_once(':')?;
+        headers.push((n.trim().to_string(), v.trim().to_string()));
+    }
+    Some(Response {
+        status,
+        headers,
+        body: Vec::new(),
+    })
+}
+
+/// One request on its own connection (`Connection: close`), body with Content-Length.
+pub fn req(s: &Server, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    let mut r = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for (n, v) in headers {
+        r.push_str(&format!("{n}: {v}\r\n"));
+    }
+    if method == "POST" || method == "PUT" || !body.is_empty() {
+        r.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    r.push_str("\r\n");
+    let mut bytes = r.into_bytes();
+    bytes.extend_from_slice(body);
+    raw(s, &bytes).unwrap_or_else(|| panic!("{method} {path}: no response\n{}", s.log()))
+}
+
+/// `POST /channels/<channel>` with `body`.
+pub fn publish(s: &Server, channel: &str, body: &[u8]) -> Response {
+    req(s, "POST", &format!("/channels/{channel}"), &[], body)
+}
+
+/// Publishes to a durable channel and returns the sequence number it got.
+pub fn publish_durable(s: &Server, channel: &str, body: &[u8]) -> u64 {
+    let r = publish(s, channel, body);
+    assert_eq!(r.status, 200, "{r:?}\n{}", s.log());
+    let v = json(&r);
+    assert_eq!(v["channel"], channel, "{v}");
+    v["seq"].as_u64().unwrap_or_else(|| panic!("no seq in {v}"))
+}
+
+/// The body as JSON.
+pub fn json(r: &Response) -> serde_json::Value {
+    serde_json::from_slice(&r.body)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&r.body)))
+}
+
+/// Checks an `application/problem+json` error with `status`; returns its body.
+pub fn problem(r: &Response, status: u16) -> serde_json::Value {
+    assert_eq!(r.status, status, "{r:?} body {:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("content-type"), Some("application/problem+json"), "{r:?}");
+    let v = json(r);
+    assert_eq!(v["type"], "about:blank", "{v}");
+    assert_eq!(v["status"], status, "{v}");
+    assert!(v["title"].is_string() && v["detail"].is_string(), "{v}");
+    v
+}
+
+/// The sum over all label sets of the admin `/metrics` series `name` (0 if absent).
+pub fn metric_sum(s: &Server, name: &str) -> f64 {
+    let (status, body) = s.admin_get("/metrics");
+    assert_eq!(status, 200);
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.strip_prefix(name).is_some_and(|r| r.starts_with([' ', '{'])))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
