@@ -2,27 +2,35 @@
 
 use crate::files::StaticFiles;
 use ringwire_net::{Error, Request, Responder, Service};
-use ringwire_services::kv::http::KvHttp;
+use ringwire_services::{channels::http::ChannelsHttp, kv::http::KvHttp};
 use std::path::Path;
 
 const TEXT: (&str, &[u8]) = ("Content-Type", b"text/plain; charset=utf-8");
 
-/// `/plaintext`, `/json`, `/echo`, `/static/...`, `/kv/...`, and 404 for everything else.
+/// `/plaintext`, `/json`, `/echo`, `/static/...`, `/kv/...`, `/channels/...`, and 404 for
+/// everything else.
 pub struct Router {
     files: Option<StaticFiles>,
     kv: KvHttp,
+    channels: Option<ChannelsHttp>,
     /// `/debug/stall?ms=N`, which blocks the worker thread: only with
     /// `RINGWIRE_TEST_HOOKS=1`, for the tests that prove a stuck worker trips the watchdog.
     test_hooks: bool,
 }
 
 impl Router {
-    /// Routes with static files served from `root`, if given, and the key-value store.
-    pub fn new(root: Option<&Path>, kv: KvHttp) -> std::io::Result<Router> {
+    /// Routes with static files served from `root`, if given, the key-value store and the
+    /// channels.
+    pub fn new(
+        root: Option<&Path>,
+        kv: KvHttp,
+        channels: Option<ChannelsHttp>,
+    ) -> std::io::Result<Router> {
         let test_hooks = std::env::var("RINGWIRE_TEST_HOOKS").is_ok_and(|v| v == "1");
         Ok(Router {
             files: root.map(StaticFiles::new).transpose()?,
             kv,
+            channels,
             test_hooks,
         })
     }
@@ -66,6 +74,10 @@ impl Service for Router {
             ),
             "/echo" => res.send(405, &[("Allow", b"POST"), TEXT], b"method not allowed\n"),
             _ if path.starts_with("/kv/") => self.kv.handle(req, res, &path[4..]).await,
+            _ if path.starts_with("/channels/") && self.channels.is_some() => {
+                let channels = self.channels.as_ref().expect("checked");
+                channels.handle(req, res, &path["/channels/".len()..]).await
+            }
             _ => match (&self.files, path.strip_prefix("/static/")) {
                 (Some(files), Some(rest)) if method == "GET" || method == "HEAD" => {
                     files.serve(req, rest, res)

@@ -191,7 +191,10 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
                     "worker on {cpu}: backend {}",
                     info.backend
                 );
-                let router = Router::new(root.as_deref(), kv).map(Rc::new);
+                let channels_http = channels
+                    .clone()
+                    .map(ringwire_services::channels::http::ChannelsHttp::new);
+                let router = Router::new(root.as_deref(), kv, channels_http).map(Rc::new);
                 match (router, listener.map(TcpListener::from_std)) {
                     (Ok(router), Some(Ok(l))) => {
                         let _ = events.send(WorkerEvent::Listening(info.index));

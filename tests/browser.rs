@@ -47,7 +47,9 @@ fn chromium() -> Result<String, String> {
             "`{program} --version` failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )),
-        Err(e) => Err(format!("no `{program}` to run ({e}); scripts/test installs it")),
+        Err(e) => Err(format!(
+            "no `{program}` to run ({e}); scripts/test installs it"
+        )),
     }
 }
 

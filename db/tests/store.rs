@@ -266,3 +266,41 @@ fn logs_trim_by_bytes_and_by_age() {
     );
     s.close();
 }
+
+#[test]
+fn a_failed_request_in_a_batch_leaves_no_trace_in_its_logs() {
+    // Sent without waiting, so the writer takes them as one batch (or a few: the outcome is
+    // the same either way): each log's state is kept per batch, and a dropped request's
+    // appends must leave it.
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), |c| c.sync = Sync::None);
+    put(&s, "held", b"x", Cond::Any).unwrap();
+    let writes = vec![
+        s.write(vec![Op::append("A", "1")]),
+        s.write(vec![
+            Op::append("A", "lost"),
+            Op::append("B", "lost"),
+            Op::put("held", "y", Cond::Absent),
+        ]),
+        s.write(vec![Op::append("A", "22")]),
+        s.write(vec![Op::append("A", "333"), Op::append("B", "4444")]),
+    ];
+    let outs: Vec<_> = writes.into_iter().map(block_on).collect();
+    assert_eq!(outs[0], Ok(vec![Outcome::Append { seq: 1 }]));
+    assert!(matches!(outs[1], Err(Error::VersionMismatch { .. })));
+    assert_eq!(outs[2], Ok(vec![Outcome::Append { seq: 2 }]));
+    assert_eq!(
+        outs[3],
+        Ok(vec![Outcome::Append { seq: 3 }, Outcome::Append { seq: 1 }])
+    );
+    let a = s.log_info(b"A").unwrap().unwrap();
+    assert_eq!((a.first, a.next, a.count, a.bytes), (1, 4, 3, 6));
+    let b = s.log_info(b"B").unwrap().unwrap();
+    assert_eq!((b.next, b.count, b.bytes), (2, 1, 4));
+    let data: Vec<_> = s.log_read(b"A", 0, 10).unwrap();
+    assert_eq!(
+        data.iter().map(|e| &e.data[..]).collect::<Vec<_>>(),
+        [&b"1"[..], b"22", b"333"]
+    );
+    s.close();
+}

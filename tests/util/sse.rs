@@ -56,7 +56,8 @@ impl Sse {
     pub fn open(server: &Server, path: &str, headers: &[(&str, &str)]) -> Sse {
         let stream = server.connect();
         stream.set_read_timeout(Some(READ_WAIT)).unwrap();
-        let mut request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n");
+        let mut request =
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n");
         for (name, value) in headers {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -110,7 +111,9 @@ impl Sse {
     /// The next block that fires an event (skipping heartbeats and `retry`), checked to arrive.
     pub fn event(&mut self) -> Block {
         loop {
-            let block = self.block().expect("the stream ended before the next event");
+            let block = self
+                .block()
+                .expect("the stream ended before the next event");
             if block.fires() {
                 return block;
             }
@@ -243,7 +246,13 @@ fn read_head(r: &mut impl BufRead) -> Option<Response> {
 }
 
 /// One request on its own connection (`Connection: close`), body with Content-Length.
-pub fn req(s: &Server, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+pub fn req(
+    s: &Server,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let mut r = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
     for (n, v) in headers {
         r.push_str(&format!("{n}: {v}\r\n"));
@@ -279,8 +288,17 @@ pub fn json(r: &Response) -> serde_json::Value {
 
 /// Checks an `application/problem+json` error with `status`; returns its body.
 pub fn problem(r: &Response, status: u16) -> serde_json::Value {
-    assert_eq!(r.status, status, "{r:?} body {:?}", String::from_utf8_lossy(&r.body));
-    assert_eq!(r.header("content-type"), Some("application/problem+json"), "{r:?}");
+    assert_eq!(
+        r.status,
+        status,
+        "{r:?} body {:?}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/problem+json"),
+        "{r:?}"
+    );
     let v = json(r);
     assert_eq!(v["type"], "about:blank", "{v}");
     assert_eq!(v["status"], status, "{v}");
@@ -294,7 +312,10 @@ pub fn metric_sum(s: &Server, name: &str) -> f64 {
     assert_eq!(status, 200);
     body.lines()
         .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.strip_prefix(name).is_some_and(|r| r.starts_with([' ', '{'])))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with([' ', '{']))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }

@@ -137,7 +137,7 @@ const LOG_TRIM: &str = "WITH l AS ( \
          row_number() OVER (ORDER BY seq) AS k, \
          sum(len) OVER (ORDER BY seq) AS through_bytes \
        FROM (SELECT seq, time_ms, octet_length(data) AS len FROM ringwire_log_records \
-             WHERE name = $1 ORDER BY seq LIMIT $5 * 2) s), \
+             WHERE name = $1 ORDER BY seq LIMIT $5) s), \
      stays AS ( \
        SELECT min(o.k) AS k FROM oldest o, l \
        WHERE NOT (($2::BIGINT IS NOT NULL AND l.count - (o.k - 1) > $2) \

@@ -22,11 +22,18 @@
 //! (`ringwire_stream_pubsub_slow_consumers_total`). A subscriber that keeps up never loses a
 //! message.
 //!
+//! **Across nodes** ([`mesh_with_bridge`]): a cluster bridge is one more member of the mesh.
+//! It gets every ephemeral message published on this node and hands what other nodes publish
+//! to the cores with subscribers; while it refuses (NATS unreachable, its buffer full), an
+//! ephemeral publish fails with [`SendError::Unavailable`] before it is delivered anywhere.
+//!
 //! **Subscriptions end on every path**: a `Subscription` leaves its channel when it is
 //! dropped, however its stream or connection ended.
 
+mod bridge;
 mod mesh;
 
+pub use bridge::{BridgeCores, BridgeOutbox, BridgeSeed, Gate, mesh_with_bridge};
 pub use mesh::{INBOX_BYTES, INBOX_MESSAGES, Seed, mesh};
 
 use super::app::Wakeup;
@@ -155,6 +162,16 @@ impl Drop for Subscription {
     }
 }
 
+/// Why a publish did not complete at once.
+pub enum SendError {
+    /// Some cores' (or the cluster bridge's) queues were full: it went to the others; keep
+    /// the [`Held`] and call [`Hub::resend`] when woken.
+    Held(Held),
+    /// The cluster bridge refuses (NATS unreachable and its buffer full): the message was
+    /// published nowhere, not even locally.
+    Unavailable,
+}
+
 /// A published message that some cores' queues had no room for yet: keep it and call
 /// [`Hub::resend`] when woken.
 pub struct Held {
@@ -201,6 +218,8 @@ pub struct Hub {
     capacity: usize,
     stats: Cell<HubStats>,
     durable: RefCell<Option<DurablePredicate>>,
+    /// With a cluster bridge: its refusal flag.
+    gate: Option<Arc<Gate>>,
 }
 
 impl Hub {
@@ -217,6 +236,7 @@ impl Hub {
             capacity: capacity.max(1),
             stats: Cell::new(HubStats::default()),
             durable: RefCell::new(None),
+            gate: seed.gate,
         });
         let weak = Rc::downgrade(&hub);
         let data = seed.data;
@@ -293,7 +313,7 @@ impl Hub {
         seq: u64,
         payload: Bytes,
         wakeup: &Wakeup,
-    ) -> Result<(), Held> {
+    ) -> Result<(), SendError> {
         self.publish(&self.channel_name(channel), seq, payload, &wakeup.0)
     }
 
@@ -383,16 +403,20 @@ impl Hub {
         }
     }
 
-    /// Publishes: local subscribers now, and the cores with subscribers through their queues.
-    /// `Err` holds the message for the cores whose queues are full; `signal` is raised when
-    /// one of them has room (then call [`retry`](Self::retry)).
+    /// Publishes: local subscribers now, and the cores with subscribers (and, if ephemeral,
+    /// the cluster bridge) through their queues. `Err(Held)` holds the message for the queues
+    /// that are full; `signal` is raised when one of them has room (then call
+    /// [`retry`](Self::retry)). `Err(Unavailable)`: refused by the bridge, published nowhere.
     pub(crate) fn publish(
         &self,
         channel: &Arc<str>,
         seq: u64,
         payload: Bytes,
         signal: &Rc<Signal>,
-    ) -> Result<(), Held> {
+    ) -> Result<(), SendError> {
+        if seq == 0 && self.refuse() {
+            return Err(SendError::Unavailable);
+        }
         self.bump(|s| s.published += 1);
         self.deliver(channel, seq, &payload);
         let mut full = Vec::new();
@@ -403,17 +427,23 @@ impl Hub {
                 }
             }
         }
+        // Durable channels do not cross nodes through the bridge (yet).
+        if let Some(bridge) = self.bridge().filter(|_| seq == 0)
+            && !self.forward(bridge, channel, seq, &payload)
+        {
+            full.push(bridge);
+        }
         if full.is_empty() {
             return Ok(());
         }
         self.bump(|s| s.held += 1);
         self.block(signal);
-        Err(Held {
+        Err(SendError::Held(Held {
             channel: channel.clone(),
             seq,
             payload,
             cores: full,
-        })
+        }))
     }
 
     /// Tries the cores a held message has not reached; true once every one took it.

@@ -16,7 +16,10 @@ mod service;
 mod timing;
 
 pub use app::{Progress, StreamHandler, StreamService, Wakeup};
-pub use hub::{DurablePredicate, Held, Hub, HubStats, Mail, Seed, Subscription, mesh};
+pub use hub::{
+    BridgeCores, BridgeOutbox, BridgeSeed, DurablePredicate, Gate, Held, Hub, HubStats, Mail, Seed,
+    SendError, Subscription, mesh, mesh_with_bridge,
+};
 pub use pubsub::{Command, MAX_CHANNEL, message_limit, parse_command};
 pub use server::{StreamServer, serve_stream};
 

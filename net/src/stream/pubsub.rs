@@ -8,7 +8,7 @@
 //! the windows and MAX_FRAME_SIZE need, and a second empty DATA frame closes it. Empty DATA
 //! frames need no window, so a split message can always make progress.
 
-use super::hub::{Held, Hub, Signal, Subscription};
+use super::hub::{Held, Hub, SendError, Signal, Subscription};
 use bytes::Bytes;
 use ringwire_protocol::stream::{
     Connection, Error as ProtoError, FrameHeader, FrameType, Settings,
@@ -66,6 +66,9 @@ pub(crate) struct Publisher {
     waiting: VecDeque<Waiting>,
     /// The publisher ended its side; ours ends once `waiting` is empty.
     pub(crate) ended: bool,
+    /// The cluster bridge refused a message (published nowhere): the caller resets the
+    /// stream with `UNAVAILABLE`.
+    pub(crate) refused: bool,
 }
 
 enum Waiting {
@@ -83,6 +86,7 @@ impl Publisher {
             signal,
             waiting: VecDeque::new(),
             ended: false,
+            refused: false,
         }
     }
 
@@ -104,8 +108,12 @@ impl Publisher {
         }
         match self.hub.publish(&self.channel, 0, payload, &self.signal) {
             Ok(()) => conn.consume(id, data.len(), out),
-            Err(held) => {
+            Err(SendError::Held(held)) => {
                 self.waiting.push_back(Waiting::Held(held, data.len()));
+                Ok(())
+            }
+            Err(SendError::Unavailable) => {
+                self.refused = true;
                 Ok(())
             }
         }
@@ -128,8 +136,12 @@ impl Publisher {
                         .publish(&self.channel, 0, payload.clone(), &self.signal)
                     {
                         Ok(()) => len,
-                        Err(held) => {
+                        Err(SendError::Held(held)) => {
                             *front = Waiting::Held(held, len);
+                            return Ok(false);
+                        }
+                        Err(SendError::Unavailable) => {
+                            self.refused = true;
                             return Ok(false);
                         }
                     }

@@ -91,6 +91,10 @@ pub(crate) fn on_data(
         }
         Svc::Pub(publisher) => {
             publisher.message(id, data, conn, out)?;
+            if publisher.refused {
+                conn.reset(id, ErrorCode::UNAVAILABLE, out)?;
+                return Ok(After::Remove);
+            }
             if end {
                 publisher.ended = true;
                 return pump(svc, id, conn, out);
@@ -141,6 +145,10 @@ pub(crate) fn pump(
         }
         Svc::Pub(publisher) => {
             let all_sent = publisher.pump(id, conn, out)?;
+            if publisher.refused {
+                conn.reset(id, ErrorCode::UNAVAILABLE, out)?;
+                return Ok(After::Remove);
+            }
             if all_sent && publisher.ended {
                 return finish(svc, id, conn, out);
             }

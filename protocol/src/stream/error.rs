@@ -43,8 +43,11 @@ impl ErrorCode {
     /// The peer took too long: to send its HELLO, to finish a frame it had started, or to
     /// answer a PING. Connection error.
     pub const TIMEOUT: ErrorCode = ErrorCode(0xd);
+    /// The service cannot take the message now and did not act on it (a publish refused
+    /// while the cluster is unreachable and the node's cluster buffer is full); retry later.
+    pub const UNAVAILABLE: ErrorCode = ErrorCode(0xe);
 
-    const NAMES: [&'static str; 14] = [
+    const NAMES: [&'static str; 15] = [
         "NO_ERROR",
         "PROTOCOL_ERROR",
         "INTERNAL_ERROR",
@@ -59,6 +62,7 @@ impl ErrorCode {
         "SLOW_CONSUMER",
         "ENHANCE_YOUR_CALM",
         "TIMEOUT",
+        "UNAVAILABLE",
     ];
 
     /// The code's name in the specification, or `None` for a code this version does not know.
@@ -271,7 +275,8 @@ mod tests {
             Some("ENHANCE_YOUR_CALM")
         );
         assert_eq!(ErrorCode::TIMEOUT.name(), Some("TIMEOUT"));
-        assert_eq!(ErrorCode(0xe).name(), None);
+        assert_eq!(ErrorCode::UNAVAILABLE.name(), Some("UNAVAILABLE"));
+        assert_eq!(ErrorCode(0xf).name(), None);
         assert_eq!(ErrorCode(0x2a).to_string(), "unknown error code 0x2a");
         assert_eq!(ErrorCode::PROTOCOL_ERROR.to_string(), "PROTOCOL_ERROR");
     }

@@ -12,7 +12,7 @@
 use super::policy::{Durability, Retention};
 use bytes::Bytes;
 use ringwire_db::{Db, Error as DbError, LogEntry, LogInfo, Op, Outcome};
-use ringwire_net::stream::{Hub, Wakeup};
+use ringwire_net::stream::{Hub, SendError, Wakeup};
 use ringwire_protocol::channels::{Start, valid_channel};
 use std::{fmt, rc::Rc, time::Duration};
 
@@ -60,6 +60,8 @@ pub enum ChannelError {
     },
     /// Replay or consumers asked of an ephemeral channel.
     NotDurable,
+    /// The cluster refuses publishes (NATS unreachable and `cluster.buffer` full).
+    Unavailable,
     /// A consumer was attached by another client meanwhile.
     Conflict,
     /// Another client attached this consumer: this one is done.
@@ -80,6 +82,10 @@ impl fmt::Display for ChannelError {
             ),
             ChannelError::NotDurable => f.write_str(
                 "this channel is not durable (pubsub.durable): it keeps no messages to replay",
+            ),
+            ChannelError::Unavailable => f.write_str(
+                "the cluster is unreachable and its buffer (cluster.buffer) is full: the \
+                 message was not published; retry later",
             ),
             ChannelError::Conflict => {
                 f.write_str("another client attached this consumer at the same moment: retry")
@@ -158,7 +164,7 @@ impl Channels {
             .then(|| self.db.write(vec![Op::append(log_name(&channel), data.clone())]));
         Ok(async move {
             let Some(write) = write else {
-                this.announce(&channel, 0, data).await;
+                this.announce(&channel, 0, data).await?;
                 return Ok(0);
             };
             let seq = match write.await?.first() {
@@ -174,18 +180,24 @@ impl Channels {
             // subscriber that misses a notice reads the store at the next one.
             let announce = this.clone();
             ringwire_reactor::spawn_local(async move {
-                announce.announce(&channel, seq, data).await;
+                let _ = announce.announce(&channel, seq, data).await;
             });
             Ok(seq)
         })
     }
 
-    /// Puts a message on the hub, waiting while a core's queue is full.
-    async fn announce(&self, channel: &str, seq: u64, data: Bytes) {
+    /// Puts a message on the hub, waiting while a core's queue is full. Refused (an
+    /// ephemeral message only) while the cluster bridge refuses: then it went nowhere.
+    async fn announce(&self, channel: &str, seq: u64, data: Bytes) -> Result<(), ChannelError> {
         let wakeup = Wakeup::new();
-        if let Err(mut held) = self.hub.send(channel, seq, data, &wakeup) {
-            while !self.hub.resend(&mut held, &wakeup) {
-                wakeup.woken().await;
+        match self.hub.send(channel, seq, data, &wakeup) {
+            Ok(()) => Ok(()),
+            Err(SendError::Unavailable) => Err(ChannelError::Unavailable),
+            Err(SendError::Held(mut held)) => {
+                while !self.hub.resend(&mut held, &wakeup) {
+                    wakeup.woken().await;
+                }
+                Ok(())
             }
         }
     }

@@ -6,6 +6,7 @@ pub mod consume;
 pub mod consumer;
 pub mod core;
 pub mod feed;
+pub mod http;
 pub mod cursor;
 pub mod policy;
 pub mod sse;

@@ -439,6 +439,7 @@ pub(crate) fn status_of(e: &ChannelError) -> Status {
         ChannelError::BadName => Status::BadRequest,
         ChannelError::TooLarge { .. } => Status::TooLarge,
         ChannelError::NotDurable => Status::NotDurable,
+        ChannelError::Unavailable => Status::Unavailable,
         ChannelError::Conflict => Status::Conflict,
         ChannelError::TakenOver => Status::TakenOver,
         ChannelError::Db(DbError::MapFull { .. }) => Status::Full,

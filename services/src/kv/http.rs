@@ -44,6 +44,9 @@ impl KvHttp {
             };
         }
         let key = decode(rest);
+        if super::reserved(&key) {
+            return res.send(400, &[TEXT], format!("{}\n", super::RESERVED).as_bytes());
+        }
         match method {
             "GET" | "HEAD" => self.get(req, res, &key).await,
             "PUT" => self.put(req, res, key).await,
@@ -158,6 +161,10 @@ impl KvHttp {
                 _ => return res.send(400, &[TEXT], b"limit must be a number from 1\n"),
             },
         };
+        if super::reserved(&prefix) {
+            return res.send(400, &[TEXT], format!("{}\n", super::RESERVED).as_bytes());
+        }
+        let after = super::listing_after(&prefix, after.as_deref());
         let page = match self.db.scan(&prefix, after.as_deref(), limit).await {
             Ok(p) => p,
             Err(e) => return db_error(res, &e),
@@ -221,7 +228,7 @@ async fn condition(req: &Request<'_>, db: &Db, key: &[u8], put: bool) -> Result<
 }
 
 /// The whole body, or `None` if it is over `max` bytes.
-async fn read_body(req: &mut Request<'_>, max: usize) -> Result<Option<Bytes>, Error> {
+pub(crate) async fn read_body(req: &mut Request<'_>, max: usize) -> Result<Option<Bytes>, Error> {
     let mut buf = match req.body().framing() {
         Framing::Length(n) if n > max as u64 => return Ok(None),
         // Grown as bytes arrive: a header alone must not reserve the whole value.

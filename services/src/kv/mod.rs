@@ -13,9 +13,35 @@
 //! | `GET /kv/?prefix=P&limit=N&after=K` | `{"keys": [...], "next": K or null}` |
 //!
 //! `{key}` is the percent-decoded rest of the path.
+//!
+//! **Reserved keys.** Keys starting with a NUL byte belong to the server (a channel
+//! consumer's state, see `channels::consume`): both services refuse to read or write them,
+//! and listings skip them.
 
 pub mod http;
-mod query;
+pub(crate) mod query;
 pub mod stream;
 
 pub use query::{decode, etag, parse_etags};
+
+/// Why a reserved key is refused.
+pub const RESERVED: &str = "keys starting with a NUL byte (%00) are reserved for the server";
+
+/// Whether `key` (or a listing prefix) is reserved for the server.
+pub fn reserved(key: &[u8]) -> bool {
+    key.first() == Some(&0)
+}
+
+/// Where a listing with an empty prefix starts so that it skips the reserved keys: after the
+/// largest reserved key there can be, unless `after` is later already.
+pub fn listing_after(prefix: &[u8], after: Option<&[u8]>) -> Option<Vec<u8>> {
+    if !prefix.is_empty() {
+        return after.map(<[u8]>::to_vec);
+    }
+    let mut last_reserved = vec![0xff; ringwire_db::MAX_KEY];
+    last_reserved[0] = 0;
+    Some(match after {
+        Some(a) if a > &last_reserved[..] => a.to_vec(),
+        _ => last_reserved,
+    })
+}

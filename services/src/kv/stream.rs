@@ -142,6 +142,17 @@ fn fail(inbox: &mut Inbox, id: u32, status: Status, why: &str, out: &mut Vec<u8>
 impl KvHandler {
     fn handle(&self, req: Request<'_>, out: &mut Vec<u8>) {
         let id = req.id();
+        let key = match &req {
+            Request::Get { key, .. } | Request::Put { key, .. } | Request::Delete { key, .. } => {
+                key
+            }
+            Request::Scan { prefix, .. } => prefix,
+        };
+        if super::reserved(key) {
+            let message = super::RESERVED;
+            let status = Status::BadRequest;
+            return kv::encode_response(&Response::Failed { id, status, message }, out);
+        }
         match req {
             Request::Get { key, .. } => {
                 let Db::Embedded(store) = &self.db else {
@@ -180,15 +191,14 @@ impl KvHandler {
                 ..
             } => {
                 let limit = usize::from(limit).clamp(1, super::http::MAX_LIMIT);
+                let after = super::listing_after(prefix, (!after.is_empty()).then_some(after));
                 if let Db::Embedded(store) = &self.db {
-                    let after = (!after.is_empty()).then_some(after);
-                    return keys(id, store.scan(prefix, after, limit), out);
+                    return keys(id, store.scan(prefix, after.as_deref(), limit), out);
                 }
-                let (db, prefix, after) = (self.db.clone(), prefix.to_vec(), after.to_vec());
+                let (db, prefix) = (self.db.clone(), prefix.to_vec());
                 self.spawn(async move {
-                    let after = (!after.is_empty()).then_some(&after[..]);
                     let mut out = Vec::new();
-                    keys(id, db.scan(&prefix, after, limit).await, &mut out);
+                    keys(id, db.scan(&prefix, after.as_deref(), limit).await, &mut out);
                     out
                 });
             }

@@ -148,3 +148,7 @@ impl Hub {
         true
     }
 }
+
+#[cfg(test)]
+#[path = "bridge_tests.rs"]
+mod tests;

@@ -141,10 +141,11 @@ fn a_full_queue_holds_the_publisher_and_room_wakes_it() {
         for _ in 0..100_000 {
             match hub.publish(&ch, 0, payload.clone(), &signal) {
                 Ok(()) => sent += 1,
-                Err(h) => {
+                Err(SendError::Held(h)) => {
                     held = Some(h);
                     break;
                 }
+                Err(SendError::Unavailable) => panic!("no bridge, no refusal"),
             }
         }
         let mut held = held.expect("the queue filled up");

@@ -30,6 +30,7 @@
 
 pub mod buffer;
 mod inbound;
+mod mesh;
 mod nats;
 pub mod stats;
 

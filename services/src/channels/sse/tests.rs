@@ -31,7 +31,11 @@ fn interpret(stream: &[u8]) -> Read {
     // Only lines followed by an end of line are processed.
     while let Some(end) = rest.find(['\r', '\n']) {
         let line = &rest[..end];
-        let eol = if rest[end..].starts_with("\r\n") { 2 } else { 1 };
+        let eol = if rest[end..].starts_with("\r\n") {
+            2
+        } else {
+            1
+        };
         rest = &rest[end + eol..];
         if line.is_empty() {
             // Dispatch.
@@ -105,7 +109,11 @@ fn empty_payload_and_trailing_newlines_survive() {
     for payload in ["", "\n", "a\n", "\n\nb", " leading space", ":colon"] {
         let mut out = Vec::new();
         event(&mut out, Some(1), payload.as_bytes());
-        assert_eq!(interpret(&out).fired, [message("1", payload)], "{payload:?}");
+        assert_eq!(
+            interpret(&out).fired,
+            [message("1", payload)],
+            "{payload:?}"
+        );
     }
 }
 
@@ -123,7 +131,10 @@ fn non_utf8_is_a_binary_event_of_standard_base64() {
     event(&mut out, Some(3), &[0xff, 0x00, b'\n', 0xfe]);
     assert_eq!(out, b"id: 3\nevent: binary\ndata: /wAK/g==\n\n");
     let fired = &interpret(&out).fired[0];
-    assert_eq!((fired.kind.as_str(), fired.last_event_id.as_str()), ("binary", "3"));
+    assert_eq!(
+        (fired.kind.as_str(), fired.last_event_id.as_str()),
+        ("binary", "3")
+    );
     let decoded = base64::engine::general_purpose::STANDARD.decode(&fired.data);
     assert_eq!(decoded.unwrap(), [0xff, 0x00, b'\n', 0xfe]);
 }
@@ -165,7 +176,12 @@ fn last_event_id_is_digits_only() {
         b"18446744073709551616",
         b"\xff1",
     ] {
-        assert_eq!(last_event_id(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        assert_eq!(
+            last_event_id(bad),
+            None,
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
     }
 }
 

@@ -1,0 +1,45 @@
+//! The bridge as a member of the cores' mesh (`ringwire_net::stream::mesh_with_bridge`).
+
+use super::{Bridge, BridgeConfig, Cores, Interest, Message, Outbox, Port};
+use ringwire_net::stream::{BridgeCores, BridgeOutbox, BridgeSeed};
+use std::{future::Future, io};
+
+impl Outbox for BridgeOutbox {
+    fn recv(&self) -> impl Future<Output = Option<Message>> {
+        async move {
+            let (channel, payload) = BridgeOutbox::recv(self).await?;
+            Some(Message { channel, payload })
+        }
+    }
+}
+
+impl Cores for BridgeCores {
+    fn interest(&self) -> impl Future<Output = Option<Interest>> {
+        async move {
+            let (channel, core, on) = BridgeCores::interest(self).await?;
+            Some(Interest { channel, core, on })
+        }
+    }
+
+    fn try_deliver(&self, core: usize, msg: Message) -> Result<(), Message> {
+        BridgeCores::try_deliver(self, core, msg.channel, msg.payload)
+            .map_err(|(channel, payload)| Message { channel, payload })
+    }
+
+    fn room(&self) -> impl Future<Output = Option<()>> {
+        BridgeCores::room(self)
+    }
+}
+
+impl Bridge {
+    /// Starts the bridge on its seed from `mesh_with_bridge`.
+    pub fn start(config: BridgeConfig, seed: BridgeSeed) -> io::Result<Bridge> {
+        let port = Port {
+            outbox: seed.outbox,
+            cores: seed.cores,
+            refusing: seed.gate.refusing.clone(),
+            refused: seed.gate.refused.clone(),
+        };
+        Bridge::spawn(config, port)
+    }
+}
