@@ -7,7 +7,9 @@
 // unsafe code lives only in the reactor, buffer code and db/src/env.rs (ARCHITECTURE.md).
 #![forbid(unsafe_code)]
 
+mod channel_metrics;
 mod cli;
+mod cluster;
 mod config;
 mod db_cli;
 mod files;

@@ -15,6 +15,7 @@ use ringwire_reactor::{
     net::TcpListener,
     signal::{self, SIGHUP, SIGINT, SIGTERM},
 };
+use ringwire_services::channels::stats::ChannelStats;
 use std::{
     rc::Rc,
     sync::{Arc, Mutex},
@@ -95,16 +96,21 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             .map(Some)
             .collect(),
     ));
-    let seeds: Arc<Mutex<Vec<Option<ringwire_net::stream::Seed>>>> = Arc::new(Mutex::new(
-        ringwire_net::stream::mesh(workers)
-            .into_iter()
-            .map(Some)
-            .collect(),
-    ));
+    // With `cluster.nats`, the NATS bridge is one more member of the cores' mesh.
+    let (seeds, bridge_seed) = if settings.cluster.nats.is_empty() {
+        (ringwire_net::stream::mesh(workers), None)
+    } else {
+        let (seeds, bridge) = ringwire_net::stream::mesh_with_bridge(workers);
+        (seeds, Some(bridge))
+    };
+    let seeds: Arc<Mutex<Vec<Option<ringwire_net::stream::Seed>>>> =
+        Arc::new(Mutex::new(seeds.into_iter().map(Some).collect()));
     let stream_settings = settings.stream_settings();
     let stream_enabled = settings.stream_enabled;
     let subscriber_queue = settings.subscriber_queue;
     let channel_settings = Arc::new(settings.channels.clone());
+    let channel_stats: Arc<[Arc<ChannelStats>]> = (0..workers).map(|_| Arc::default()).collect();
+    let worker_channel_stats = channel_stats.clone();
     let addr = listeners[0]
         .local_addr()
         .map(|a| a.to_string())
@@ -138,6 +144,7 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             let (net_config, root, events) = (net_config.clone(), root.clone(), events_tx.clone());
             let backend = worker_store.clone();
             let channel_settings = channel_settings.clone();
+            let channel_stats = worker_channel_stats[info.index].clone();
             async move {
                 let core = Core::install(info.index, net_config);
                 // This core's handle on the store (on PostgreSQL: its own pool, made here on
@@ -152,6 +159,7 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
                         db.clone(),
                         hub,
                         Rc::new((*channel_settings).clone()),
+                        channel_stats,
                     )
                 });
                 // The stream protocol: its own listener if configured, and HTTP Upgrade on the
@@ -191,6 +199,16 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
                     "worker on {cpu}: backend {}",
                     info.backend
                 );
+                // Retention by age (and a backstop for count and bytes) on one core only.
+                if info.index == 0
+                    && let Some(c) = &channels
+                    && let Some(every) = ringwire_services::channels::sweep::interval(c)
+                {
+                    ringwire_reactor::spawn_local(ringwire_services::channels::sweep::run(
+                        c.clone(),
+                        every,
+                    ));
+                }
                 let channels_http = channels
                     .clone()
                     .map(ringwire_services::channels::http::ChannelsHttp::new);
@@ -247,14 +265,37 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             .rev()
             .find(|c| !cpus[..workers.min(cpus.len())].contains(c)),
     };
+    let mut checks: Vec<Box<dyn ringwire_ops::HealthCheck>> =
+        vec![Box::new(crate::storage::DbCheck(store.clone()))];
+    let mut collectors: Vec<Box<dyn ringwire_ops::metrics::Collector>> = vec![
+        Box::new(crate::storage::DbMetrics(store.clone())),
+        Box::new(crate::channel_metrics::ChannelMetrics(channel_stats)),
+    ];
+    if let Some(seed) = bridge_seed {
+        match crate::cluster::start(settings, seed, control_cpu) {
+            Ok(bridge) => {
+                checks.push(Box::new(crate::cluster::BridgeCheck {
+                    stats: bridge.stats().clone(),
+                    urls: bridge.urls().to_vec(),
+                }));
+                collectors.push(Box::new(crate::cluster::BridgeMetrics(
+                    bridge.stats().clone(),
+                )));
+            }
+            Err(e) => {
+                tracing::error!("{e}");
+                return 1;
+            }
+        }
+    }
     let opts = Options {
         admin,
         cpu: control_cpu,
         heartbeat_interval: settings.heartbeat_interval,
         heartbeat_timeout: settings.heartbeat_timeout,
         shutdown_timeout: settings.shutdown_timeout,
-        checks: vec![Box::new(crate::storage::DbCheck(store.clone()))],
-        collectors: vec![Box::new(crate::storage::DbMetrics(store.clone()))],
+        checks,
+        collectors,
     };
     let workers = Workers {
         handles: cores.handles().to_vec(),

@@ -88,10 +88,15 @@ both_backends! {
             assert!(publish(&s, channel, &[b'z'; 1024]).status / 100 == 2);
         }
         assert_eq!(publish_durable(&s, "d.x", b"after"), 2, "refused bodies took no seq");
-        // Bad replay parameters.
-        for query in ["limit=0", "limit=1001", "limit=x", "from=x"] {
+        // Replay and start parameters are whole numbers.
+        for query in ["limit=x", "from=-1", "from=1.5"] {
             problem(&req(&s, "GET", &format!("/channels/d.x/messages?{query}"), &[], b""), 400);
         }
+        for query in ["from=x", "last=-1", "since=soon"] {
+            problem(&req(&s, "GET", &format!("/channels/d.x/events?{query}"), &[], b""), 400);
+        }
+        // A limit past the page size is capped, not refused.
+        assert_eq!(req(&s, "GET", "/channels/d.x/messages?limit=5000", &[], b"").status, 200);
     }
 }
 
@@ -267,5 +272,83 @@ both_backends! {
         // Publishing to the channels still works and finds no one.
         assert_eq!(publish(&s, "e.x", b"x").status, 204);
         publish_durable(&s, "d.x", b"x");
+    }
+}
+
+both_backends! {
+    fn sse_gap_after_retention_trim(io) {
+        let s = Server::start(io, &["--workers", "2", "--durable", "d.*;max_count=2"]);
+        // Trimming runs every 64 appends (channels::core::TRIM_EVERY), in the writer.
+        for i in 1..=64 {
+            publish_durable(&s, "d.x", format!("m{i}").as_bytes());
+        }
+        eventually("the log trimmed to its last 2", &s, || {
+            get_json(&s, "/channels/d.x/messages")["first"].as_u64() == Some(63)
+        });
+        let mut sse = Sse::subscribe(&s, "/channels/d.x/events?from=1", &[]);
+        let gap = sse.event();
+        assert_eq!((gap.event.as_deref(), gap.id.as_deref()), (Some("gap"), None), "{gap:?}");
+        let range: serde_json::Value = serde_json::from_str(gap.data.as_deref().unwrap()).unwrap();
+        assert_eq!(range, serde_json::json!({"from": 1, "to": 63}));
+        assert_eq!(sse.messages(2), [msg(63, "m63"), msg(64, "m64")]);
+        // Resuming inside what is kept has no gap.
+        let mut resumed = Sse::subscribe(&s, "/channels/d.x/events", &[("Last-Event-ID", "63")]);
+        assert_eq!(resumed.messages(1), [msg(64, "m64")]);
+    }
+}
+
+/// Messages big enough that a few hundred fill every socket buffer between server and client.
+fn big(i: usize) -> Vec<u8> {
+    let mut m = format!("m{i}:").into_bytes();
+    m.resize(64 * 1024, b'x');
+    m
+}
+
+/// The `i` of a [`big`] message.
+fn index_of(data: &str) -> usize {
+    data[1..data.find(':').unwrap()].parse().unwrap()
+}
+
+const FLOOD: usize = 400;
+
+both_backends! {
+    fn sse_slow_ephemeral_reader_is_told_and_cut(io) {
+        let s = start(io, &["--subscriber-queue", "8"]);
+        let mut sse = Sse::subscribe(&s, "/channels/e.x/events", &[]);
+        // The reader reads nothing while 25 MiB are published.
+        for i in 0..FLOOD {
+            assert_eq!(publish(&s, "e.x", &big(i)).status, 204);
+        }
+        let mut last = None;
+        let slow = loop {
+            let block = sse.event();
+            if block.event.is_some() {
+                break block;
+            }
+            let i = index_of(block.data.as_deref().unwrap());
+            assert!(last.is_none_or(|l| i > l), "in order: {i} after {last:?}");
+            last = Some(i);
+        };
+        assert_eq!(slow.event.as_deref(), Some("slow"), "{slow:?}");
+        assert!(last.is_none_or(|l| l < FLOOD - 1), "a slow reader missed some");
+        assert!(sse.ended(), "then the stream ends cleanly\n{}", s.log());
+    }
+}
+
+both_backends! {
+    fn sse_slow_durable_reader_catches_up_from_the_store(io) {
+        let s = start(io, &["--subscriber-queue", "8"]);
+        let mut sse = Sse::subscribe(&s, "/channels/d.x/events", &[]);
+        for i in 0..FLOOD {
+            publish_durable(&s, "d.x", &big(i));
+        }
+        // Every message, in order, with its id: nothing lost, nothing twice.
+        for i in 0..FLOOD {
+            let block = sse.event();
+            assert_eq!((block.event.as_deref(), block.id.clone()), (None, Some((i + 1).to_string())));
+            assert_eq!(index_of(block.data.as_deref().unwrap()), i);
+        }
+        publish_durable(&s, "d.x", b"after");
+        assert_eq!(sse.messages(1), [msg(FLOOD as u64 + 1, "after")]);
     }
 }

@@ -186,3 +186,37 @@ both_backends! {
         assert_eq!(req(&s, "GET", "/kv/k", &[], b"").body, b"4");
     }
 }
+
+both_backends! {
+    fn reserved_keys_are_refused_and_not_listed(io) {
+        // Keys starting with NUL hold the channels' consumer state: no kv client may read,
+        // write or list them.
+        let s = Server::start(io, &["--workers", "1", "--durable", "jobs"]);
+        let publish = req(&s, "POST", "/channels/jobs", &[], b"work");
+        assert_eq!(publish.status, 200, "{}", s.log());
+        // A consumer's state is written under \0ch/jobs\0c1 (on attach, over the stream port).
+        let stream = s.stream.expect("stream listener");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringwire"))
+            .args(["client", "--addr", &stream.to_string(), "--io", io])
+            .args(["sub", "jobs", "--from", "1", "--consumer", "c1", "-n", "1"])
+            .output()
+            .expect("ringwire client");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        for (method, path) in [
+            ("GET", "/kv/%00ch%2Fjobs%00c1"),
+            ("PUT", "/kv/%00x"),
+            ("DELETE", "/kv/%00ch%2Fjobs%00c1"),
+            ("GET", "/kv/?prefix=%00"),
+        ] {
+            let r = req(&s, method, path, &[], b"");
+            assert_eq!(r.status, 400, "{method} {path}");
+            assert!(String::from_utf8_lossy(&r.body).contains("reserved"));
+        }
+        assert_eq!(req(&s, "PUT", "/kv/visible", &[], b"1").status, 201);
+        let all = json(&req(&s, "GET", "/kv/", &[], b""));
+        assert_eq!(all["keys"], serde_json::json!(["visible"]), "{all}");
+        // Starting after a reserved key still skips the others.
+        let after = json(&req(&s, "GET", "/kv/?after=%00", &[], b""));
+        assert_eq!(after["keys"], serde_json::json!(["visible"]), "{after}");
+    }
+}

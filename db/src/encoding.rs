@@ -44,6 +44,7 @@ pub(crate) fn log_key(name: &[u8], seq: u64) -> Vec<u8> {
     k
 }
 
+#[cfg(test)]
 pub(crate) fn log_record(time_ms: u64, data: &[u8]) -> Vec<u8> {
     value(time_ms, data)
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 pub struct LogEntry {
     /// Its sequence number.
     pub seq: u64,
-    /// When it was appended, milliseconds since the Unix epoch.
+    /// When it was appended, milliseconds since the Unix epoch. Never less than the time of
+    /// the record before it in the log, even if the wall clock stepped back (on PostgreSQL:
+    /// see docs/STORAGE.md for the one exception).
     pub time_ms: u64,
     /// The record.
     pub data: Bytes,
@@ -104,9 +106,9 @@ mod tests {
                 let count = rest.len() as u64;
                 trim.max_count.is_none_or(|m| count <= m)
                     && trim.max_bytes.is_none_or(|m| bytes <= m)
-                    && trim.max_age.is_none_or(|a| {
-                        rest[0].1 >= now_ms.saturating_sub(a.as_millis() as u64)
-                    })
+                    && trim
+                        .max_age
+                        .is_none_or(|a| rest[0].1 >= now_ms.saturating_sub(a.as_millis() as u64))
             })
             .unwrap_or(log.len())
     }

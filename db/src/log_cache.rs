@@ -50,7 +50,7 @@ impl LogCache {
 
     /// The nested request was dropped: so are its changes.
     pub(crate) fn abort(&mut self) {
-        for (name, before) in self.undo.take().unwrap_or_default().into_iter().rev().take(0) {
+        for (name, before) in self.undo.take().unwrap_or_default().into_iter().rev() {
             match before {
                 Some(m) => self.logs.insert(name, m),
                 None => self.logs.remove(&name),

@@ -42,7 +42,10 @@ pub enum Op {
         /// The record.
         data: Bytes,
     },
-    /// Removes the oldest records of `log` until it is within `trim`.
+    /// Removes the oldest records of `log` until it is within `trim`, at most
+    /// [`TRIM_SLICE`](crate::TRIM_SLICE) of them: a trim never holds the log (on the embedded
+    /// store: every writer) for longer than one slice takes. [`Outcome::Trim`] says whether to
+    /// call again.
     Trim {
         /// The log's name.
         log: Bytes,
@@ -142,7 +145,8 @@ pub enum Outcome {
     },
     /// A trim: how many records were removed.
     Trim {
-        /// Records removed.
+        /// Records removed: [`TRIM_SLICE`](crate::TRIM_SLICE) means "call again, more may be
+        /// over the bounds"; fewer means the log is within them.
         removed: u64,
     },
 }

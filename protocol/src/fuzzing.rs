@@ -9,8 +9,8 @@ pub mod fields;
 pub mod kv;
 pub mod stream;
 
-pub use fields::{http1_range, http1_static_path, http1_traceparent};
 pub use channels::channels_request;
+pub use fields::{http1_range, http1_static_path, http1_traceparent};
 pub use kv::kv_request;
 pub use stream::{stream_conn, stream_frame};
 

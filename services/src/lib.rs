@@ -11,6 +11,6 @@
 #![warn(missing_docs)]
 
 pub mod channels;
-pub mod kv;
 mod framed;
+pub mod kv;
 mod turn;

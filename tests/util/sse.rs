@@ -45,8 +45,9 @@ pub struct Sse {
     /// The response head.
     pub head: Response,
     reader: BufReader<TcpStream>,
-    /// Body bytes received and not yet consumed.
+    /// Body bytes received; those from `taken` on are not yet consumed.
     pending: Vec<u8>,
+    taken: usize,
     /// The last chunk (`0\r\n` and the empty trailer line) was read.
     ended: bool,
 }
@@ -70,6 +71,7 @@ impl Sse {
             head,
             reader,
             pending: Vec::new(),
+            taken: 0,
             ended: false,
         }
     }
@@ -98,10 +100,14 @@ impl Sse {
     /// Panics if nothing arrives within [`READ_WAIT`].
     pub fn block(&mut self) -> Option<Block> {
         loop {
-            if let Some(end) = block_end(&self.pending) {
-                let raw: Vec<u8> = self.pending.drain(..end).collect();
-                return Some(parse_block(&raw));
+            if let Some(end) = block_end(&self.pending[self.taken..]) {
+                let block = parse_block(&self.pending[self.taken..self.taken + end]);
+                self.taken += end;
+                return Some(block);
             }
+            // Only what is left is kept (a batch of big events can arrive as one chunk).
+            self.pending.drain(..self.taken);
+            self.taken = 0;
             if self.ended || !self.read_chunk() {
                 return None;
             }
@@ -140,6 +146,7 @@ impl Sse {
             }
         }
         self.pending.clear();
+        self.taken = 0;
         true
     }
 

@@ -47,7 +47,10 @@ pub async fn trim_removes_at_most_a_slice(db: Db) {
     assert_eq!(trim(&db, "big", none_kept).await, 100, "the rest");
     assert_eq!(trim(&db, "big", none_kept).await, 0, "done");
     let info = db.log_info(b"big").await.unwrap().unwrap();
-    assert_eq!((info.first, info.count, info.bytes), (TRIM_SLICE + 101, 0, 0));
+    assert_eq!(
+        (info.first, info.count, info.bytes),
+        (TRIM_SLICE + 101, 0, 0)
+    );
 }
 
 pub async fn trims_are_repeatable_until_done(db: Db) {
@@ -83,7 +86,9 @@ pub async fn trims_are_repeatable_until_done(db: Db) {
 pub async fn trim_by_count_bytes_and_age(db: Db) {
     // Records of 1..=10 bytes: 55 in all.
     for i in 1..=10 {
-        db.write(vec![Op::append("t", vec![b'x'; i])]).await.unwrap();
+        db.write(vec![Op::append("t", vec![b'x'; i])])
+            .await
+            .unwrap();
     }
     let count = |n| Trim {
         max_count: Some(n),
@@ -115,7 +120,11 @@ pub async fn trim_by_count_bytes_and_age(db: Db) {
         max_count: Some(2),
         ..young
     };
-    assert_eq!(trim(&db, "t", young_and_few).await, 5, "3 by age, 2 by count");
+    assert_eq!(
+        trim(&db, "t", young_and_few).await,
+        5,
+        "3 by age, 2 by count"
+    );
     let info = db.log_info(b"t").await.unwrap().unwrap();
     assert_eq!(
         (info.first, info.next, info.count, info.bytes),

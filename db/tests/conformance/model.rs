@@ -14,6 +14,7 @@ pub enum Step {
     Batch(Vec<(u8, Vec<u8>)>, u8, Option<u8>),
     Append(u8, Vec<u8>),
     TrimCount(u8, u64),
+    TrimBytes(u8, u64),
     Scan(u8, Option<u8>, usize),
     Restart,
 }
@@ -32,6 +33,7 @@ pub fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(p, k, c)| Step::Batch(p, k, c)),
         2 => (0u8..3, val).prop_map(|(l, d)| Step::Append(l, d)),
         1 => (0u8..3, 0u64..4).prop_map(|(l, n)| Step::TrimCount(l, n)),
+        1 => (0u8..3, 0u64..80).prop_map(|(l, n)| Step::TrimBytes(l, n)),
         1 => (0u8..3, proptest::option::of(0u8..12), 1usize..5).prop_map(|(p, a, n)| Step::Scan(p, a, n)),
         1 => Just(Step::Restart),
     ]
@@ -162,6 +164,35 @@ pub async fn run<F: Fixture>(fixture: &mut F, backend: Backend, steps: Vec<Step>
                     .unwrap();
                 let log = m.logs.entry(l).or_default();
                 let removed = log.len().saturating_sub(n as usize);
+                log.drain(..removed);
+                assert_eq!(
+                    r[0],
+                    Outcome::Trim {
+                        removed: removed as u64
+                    }
+                );
+            }
+            Step::TrimBytes(l, n) => {
+                let name = format!("log{l}");
+                let trim = ringwire_db::Trim {
+                    max_bytes: Some(n),
+                    ..Default::default()
+                };
+                let r = store
+                    .write(vec![Op::Trim {
+                        log: name.into(),
+                        trim,
+                    }])
+                    .await
+                    .unwrap();
+                // The oldest go while the bytes kept are over the bound.
+                let log = m.logs.entry(l).or_default();
+                let mut bytes: u64 = log.iter().map(|e| e.1.len() as u64).sum();
+                let mut removed = 0;
+                while bytes > n {
+                    bytes -= log[removed].1.len() as u64;
+                    removed += 1;
+                }
                 log.drain(..removed);
                 assert_eq!(
                     r[0],

@@ -21,6 +21,7 @@
 use super::{
     consumer::{Config, Consumer, Stored},
     core::{ChannelError, Channels, log_name},
+    stats::{ChannelStats, Open},
     stream::{Outbox, encoded, encoded_error},
 };
 use bytes::Bytes;
@@ -31,6 +32,8 @@ use ringwire_reactor::JoinHandle;
 use std::{
     cell::{Cell, RefCell},
     rc::Rc,
+    sync::Arc,
+    task::{Poll, Waker},
     time::{Duration, Instant},
 };
 
@@ -57,9 +60,9 @@ struct Shared {
     /// Changes of the state made so far (acks, deliveries) / known durable (counters).
     made: Cell<u64>,
     durable: Cell<u64>,
-    /// A write is running; the others wait on `written`.
+    /// A write is running; the others wait in `waiting` for its end.
     writing: Cell<bool>,
-    written: Wakeup,
+    waiting: RefCell<Vec<Waker>>,
     taken_over: Cell<bool>,
     /// Wakes the delivery task.
     wakeup: Wakeup,
@@ -68,6 +71,7 @@ struct Shared {
 /// A CONSUME on a stream.
 pub(crate) struct Consuming {
     shared: Rc<Shared>,
+    stats: Arc<ChannelStats>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -110,7 +114,7 @@ impl Consuming {
             made: Cell::new(0),
             durable: Cell::new(0),
             writing: Cell::new(false),
-            written: Wakeup::new(),
+            waiting: RefCell::new(Vec::new()),
             taken_over: Cell::new(false),
             wakeup: outbox.room.clone(),
         });
@@ -125,6 +129,7 @@ impl Consuming {
         ));
         Consuming {
             shared,
+            stats: channels.stats().clone(),
             task: Some(task),
         }
     }
@@ -136,6 +141,7 @@ impl Consuming {
         ack: bool,
     ) -> impl Future<Output = Result<Answer<'static>, ChannelError>> + 'static {
         let shared = self.shared.clone();
+        let stats = self.stats.clone();
         let done = {
             let mut c = shared.consumer.borrow_mut();
             match c.as_mut() {
@@ -157,7 +163,9 @@ impl Consuming {
                 Ok(()) if !ack => return Ok(Answer::Done),
                 Ok(()) => {}
             }
-            persist(&shared, mine).await.map(|()| Answer::Done)
+            persist(&shared, mine).await?;
+            ChannelStats::add(&stats.acks, 1);
+            Ok(Answer::Done)
         }
     }
 
@@ -205,17 +213,44 @@ async fn persist(shared: &Shared, mine: u64) -> Result<(), ChannelError> {
             return Ok(());
         }
         if shared.writing.get() {
-            shared.written.woken().await;
+            std::future::poll_fn(|cx| {
+                if shared.writing.get() {
+                    shared.waiting.borrow_mut().push(cx.waker().clone());
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                }
+            })
+            .await;
             continue;
         }
-        shared.writing.set(true);
         let upto = shared.made.get();
-        let result = write_state(shared).await;
-        shared.writing.set(false);
-        shared.written.wake();
+        let result = {
+            let _writing = Writing::start(shared);
+            write_state(shared).await
+        };
         match result {
             Ok(()) => shared.durable.set(shared.durable.get().max(upto)),
             Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Marks a state write running; its end (however the write ends) wakes the waiters.
+struct Writing<'a>(&'a Shared);
+
+impl<'a> Writing<'a> {
+    fn start(shared: &'a Shared) -> Writing<'a> {
+        shared.writing.set(true);
+        Writing(shared)
+    }
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        self.0.writing.set(false);
+        for w in self.0.waiting.take() {
+            w.wake();
         }
     }
 }
@@ -260,6 +295,8 @@ async fn run(
     outbox: Rc<Outbox>,
     stream: Wakeup,
 ) {
+    let stats = channels.stats().clone();
+    let _attached = Open::new(&stats.consumers);
     let hub_mail = channels.hub().join(&channel, &shared.wakeup);
     let attached = attach(&channels, &channel, &shared, cfg, start, explicit).await;
     let ok = attached.is_ok();
@@ -288,9 +325,10 @@ async fn run(
         };
         let mut sent = 0;
         while sent < BATCH && outbox.bytes.borrow().len() < super::stream::MAX_BACKLOG {
-            let next = shared.consumer.borrow_mut().as_mut().and_then(|c| {
-                c.next_delivery(Instant::now(), info.first.max(1), info.next.max(1))
-            });
+            let next =
+                shared.consumer.borrow_mut().as_mut().and_then(|c| {
+                    c.next_delivery(Instant::now(), info.first.max(1), info.next.max(1))
+                });
             let Some(d) = next else { break };
             let record = match db.log_read(&log, d.seq, 1).await {
                 Ok(r) => r.into_iter().next().filter(|r| r.seq == d.seq),
@@ -300,6 +338,10 @@ async fn run(
             if let Some(r) = record {
                 encode_message(r.seq, d.deliveries, &r.data, &mut outbox.bytes.borrow_mut());
                 sent += 1;
+                ChannelStats::add(&stats.deliveries, 1);
+                if d.deliveries > 1 {
+                    ChannelStats::add(&stats.redeliveries, 1);
+                }
             }
         }
         if sent > 0 {
@@ -314,7 +356,11 @@ async fn run(
             });
             continue;
         }
-        let deadline = shared.consumer.borrow().as_ref().and_then(Consumer::next_deadline);
+        let deadline = shared
+            .consumer
+            .borrow()
+            .as_ref()
+            .and_then(Consumer::next_deadline);
         wait(&shared.wakeup, deadline).await;
     }
 }
@@ -381,11 +427,11 @@ async fn wait(wakeup: &Wakeup, deadline: Option<Instant>) {
     let mut timer = deadline.map(|d| Box::pin(ringwire_reactor::time::sleep_until(d)));
     std::future::poll_fn(|cx| {
         if wakeup.poll_woken(cx).is_ready() {
-            return std::task::Poll::Ready(());
+            return Poll::Ready(());
         }
         match timer.as_mut() {
             Some(t) => t.as_mut().poll(cx),
-            None => std::task::Poll::Pending,
+            None => Poll::Pending,
         }
     })
     .await

@@ -236,7 +236,13 @@ impl Consumer {
         let seq = self.next;
         self.next += 1;
         let deliveries = 1;
-        self.pending.insert(seq, InFlight { deliveries, deadline });
+        self.pending.insert(
+            seq,
+            InFlight {
+                deliveries,
+                deadline,
+            },
+        );
         self.due.insert((deadline, seq));
         Some(Delivery { seq, deliveries })
     }
@@ -277,7 +283,10 @@ impl Consumer {
     /// Moves the floor up to the first sequence number in flight (or `next`), dropping the
     /// acknowledged ranges below it.
     fn update_floor(&mut self) {
-        let floor = self.pending.first_key_value().map_or(self.next, |(&s, _)| s);
+        let floor = self
+            .pending
+            .first_key_value()
+            .map_or(self.next, |(&s, _)| s);
         self.floor = floor.min(self.next);
         self.acked = self.acked.split_off(&self.floor);
     }
@@ -285,7 +294,12 @@ impl Consumer {
     fn insert_acked(&mut self, seq: u64) {
         let mut start = seq;
         let mut end = seq + 1;
-        if let Some((&a, _)) = self.acked.range(..seq).next_back().filter(|(_, b)| **b == seq) {
+        if let Some((&a, _)) = self
+            .acked
+            .range(..seq)
+            .next_back()
+            .filter(|(_, b)| **b == seq)
+        {
             start = a;
         }
         if let Some(b) = self.acked.remove(&end) {

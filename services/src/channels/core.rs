@@ -9,12 +9,15 @@
 //! earlier one reads the missing ones from the store (see [`Feed`](super::feed::Feed)): the
 //! hub is a fast path and a wake-up, the store is the truth.
 
-use super::policy::{Durability, Retention};
+use super::{
+    policy::{Durability, Retention},
+    stats::ChannelStats,
+};
 use bytes::Bytes;
 use ringwire_db::{Db, Error as DbError, LogEntry, LogInfo, Op, Outcome};
 use ringwire_net::stream::{Hub, SendError, Wakeup};
 use ringwire_protocol::channels::{Start, valid_channel};
-use std::{fmt, rc::Rc, time::Duration};
+use std::{fmt, rc::Rc, sync::Arc, time::Duration};
 
 /// Records read from the store per round trip when catching up or replaying.
 pub const READ_PAGE: usize = 256;
@@ -112,14 +115,31 @@ pub struct Channels {
     db: Db,
     hub: Rc<Hub>,
     settings: Rc<Settings>,
+    stats: Arc<ChannelStats>,
 }
 
 impl Channels {
-    /// The channels of this core: durable ones in `db`, live delivery through `hub`.
-    pub fn new(db: Db, hub: Rc<Hub>, settings: Rc<Settings>) -> Rc<Channels> {
+    /// The channels of this core: durable ones in `db`, live delivery through `hub`,
+    /// counted in `stats`.
+    pub fn new(
+        db: Db,
+        hub: Rc<Hub>,
+        settings: Rc<Settings>,
+        stats: Arc<ChannelStats>,
+    ) -> Rc<Channels> {
         let durable = settings.clone();
         hub.set_durable(Box::new(move |ch| durable.durable.lookup(ch).is_some()));
-        Rc::new(Channels { db, hub, settings })
+        Rc::new(Channels {
+            db,
+            hub,
+            settings,
+            stats,
+        })
+    }
+
+    /// This core's counters.
+    pub fn stats(&self) -> &Arc<ChannelStats> {
+        &self.stats
     }
 
     /// The settings.
@@ -159,22 +179,34 @@ impl Channels {
         let retention = self.durable(channel)?.cloned();
         let this = self.clone();
         let channel: Rc<str> = Rc::from(channel);
-        let write = retention
-            .is_some()
-            .then(|| self.db.write(vec![Op::append(log_name(&channel), data.clone())]));
+        let write = retention.is_some().then(|| {
+            self.db
+                .write(vec![Op::append(log_name(&channel), data.clone())])
+        });
         Ok(async move {
             let Some(write) = write else {
-                this.announce(&channel, 0, data).await?;
-                return Ok(0);
+                let sent = this.announce(&channel, 0, data).await;
+                let counter = match sent {
+                    Ok(()) => &this.stats.ephemeral_published,
+                    Err(_) => &this.stats.refused,
+                };
+                ChannelStats::add(counter, 1);
+                return sent.map(|()| 0);
             };
             let seq = match write.await?.first() {
                 Some(Outcome::Append { seq }) => *seq,
-                _ => return Err(ChannelError::Db(DbError::Storage("an append without its outcome".into()))),
+                _ => {
+                    return Err(ChannelError::Db(DbError::Storage(
+                        "an append without its outcome".into(),
+                    )));
+                }
             };
+            ChannelStats::add(&this.stats.durable_published, 1);
             if let Some(r) = retention.filter(|r| r.max_count.is_some() || r.max_bytes.is_some())
                 && seq % TRIM_EVERY == 0
             {
-                ringwire_reactor::spawn_local(trim(this.db.clone(), log_name(&channel), r));
+                let (db, stats) = (this.db.clone(), this.stats.clone());
+                ringwire_reactor::spawn_local(trim(db, stats, log_name(&channel), r));
             }
             // The live notice must not hold the publisher: the message is stored, and a
             // subscriber that misses a notice reads the store at the next one.
@@ -261,15 +293,23 @@ pub fn log_name(channel: &str) -> Bytes {
 }
 
 /// Trims `log` to `retention`, a slice per write, until a slice removes less than a whole one.
-pub(crate) async fn trim(db: Db, log: Bytes, retention: Retention) {
+pub(crate) async fn trim(db: Db, stats: Arc<ChannelStats>, log: Bytes, retention: Retention) {
     loop {
         let op = Op::Trim {
             log: log.clone(),
             trim: retention.to_trim(),
         };
-        match db.write(vec![op]).await.as_deref() {
-            Ok([Outcome::Trim { removed }]) if *removed >= ringwire_db::TRIM_SLICE => {}
-            Ok(_) => return,
+        let removed = db.write(vec![op]).await.map(|o| match o.first() {
+            Some(Outcome::Trim { removed }) => *removed,
+            _ => 0,
+        });
+        match removed {
+            Ok(n) => {
+                ChannelStats::add(&stats.trimmed, n);
+                if n < ringwire_db::TRIM_SLICE {
+                    return;
+                }
+            }
             Err(e) => {
                 tracing::warn!(log = %String::from_utf8_lossy(&log), "trim: {e}");
                 return;

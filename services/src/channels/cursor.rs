@@ -9,12 +9,18 @@
 //! [`Cursor`] is the sans-I/O state of one subscriber: it says which live messages to deliver,
 //! when to read from the store instead (catch-up), and which ranges were lost to trimming
 //! (gaps). It is either *live* (a live notice for exactly the next sequence is delivered as
-//! it is) or *catching up* (everything comes from the store, from [`Cursor::read_from`], until
-//! a read reaches the log's end). It starts catching up, so a start in the past and a start at
-//! the head are the same code path.
+//! it is) or *catching up* (everything comes from the store, from [`Cursor::read_from`],
+//! until a read reaches the log's end). It starts catching up, so a start in the past and a
+//! start at the head are the same code path.
+//!
+//! A read that finds nothing cannot tell a log trimmed to empty from one with nothing new:
+//! such a gap is reported when the next record is read, or at once by [`Cursor::on_trimmed`]
+//! where the caller knows the log's `first` (say from the answer to a subscribe).
 //!
 //! One assumption: a live notice for `seq` is sent only after `seq` can be read from the store
-//! (the append committed first). Then no message is skipped and none is delivered twice.
+//! (the append committed first). Then no message is skipped and none is delivered twice. Live
+//! notices and overflows may be handled while a store read is in flight (the cursor then
+//! reads again), as long as [`Cursor::read_from`] is called when the read starts.
 //!
 //! The handler loop:
 //!
@@ -31,7 +37,7 @@
 //!                 Read::Drop => {}
 //!             }
 //!         }
-//!         cur.on_read_end(batch.len() < LIMIT);
+//!         if let Some(gap) = cur.on_read_end(batch.len() < LIMIT) { send_gap(gap) }
 //!     }
 //!     match mailbox.recv().await {
 //!         Msg::Live(seq, data) => if cur.on_live(seq) == Live::Deliver { send(seq, data) },
@@ -80,6 +86,10 @@ pub struct Cursor {
     next: u64,
     /// One past the highest sequence number a live notice announced.
     seen: u64,
+    /// `seen` when the current store read started.
+    seen_at_read: u64,
+    /// Whether live messages were lost since the current store read started.
+    lost_since_read: bool,
     /// Whether messages come from the store until a read reaches the log's end.
     catching_up: bool,
 }
@@ -91,6 +101,8 @@ impl Cursor {
         Cursor {
             next,
             seen: next,
+            seen_at_read: next,
+            lost_since_read: false,
             catching_up: true,
         }
     }
@@ -105,8 +117,11 @@ impl Cursor {
         self.catching_up
     }
 
-    /// Where to read the store from now, while catching up; `None` when live.
-    pub fn read_from(&self) -> Option<u64> {
+    /// Where to read the store from now, while catching up (call it when the read starts);
+    /// `None` when live.
+    pub fn read_from(&mut self) -> Option<u64> {
+        self.seen_at_read = self.seen;
+        self.lost_since_read = false;
         self.catching_up.then_some(self.next)
     }
 
@@ -143,17 +158,25 @@ impl Cursor {
     }
 
     /// A store read is done; `reached_end`: it returned fewer records than asked, so it saw
-    /// the log's end. The cursor goes live once it has also passed every sequence number a
-    /// live notice announced meanwhile; otherwise [`Cursor::read_from`] asks for another read.
-    pub fn on_read_end(&mut self, reached_end: bool) {
-        if reached_end && self.next >= self.seen {
+    /// the log's end. Then sequence numbers announced before the read started that it did not
+    /// return were trimmed: returns that gap and moves past it. The cursor goes live once it
+    /// has also passed every sequence number announced during the read, and no overflow came
+    /// during the read; otherwise [`Cursor::read_from`] asks for another read.
+    pub fn on_read_end(&mut self, reached_end: bool) -> Option<Gap> {
+        if !reached_end {
+            return None;
+        }
+        let gap = self.on_trimmed(self.seen_at_read);
+        if self.next >= self.seen && !self.lost_since_read {
             self.catching_up = false;
         }
+        gap
     }
 
     /// The mailbox overflowed: live messages were lost, so catch up from the store.
     pub fn on_overflow(&mut self) {
         self.catching_up = true;
+        self.lost_since_read = true;
     }
 
     /// The store's log now starts at `first`: if the cursor is below it, the messages in

@@ -16,6 +16,7 @@
 use super::{
     core::{Channels, READ_PAGE, log_name},
     cursor::{Cursor, Live, Read},
+    stats::ChannelStats,
 };
 use bytes::Bytes;
 use ringwire_db::Error as DbError;
@@ -127,6 +128,7 @@ impl Feed {
         {
             let want = (max - out.len()).min(READ_PAGE);
             let db = self.channels.db();
+            ChannelStats::add(&self.channels.stats().catch_up_reads, 1);
             let entries = db.log_read(&log, from, want).await.map_err(FeedError::Db)?;
             let reached_end = entries.len() < want;
             if entries.is_empty() {
@@ -158,6 +160,16 @@ impl Feed {
             if self.cursor.is_catching_up() || !self.sub.is_empty() {
                 self.wakeup.wake();
             }
+        }
+        let lost: u64 = out
+            .iter()
+            .map(|i| match i {
+                Item::Gap { from, to } => to - from,
+                Item::Message { .. } => 0,
+            })
+            .sum();
+        if lost > 0 {
+            ChannelStats::add(&self.channels.stats().trimmed_before_read, lost);
         }
         Ok(out)
     }

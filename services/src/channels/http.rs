@@ -12,6 +12,7 @@ use super::{
     core::{ChannelError, Channels},
     feed::{Feed, FeedError, Item},
     sse,
+    stats::{ChannelStats, Open},
 };
 use crate::kv::{http::read_body, query::param};
 use base64::Engine as _;
@@ -158,6 +159,8 @@ impl ChannelsHttp {
         let Some(core) = Core::current() else {
             return Err(Error::Service("no core on this thread".into()));
         };
+        let stats = self.channels.stats().clone();
+        let _open = Open::new(&stats.sse_open);
         res.close_connection();
         res.start(
             200,
@@ -208,6 +211,7 @@ impl ChannelsHttp {
                     }
                 }
                 Some(Err(FeedError::Slow)) => {
+                    ChannelStats::add(&stats.sse_slow, 1);
                     let why = "this reader fell stream.subscriber_queue messages behind";
                     sse::named(&mut out, "slow", why);
                     res.write(&out).await?;

@@ -43,9 +43,7 @@ impl Pattern {
                 "*" => {}
                 ">" if i + 1 == count => {}
                 ">" => {
-                    return Err(format!(
-                        "pattern {text:?}: `>` may only be the last token"
-                    ));
+                    return Err(format!("pattern {text:?}: `>` may only be the last token"));
                 }
                 t if t.bytes().all(token_byte) => {}
                 t if t.contains(['*', '>']) => {
@@ -60,7 +58,9 @@ impl Pattern {
                 }
             }
         }
-        Ok(Pattern { text: text.to_owned() })
+        Ok(Pattern {
+            text: text.to_owned(),
+        })
     }
 
     /// The pattern as written.

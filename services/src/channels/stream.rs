@@ -167,20 +167,24 @@ impl StreamHandler for Handler {
             self.inbox.failed |= fatal;
         }
         if partial && self.inbox.ended_inside_a_message() {
-            st.refuse(0, Op::Pub, Status::BadRequest, "the stream ended inside a message");
+            st.refuse(
+                0,
+                Op::Pub,
+                Status::BadRequest,
+                "the stream ended inside a message",
+            );
             self.inbox.failed = true;
         }
         st.flush(out);
         let consumed = self.inbox.consumed(partial);
-        let idle = st.slots.is_empty() && st.outbox.bytes.borrow().is_empty();
-        let subscribed = st.attached.is_some() && !st.outbox.ended.get();
+        // Done once every answer went out and either the subscription ended (its last words
+        // sent) or the client finished its side (which ends a subscription, as on `pubsub`).
+        let answered = st.slots.is_empty();
+        let sub_over = st.outbox.ended.get() && st.outbox.bytes.borrow().is_empty();
+        let client_over = (self.inbox.ended || self.inbox.failed) && self.inbox.is_drained();
         Progress {
             consumed,
-            done: idle
-                && (st.outbox.ended.get()
-                    || ((self.inbox.ended || self.inbox.failed)
-                        && self.inbox.is_drained()
-                        && !subscribed)),
+            done: answered && (sub_over || client_over),
         }
     }
 }
@@ -211,18 +215,27 @@ impl State {
     fn answer(&mut self, id: u32, op: Op, answer: &Answer<'_>) {
         let mut bytes = Vec::new();
         encode_answer(id, op, answer, &mut bytes);
-        self.slots.push_back((Rc::new(RefCell::new(Some(bytes))), false));
+        self.slots
+            .push_back((Rc::new(RefCell::new(Some(bytes))), false));
     }
 
     /// A slot answering `e` now.
     fn answer_error(&mut self, id: u32, op: Op, e: &ChannelError) {
         let bytes = encoded_error(id, op, e);
-        self.slots.push_back((Rc::new(RefCell::new(Some(bytes))), false));
+        self.slots
+            .push_back((Rc::new(RefCell::new(Some(bytes))), false));
     }
 
     /// A slot answering `status` now.
     fn refuse(&mut self, id: u32, op: Op, status: Status, why: &str) {
-        self.answer(id, op, &Answer::Failed { status, message: why });
+        self.answer(
+            id,
+            op,
+            &Answer::Failed {
+                status,
+                message: why,
+            },
+        );
     }
 
     /// A slot filled later by `work`, run as a local task.
@@ -389,7 +402,15 @@ async fn subscribe(
                     FeedError::Db(_) => Status::Error,
                 };
                 let mut bytes = outbox.bytes.borrow_mut();
-                encode_answer(id, Op::Sub, &Answer::Failed { status, message: &why }, &mut bytes);
+                encode_answer(
+                    id,
+                    Op::Sub,
+                    &Answer::Failed {
+                        status,
+                        message: &why,
+                    },
+                    &mut bytes,
+                );
                 outbox.ended.set(true);
                 drop(bytes);
                 wakeup.wake();

@@ -151,7 +151,14 @@ impl KvHandler {
         if super::reserved(key) {
             let message = super::RESERVED;
             let status = Status::BadRequest;
-            return kv::encode_response(&Response::Failed { id, status, message }, out);
+            return kv::encode_response(
+                &Response::Failed {
+                    id,
+                    status,
+                    message,
+                },
+                out,
+            );
         }
         match req {
             Request::Get { key, .. } => {
@@ -198,7 +205,11 @@ impl KvHandler {
                 let (db, prefix) = (self.db.clone(), prefix.to_vec());
                 self.spawn(async move {
                     let mut out = Vec::new();
-                    keys(id, db.scan(&prefix, after.as_deref(), limit).await, &mut out);
+                    keys(
+                        id,
+                        db.scan(&prefix, after.as_deref(), limit).await,
+                        &mut out,
+                    );
                     out
                 });
             }

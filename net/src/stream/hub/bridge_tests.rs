@@ -97,7 +97,10 @@ fn a_full_bridge_queue_holds_the_publisher_and_a_full_core_queue_holds_the_bridg
         let mut held = held.expect("the bridge's queue filled up");
         assert!(!hub.retry(&mut held, &signal));
         bridge.outbox.recv().await.unwrap();
-        assert!(hub.retry(&mut held, &signal), "room after the bridge took one");
+        assert!(
+            hub.retry(&mut held, &signal),
+            "room after the bridge took one"
+        );
         // The other way: the core does not run its delivery task here while the test fills
         // its queue synchronously, so the bridge is refused, then told when there is room.
         let mut n = 0;

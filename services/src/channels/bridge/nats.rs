@@ -130,7 +130,14 @@ impl Outbound {
                 resume_at = None;
             } else if resume_at.is_none() {
                 let waiting = !self.buffer.is_empty() || stalled.is_some();
-                resume_at = Some(Instant::now() + if waiting { RESUME_GRACE } else { Duration::ZERO });
+                resume_at = Some(
+                    Instant::now()
+                        + if waiting {
+                            RESUME_GRACE
+                        } else {
+                            Duration::ZERO
+                        },
+                );
             }
             let flowing = resume_at.is_some_and(|t| Instant::now() >= t);
             if flowing {
@@ -187,11 +194,17 @@ impl Outbound {
         {
             Ok(()) => self.stats.published(),
             Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
-                tracing::warn!("cluster bridge: message on {} not published: {e}", msg.channel);
+                tracing::warn!(
+                    "cluster bridge: message on {} not published: {e}",
+                    msg.channel
+                );
                 self.stats.dropped(DropReason::TooLarge);
             }
             Err(e) => {
-                tracing::warn!("cluster bridge: message on {} not published: {e}", msg.channel);
+                tracing::warn!(
+                    "cluster bridge: message on {} not published: {e}",
+                    msg.channel
+                );
                 self.stats.dropped(DropReason::Closed);
             }
         }
@@ -201,7 +214,9 @@ impl Outbound {
     fn show_buffer(&mut self) {
         let oldest = self.buffer.front().map_or(0, |(at, _)| {
             let age = Instant::now().saturating_duration_since(*at);
-            stats::now_ms().saturating_sub(age.as_millis() as u64).max(1)
+            stats::now_ms()
+                .saturating_sub(age.as_millis() as u64)
+                .max(1)
         });
         self.stats
             .set_buffered(self.buffer.len(), self.buffer.bytes(), oldest);

@@ -14,7 +14,10 @@ use std::{
 fn backoff_stays_in_bounds_and_grows() {
     for attempt in 0..40 {
         let d = backoff(attempt);
-        assert!((RECONNECT_MIN..=RECONNECT_MAX).contains(&d), "{attempt}: {d:?}");
+        assert!(
+            (RECONNECT_MIN..=RECONNECT_MAX).contains(&d),
+            "{attempt}: {d:?}"
+        );
     }
     assert!(backoff(1) <= RECONNECT_MIN * 2);
 }
@@ -228,7 +231,10 @@ fn buffers_while_down_refuses_when_full_then_recovers() {
         a.refusing.load(Ordering::Acquire)
     });
     let snap = a.bridge.stats().snapshot();
-    assert!(!snap.connected && snap.refusing && snap.buffered_bytes >= 996, "{snap:?}");
+    assert!(
+        !snap.connected && snap.refusing && snap.buffered_bytes >= 996,
+        "{snap:?}"
+    );
     let Some(_server) = Server::start(port) else {
         return;
     };

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 fn in_order_live_messages_are_delivered_as_they_come() {
     let mut c = Cursor::new(1);
     assert_eq!(c.read_from(), Some(1));
-    c.on_read_end(true);
+    assert_eq!(c.on_read_end(true), None);
     assert_eq!(c.read_from(), None);
     assert_eq!(c.on_live(1), Live::Deliver);
     assert_eq!(c.on_live(2), Live::Deliver);
@@ -17,19 +17,35 @@ fn in_order_live_messages_are_delivered_as_they_come() {
 #[test]
 fn a_jump_catches_up_from_the_store() {
     let mut c = Cursor::new(5);
+    c.read_from();
     c.on_read_end(true);
     assert_eq!(c.on_live(7), Live::CatchUp);
     assert_eq!(c.read_from(), Some(5));
     assert_eq!(c.on_live(5), Live::Drop, "catching up: the store has it");
+    assert_eq!(c.on_live(8), Live::Drop, "announced during the read");
     assert_eq!(c.on_read(5), Read::Deliver);
     assert_eq!(c.on_read(6), Read::Deliver);
-    c.on_read_end(true);
-    assert_eq!(c.read_from(), Some(7), "7 was announced: read until past it");
     assert_eq!(c.on_read(7), Read::Deliver);
-    c.on_read_end(true);
+    assert_eq!(c.on_read_end(true), None);
+    assert_eq!(
+        c.read_from(),
+        Some(8),
+        "8 was announced during the read: read again"
+    );
+    assert_eq!(c.on_read(8), Read::Deliver);
+    assert_eq!(c.on_read_end(true), None);
     assert_eq!(c.read_from(), None);
     assert_eq!(c.on_live(6), Live::Drop);
-    assert_eq!(c.on_live(8), Live::Deliver);
+    assert_eq!(c.on_live(8), Live::Drop);
+    assert_eq!(c.on_live(9), Live::Deliver);
+    // An overflow during a read: the read may have missed what was lost, so read again.
+    c.on_overflow();
+    assert_eq!(c.read_from(), Some(10));
+    c.on_overflow();
+    assert_eq!(c.on_read_end(true), None);
+    assert_eq!(c.read_from(), Some(10));
+    assert_eq!(c.on_read_end(true), None);
+    assert_eq!(c.read_from(), None);
 }
 
 #[test]
@@ -42,6 +58,11 @@ fn trims_are_reported_as_gaps() {
     c.on_read_end(true);
     c.on_overflow();
     assert_eq!(c.read_from(), Some(7));
+    // 7 and 8 were announced, but the read found nothing: trimmed meanwhile.
+    assert_eq!(c.on_live(8), Live::Drop);
+    assert_eq!(c.read_from(), Some(7));
+    assert_eq!(c.on_read_end(true), Some(Gap { from: 7, to: 9 }));
+    assert_eq!(c.read_from(), None);
 }
 
 #[derive(Debug, Clone)]
@@ -56,7 +77,8 @@ enum Op {
     Lose(bool),
     /// The overflow signal, if one is due, reaches the subscriber.
     Overflow,
-    /// One store read of up to this many records, if the cursor asks for one.
+    /// Starts a store read of up to this many records if the cursor asks for one, or
+    /// finishes the read in flight (notices may be handled while it is in flight).
     Read(u64),
     /// Retention removes up to this many of the oldest records.
     Trim(u64),
@@ -83,6 +105,8 @@ struct World {
     next: u64,
     cores: [VecDeque<u64>; 2],
     overflow: bool,
+    /// The records a started read returned, and whether it reached the end.
+    reading: Option<(Vec<u64>, bool)>,
     cur: Cursor,
     /// Everything below was delivered or reported as a gap, in order.
     pos: u64,
@@ -91,7 +115,10 @@ struct World {
 
 impl World {
     fn deliver(&mut self, seq: u64) -> Result<(), TestCaseError> {
-        prop_assert!(self.delivered.last().is_none_or(|&l| l < seq), "not increasing");
+        prop_assert!(
+            self.delivered.last().is_none_or(|&l| l < seq),
+            "not increasing"
+        );
         prop_assert_eq!(seq, self.pos, "delivered out of order or skipped");
         self.delivered.push(seq);
         self.pos = seq + 1;
@@ -99,7 +126,11 @@ impl World {
     }
 
     fn gap(&mut self, g: Gap) -> Result<(), TestCaseError> {
-        prop_assert!(g.from < g.to && g.to <= self.first, "{:?} was not trimmed", g);
+        prop_assert!(
+            g.from < g.to && g.to <= self.first,
+            "{:?} was not trimmed",
+            g
+        );
         prop_assert_eq!(g.from, self.pos);
         self.pos = g.to;
         Ok(())
@@ -117,11 +148,19 @@ impl World {
         Ok(())
     }
 
-    fn read(&mut self, limit: u64) -> Result<(), TestCaseError> {
-        let Some(from) = self.cur.read_from() else { return Ok(()) };
-        let start = from.max(self.first);
-        let end = self.next.min(start + limit);
-        for seq in start..end {
+    fn start_read(&mut self, limit: u64) {
+        if let Some(from) = self.cur.read_from() {
+            let start = from.max(self.first);
+            let end = self.next.min(start + limit);
+            self.reading = Some(((start..end).collect(), end - start < limit));
+        }
+    }
+
+    fn finish_read(&mut self) -> Result<(), TestCaseError> {
+        let Some((records, reached_end)) = self.reading.take() else {
+            return Ok(());
+        };
+        for seq in records {
             match self.cur.on_read(seq) {
                 Read::Deliver => self.deliver(seq)?,
                 Read::Gap(g) => {
@@ -131,7 +170,9 @@ impl World {
                 Read::Drop => {}
             }
         }
-        self.cur.on_read_end(end - start < limit);
+        if let Some(g) = self.cur.on_read_end(reached_end) {
+            self.gap(g)?;
+        }
         Ok(())
     }
 
@@ -153,7 +194,8 @@ impl World {
                     self.cur.on_overflow();
                 }
             }
-            Op::Read(limit) => self.read(limit)?,
+            Op::Read(_) if self.reading.is_some() => self.finish_read()?,
+            Op::Read(limit) => self.start_read(limit),
             Op::Trim(k) => self.first = (self.first + k).min(self.next),
             Op::Trimmed => {
                 if let Some(g) = self.cur.on_trimmed(self.first) {
@@ -183,6 +225,7 @@ proptest! {
             next,
             cores: [VecDeque::new(), VecDeque::new()],
             overflow: false,
+            reading: None,
             cur: Cursor::new(start),
             pos: start,
             delivered: Vec::new(),
@@ -197,17 +240,25 @@ proptest! {
             w.notify(true, false)?;
         }
         w.apply(&Op::Overflow)?;
+        w.finish_read()?;
         for _ in 0..1000 {
-            if w.cur.read_from().is_none() {
+            if !w.cur.is_catching_up() {
                 break;
             }
-            w.read(3)?;
+            w.start_read(3);
+            w.finish_read()?;
         }
         prop_assert!(!w.cur.is_catching_up(), "never caught up");
-        prop_assert_eq!(w.cur.next(), w.next);
-        // Every seq in [start, next) was delivered or reported trimmed (`pos` moves only by
-        // deliveries and gaps, each starting where the last ended).
-        prop_assert_eq!(w.pos, w.next.max(start));
+        // Every seq in [start, pos) was delivered or reported trimmed (`pos` moves only by
+        // deliveries and gaps, each starting where the last ended); the rest is trimmed (a
+        // read of a log trimmed to empty cannot see the gap: it is reported with the next
+        // record, or by `on_trimmed`).
+        prop_assert_eq!(w.pos, w.cur.next());
+        prop_assert!(w.pos == w.next || w.first == w.next, "stopped early at {}", w.pos);
+        if let Some(g) = w.cur.on_trimmed(w.first) {
+            w.gap(g)?;
+        }
+        prop_assert_eq!(w.pos, w.next);
         let mut sorted = w.delivered.clone();
         sorted.dedup();
         prop_assert_eq!(sorted.len(), w.delivered.len(), "duplicates");

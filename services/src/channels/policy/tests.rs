@@ -13,7 +13,8 @@ fn size(s: &str) -> Result<u64, String> {
         "GiB" => 30,
         _ => return Err(format!("bad unit in {s:?}")),
     };
-    n.checked_mul(1 << shift).ok_or_else(|| "too large".to_string())
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| "too large".to_string())
 }
 
 /// A stand-in for the configuration's duration parser: digits and one unit.
@@ -78,7 +79,8 @@ fn bad_patterns_say_why() {
 
 #[test]
 fn parses_entries_first_match_wins() {
-    let d = parse(" orders.* ; max_age=7d ;max_bytes=1GiB , audit,,orders.>;max_count=10 ").unwrap();
+    let d =
+        parse(" orders.* ; max_age=7d ;max_bytes=1GiB , audit,,orders.>;max_count=10 ").unwrap();
     assert_eq!(d.entries.len(), 3);
     let r = d.lookup("orders.eu").unwrap();
     assert_eq!(r.max_age, Some(Duration::from_secs(7 * 86_400)));
@@ -149,7 +151,11 @@ fn reference(pattern: &[&str], channel: &[&str]) -> bool {
 }
 
 fn token() -> impl Strategy<Value = String> {
-    prop_oneof![Just("a".to_string()), Just("b".to_string()), "[a-c:_-]{1,3}"]
+    prop_oneof![
+        Just("a".to_string()),
+        Just("b".to_string()),
+        "[a-c:_-]{1,3}"
+    ]
 }
 
 fn pattern_token() -> impl Strategy<Value = String> {
@@ -159,7 +165,10 @@ fn pattern_token() -> impl Strategy<Value = String> {
 fn retention() -> impl Strategy<Value = Retention> {
     (
         proptest::option::of(1u64..u64::MAX),
-        proptest::option::of(prop_oneof![1u64..5000, (1u64..1 << 20).prop_map(|n| n << 10)]),
+        proptest::option::of(prop_oneof![
+            1u64..5000,
+            (1u64..1 << 20).prop_map(|n| n << 10)
+        ]),
         proptest::option::of(prop_oneof![
             (1u64..1 << 40).prop_map(Duration::from_nanos),
             (1u64..1 << 30).prop_map(Duration::from_millis),
