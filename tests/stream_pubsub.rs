@@ -443,3 +443,39 @@ both_backends! {
         assert!(metric(&s, "ringwire_stream_pubsub_held_total") > 0.0, "the queue never filled");
     }
 }
+
+both_backends! {
+    fn pub_on_a_durable_channel_is_refused_and_sub_gets_its_messages(io) {
+        // A durable channel's messages go through the store (service `channels` or HTTP):
+        // the legacy PUB would bypass it, so it is refused; SUB still hears them live.
+        let s = Server::start(io, &["--workers", "1", "--durable", "kept.*"]);
+        let mut w = Wire::connect_with(s.stream.unwrap(), Settings::default());
+        let pid = command(&mut w, "PUB kept.a\n");
+        let mut reset = None;
+        while let Some(ev) = w.next(Duration::from_secs(5)) {
+            if let Ev::Reset { id, code } = ev {
+                reset = Some((id, code));
+                break;
+            }
+        }
+        assert_eq!(reset, Some((pid, ErrorCode::SERVICE_ERROR.0)), "{}", s.log());
+        let (mut sub, sid, _) = subscriber(&s, Settings::default(), "kept.a");
+        let r = util::raw(
+            &s,
+            b"POST /channels/kept.a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+        )
+        .expect("a response");
+        assert_eq!(r.status, 200, "{}", s.log());
+        let mut got = None;
+        while let Some(ev) = sub.next(Duration::from_secs(10)) {
+            if let Ev::Data { id, data, .. } = ev
+                && id == sid
+                && !data.is_empty()
+            {
+                got = Some(data);
+                break;
+            }
+        }
+        assert_eq!(got.as_deref(), Some(&b"hello"[..]));
+    }
+}

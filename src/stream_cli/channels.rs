@@ -300,7 +300,7 @@ pub async fn publish(
     out: &mut impl Write,
 ) -> io::Result<()> {
     let mut c = ChanConn::open(client).await?;
-    let (mut sent, mut answered) = (0, 0);
+    let (mut sent, mut answered, mut finished) = (0, 0, false);
     while answered < messages.len() {
         let mut wire = Vec::new();
         while sent < messages.len() && sent - answered < MAX_IN_FLIGHT {
@@ -315,8 +315,9 @@ pub async fn publish(
         if !wire.is_empty() {
             c.stream.send(&wire).await?;
         }
-        if sent == messages.len() {
+        if sent == messages.len() && !finished {
             c.stream.finish()?;
+            finished = true;
         }
         let body = c.answer(answered as u32 + 1, "a PUB").await?;
         let seq = published(&body)?;

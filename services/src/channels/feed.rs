@@ -155,7 +155,12 @@ impl Feed {
                     data: e.data,
                 });
             }
-            self.cursor.on_read_end(reached_end);
+            if let Some(gap) = self.cursor.on_read_end(reached_end) {
+                out.push(Item::Gap {
+                    from: gap.from,
+                    to: gap.to,
+                });
+            }
             // Another read, or mail that came while reading: come back without waiting.
             if self.cursor.is_catching_up() || !self.sub.is_empty() {
                 self.wakeup.wake();

@@ -44,7 +44,7 @@ pub async fn run(channels: Rc<Channels>, every: Duration) {
                     && !r.is_unbounded()
                 {
                     let (db, stats) = (channels.db().clone(), channels.stats().clone());
-                    trim(db, stats, name.clone(), r.clone()).await;
+                    trim(db, stats, name.clone(), *r).await;
                 }
             }
             if names.len() < PAGE {

@@ -16,6 +16,7 @@ fn urls(v: &str) -> Result<Vec<String>, String> {
         if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
             return Err(format!("{url:?}: expected nats://host:port"));
         }
+        ringwire_services::channels::bridge::check_url(url)?;
         out.push(url.to_string());
     }
     Ok(out)

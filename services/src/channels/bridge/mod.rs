@@ -174,6 +174,16 @@ impl Bridge {
     }
 }
 
+/// Checks one `cluster.nats` entry the way the NATS client will read it.
+pub fn check_url(url: &str) -> Result<(), String> {
+    if !url.starts_with("nats://") {
+        return Err(format!("{url:?}: a NATS server is nats://host:port"));
+    }
+    url.parse::<async_nats::ServerAddr>()
+        .map(|_| ())
+        .map_err(|e| format!("{url:?}: {e}"))
+}
+
 /// The NATS subject of `channel`.
 pub fn subject(channel: &str) -> String {
     format!("ringwire.ch.{channel}")

@@ -37,6 +37,9 @@ pub(super) fn run<O: Outbox, C: Cores>(
     local.block_on(&rt, async move {
         let (up_tx, up_rx) = watch::channel(false);
         let Some(client) = connect(&config, stats.clone(), up_tx).await else {
+            // Nothing will ever be published: say so to every publisher.
+            port.refusing.store(true, Ordering::Release);
+            stats.set_refusing(true);
             return;
         };
         let Port {
@@ -100,7 +103,7 @@ async fn connect(
                 }
             }
         });
-    match options.connect(config.urls.join(",")).await {
+    match options.connect(config.urls.as_slice()).await {
         Ok(c) => Some(c),
         Err(e) => {
             tracing::error!("cluster bridge: {e} (cluster.nats = {:?})", config.urls);
