@@ -147,7 +147,7 @@ impl Tables {
         let from = encoding::log_meta_key(prefix);
         let after = after.map(encoding::log_meta_key);
         let start = match &after {
-            Some(a) if a[..] >= from[..] => Bound::Included(&a[..]),
+            Some(a) if a[..] >= from[..] => Bound::Excluded(&a[..]),
             _ => Bound::Included(&from[..]),
         };
         let range = (start, Bound::<&[u8]>::Unbounded);
