@@ -80,7 +80,8 @@ both_backends! {
         assert!(published > 0 && j["errors"] == 0, "{j}");
 
         // The replay may read it all in well under a second: no warmup to miss it in.
-        args.extend(["--replay", "--warmup", "0"]);
+        let mut args = vec!["bench-stream", "--service", "channels", "--durable-channel", "bench.d", "--replay"];
+        args.extend(["--connections", "1", "--streams", "2", "--duration", "1", "--warmup", "0", "--json"]);
         let j: serde_json::Value = serde_json::from_str(ok(ringwire(io, &addr, &args)).trim()).expect("one JSON line");
         assert!(j["messages"].as_u64().unwrap() > 0 && j["errors"] == 0, "{j}");
 

@@ -6,7 +6,7 @@
 
 mod util;
 
-use ringwire_protocol::channels::{Request, Start};
+use ringwire_protocol::channels::{Request, Start, Status};
 use std::{
     collections::{BTreeMap, BTreeSet},
     thread,
@@ -76,6 +76,18 @@ both_backends! {
         // A message published now reaches the consumer.
         let seq = Chan::open(s.stream.unwrap()).unwrap().publish("orders.c", b"later").unwrap();
         assert_eq!(c.message().unwrap(), (seq, 1, b"later".to_vec()));
+        assert_eq!(c.ack(seq).unwrap(), Ans::Done);
+        drop(c);
+        // Deleted, it is gone: a new one of the same name starts afresh.
+        let mut d = Chan::open(s.stream.unwrap()).unwrap();
+        let delete = |d: &mut Chan| {
+            let id = d.id();
+            d.request(&Request::DeleteConsumer { id, channel: "orders.c", consumer: "worker" }).unwrap()
+        };
+        assert_eq!(delete(&mut d), Ans::Done);
+        assert!(matches!(delete(&mut d), Ans::Failed(Status::NotFound, _)));
+        let mut c = attach(&s, "orders.c", "worker", 0, 0);
+        assert_eq!(c.message().unwrap(), (1, 1, payload(0, 0)));
     }
 }
 
@@ -139,7 +151,7 @@ both_backends! {
         while c.message_until(Instant::now() + Duration::from_millis(50)).unwrap().is_some() {}
         assert_quiet(&mut c, Duration::from_millis(1500), "acknowledged: no more redeliveries");
         // An ACK of a seq not in flight is NOT_FOUND.
-        assert!(matches!(c.ack(3).unwrap(), Ans::Failed(ringwire_protocol::channels::Status::NotFound, _)));
+        assert!(matches!(c.ack(3).unwrap(), Ans::Failed(Status::NotFound, _)));
     }
 }
 

@@ -54,6 +54,9 @@ fn replay_all(s: &Server, channel: &str) -> Vec<(u64, Vec<u8>)> {
     read_n(&mut c, (next - 1) as usize)
 }
 
+/// What one publisher sent, and the (seq, payload) of what was acknowledged.
+type Published = (Vec<Vec<u8>>, Vec<(u64, Vec<u8>)>);
+
 /// One publisher until the server dies: PUBs 64 at a time, 32 in flight. Returns the
 /// payloads it sent and the (seq, payload) of those acknowledged.
 fn crash_publisher(
@@ -61,7 +64,7 @@ fn crash_publisher(
     who: usize,
     stop: &AtomicBool,
     acks: &AtomicUsize,
-) -> (Vec<Vec<u8>>, Vec<(u64, Vec<u8>)>) {
+) -> Published {
     let (mut sent, mut acked) = (Vec::new(), Vec::new());
     let Ok(mut c) = Chan::open(addr) else {
         return (sent, acked);

@@ -10,7 +10,7 @@ use std::{
 };
 use util::{
     Server,
-    sse::{Sse, json, metric_sum, problem, publish, publish_durable, req},
+    sse::{Publisher, Sse, json, metric_sum, problem, publish, publish_durable, req},
 };
 
 /// Two workers, so a subscriber and a publisher usually sit on different cores.
@@ -231,8 +231,11 @@ both_backends! {
     fn sse_ephemeral_channel_has_no_ids(io) {
         let s = start(io, &[]);
         let mut sse = Sse::subscribe(&s, "/channels/e.x/events", &[]);
-        assert_eq!(publish(&s, "e.x", b"hi\nthere").status, 204);
-        assert_eq!(publish(&s, "e.x", &[0x80]).status, 204);
+        // One connection: separate ones may sit on different cores, and an ephemeral channel
+        // keeps each publisher's order only.
+        let mut publisher = Publisher::new(&s);
+        assert_eq!(publisher.publish("e.x", b"hi\nthere").status, 204);
+        assert_eq!(publisher.publish("e.x", &[0x80]).status, 204);
         assert_eq!(sse.messages(1), [(None, "hi\nthere".to_string())]);
         let binary = sse.event();
         assert_eq!((binary.id, binary.event.as_deref(), binary.data.as_deref()), (None, Some("binary"), Some("gA==")));
@@ -260,15 +263,19 @@ both_backends! {
     fn sse_subscription_released_on_client_close(io) {
         // The heartbeat makes the server write, so it learns of the close either way.
         let s = start(io, &["--sse-heartbeat", "200ms"]);
-        const GAUGE: &str = "ringwire_stream_pubsub_subscriptions";
-        assert_eq!(metric_sum(&s, GAUGE), 0.0);
+        // Hub subscriptions and open event streams, both back to 0 once the clients are gone.
+        let open = || {
+            let subs = metric_sum(&s, "ringwire_stream_pubsub_subscriptions");
+            (subs, metric_sum(&s, "ringwire_channels_sse_streams"))
+        };
+        assert_eq!(open(), (0.0, 0.0));
         let durable = Sse::subscribe(&s, "/channels/d.x/events", &[]);
         let ephemeral = Sse::subscribe(&s, "/channels/e.x/events", &[]);
-        eventually("two subscriptions counted", &s, || metric_sum(&s, GAUGE) == 2.0);
+        eventually("two subscriptions counted", &s, || open() == (2.0, 2.0));
         drop(durable);
-        eventually("the durable subscription released", &s, || metric_sum(&s, GAUGE) == 1.0);
+        eventually("the durable subscription released", &s, || open() == (1.0, 1.0));
         drop(ephemeral);
-        eventually("the ephemeral subscription released", &s, || metric_sum(&s, GAUGE) == 0.0);
+        eventually("the ephemeral subscription released", &s, || open() == (0.0, 0.0));
         // Publishing to the channels still works and finds no one.
         assert_eq!(publish(&s, "e.x", b"x").status, 204);
         publish_durable(&s, "d.x", b"x");
@@ -285,12 +292,18 @@ both_backends! {
         eventually("the log trimmed to its last 2", &s, || {
             get_json(&s, "/channels/d.x/messages")["first"].as_u64() == Some(63)
         });
-        let mut sse = Sse::subscribe(&s, "/channels/d.x/events?from=1", &[]);
-        let gap = sse.event();
-        assert_eq!((gap.event.as_deref(), gap.id.as_deref()), (Some("gap"), None), "{gap:?}");
-        let range: serde_json::Value = serde_json::from_str(gap.data.as_deref().unwrap()).unwrap();
-        assert_eq!(range, serde_json::json!({"from": 1, "to": 63}));
-        assert_eq!(sse.messages(2), [msg(63, "m63"), msg(64, "m64")]);
+        // A reader that asks for what was trimmed is told what it cannot have, then gets the
+        // rest: asking from the start, or resuming after a disconnect.
+        for (query, header, from) in [("?from=1", None, 1), ("", Some("10"), 11)] {
+            let headers: Vec<_> = header.map(|id| ("Last-Event-ID", id)).into_iter().collect();
+            let mut sse = Sse::subscribe(&s, &format!("/channels/d.x/events{query}"), &headers);
+            let gap = sse.event();
+            let what = format!("{query} {header:?}: {gap:?}");
+            assert_eq!((gap.event.as_deref(), gap.id.as_deref()), (Some("gap"), None), "{what}");
+            let range: serde_json::Value = serde_json::from_str(gap.data.as_deref().unwrap()).unwrap();
+            assert_eq!(range, serde_json::json!({"from": from, "to": 63}), "{what}");
+            assert_eq!(sse.messages(2), [msg(63, "m63"), msg(64, "m64")], "{what}");
+        }
         // Resuming inside what is kept has no gap.
         let mut resumed = Sse::subscribe(&s, "/channels/d.x/events", &[("Last-Event-ID", "63")]);
         assert_eq!(resumed.messages(1), [msg(64, "m64")]);
@@ -315,9 +328,10 @@ both_backends! {
     fn sse_slow_ephemeral_reader_is_told_and_cut(io) {
         let s = start(io, &["--subscriber-queue", "8"]);
         let mut sse = Sse::subscribe(&s, "/channels/e.x/events", &[]);
-        // The reader reads nothing while 25 MiB are published.
+        // The reader reads nothing while 25 MiB are published, in order (one connection).
+        let mut publisher = Publisher::new(&s);
         for i in 0..FLOOD {
-            assert_eq!(publish(&s, "e.x", &big(i)).status, 204);
+            assert_eq!(publisher.publish("e.x", &big(i)).status, 204);
         }
         let mut last = None;
         let slow = loop {
@@ -332,6 +346,7 @@ both_backends! {
         assert_eq!(slow.event.as_deref(), Some("slow"), "{slow:?}");
         assert!(last.is_none_or(|l| l < FLOOD - 1), "a slow reader missed some");
         assert!(sse.ended(), "then the stream ends cleanly\n{}", s.log());
+        assert_eq!(metric_sum(&s, "ringwire_channels_sse_slow_total"), 1.0);
     }
 }
 
@@ -350,5 +365,27 @@ both_backends! {
         }
         publish_durable(&s, "d.x", b"after");
         assert_eq!(sse.messages(1), [msg(FLOOD as u64 + 1, "after")]);
+        // It fell behind (its mailbox holds 8) and caught up from the store, not cut.
+        assert!(metric_sum(&s, "ringwire_channels_catch_up_reads_total") > 0.0);
+        assert_eq!(metric_sum(&s, "ringwire_channels_sse_slow_total"), 0.0);
+    }
+}
+
+both_backends! {
+    fn sse_resume_after_restart(io) {
+        let data = tempfile::tempdir().unwrap();
+        let dir = data.path().to_str().unwrap();
+        let mut s = start(io, &["--data-dir", dir]);
+        for i in 1..=3 {
+            publish_durable(&s, "d.x", format!("m{i}").as_bytes());
+        }
+        s.signal("TERM");
+        assert_eq!(s.wait(Duration::from_secs(25)).and_then(|e| e.code()), Some(0), "{}", s.log());
+        let s = start(io, &["--data-dir", dir]);
+        // What an EventSource that saw 1 sends when it reconnects to the restarted server.
+        let mut sse = Sse::subscribe(&s, "/channels/d.x/events", &[("Last-Event-ID", "1")]);
+        assert_eq!(sse.messages(2), [msg(2, "m2"), msg(3, "m3")]);
+        assert_eq!(publish_durable(&s, "d.x", b"m4"), 4, "numbering goes on");
+        assert_eq!(sse.messages(1), [msg(4, "m4")]);
     }
 }

@@ -2,8 +2,7 @@
 //! line (sequence numbers, replay, named consumers with acknowledgements), and the
 //! request/answer plumbing `bench-stream --service channels` shares.
 
-use super::parse_duration;
-use clap::{Arg, ArgAction, ArgMatches, Command};
+use super::channels_args::SubOpts;
 use ringwire_net::stream::client::{Client, Stream};
 use ringwire_protocol::channels::{
     Answer, Request, ServerMessage, Start, Status, parse_server_message, split,
@@ -11,181 +10,13 @@ use ringwire_protocol::channels::{
 use ringwire_reactor::time;
 use std::{
     io::{self, Write},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 /// PUBs a stream keeps in flight at most (the service's bound).
 pub const MAX_IN_FLIGHT: usize = 256;
 /// How long a finishing command waits for the answers it is owed.
 const LINGER: Duration = Duration::from_secs(5);
-
-/// `ringwire client sub`'s options beyond the channel and `--count`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SubOpts {
-    /// Where to start (`None`: new messages only).
-    pub start: Option<Start>,
-    /// Read as this named consumer.
-    pub consumer: Option<ConsumerOpts>,
-    /// Print `seq<TAB>message` rather than the message alone.
-    pub seq: bool,
-}
-
-/// `--consumer NAME` and its settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConsumerOpts {
-    pub name: String,
-    /// 0: the server's `pubsub.ack_wait`.
-    pub ack_wait_ms: u32,
-    /// 0: the server's `pubsub.max_ack_pending`.
-    pub max_ack_pending: u32,
-    /// ACK each message once printed (`--no-ack` turns it off).
-    pub ack: bool,
-}
-
-/// The options `ringwire client sub` adds for the `channels` service.
-pub fn sub_args() -> Vec<Arg> {
-    let opt = |name: &'static str, value: &'static str, help: &'static str| {
-        Arg::new(name).long(name).value_name(value).help(help)
-    };
-    let starts = ["from", "last", "since"];
-    let others = |me: &str| {
-        starts
-            .iter()
-            .filter(|s| **s != me)
-            .copied()
-            .collect::<Vec<_>>()
-    };
-    vec![
-        opt(
-            "from",
-            "SEQ",
-            "Durable channel: start at sequence number SEQ",
-        )
-        .conflicts_with_all(others("from")),
-        opt(
-            "last",
-            "N",
-            "Durable channel: start with the last N messages",
-        )
-        .conflicts_with_all(others("last")),
-        opt(
-            "since",
-            "TIME",
-            "Durable channel: start at messages stored since TIME: Unix milliseconds, or a \
-             duration ago such as 10m",
-        )
-        .conflicts_with_all(others("since")),
-        opt(
-            "consumer",
-            "NAME",
-            "Durable channel: read as the named consumer (kept by the server; resumes where \
-             it stopped) and ACK each message after printing it",
-        ),
-        opt(
-            "ack-wait",
-            "DURATION",
-            "With --consumer: redelivery after this long unacknowledged [default: the \
-             server's pubsub.ack_wait]",
-        )
-        .requires("consumer"),
-        opt(
-            "max-ack-pending",
-            "N",
-            "With --consumer: at most N messages unacknowledged [default: the server's \
-             pubsub.max_ack_pending]",
-        )
-        .requires("consumer"),
-        Arg::new("no-ack")
-            .long("no-ack")
-            .action(ArgAction::SetTrue)
-            .requires("consumer")
-            .help("With --consumer: do not acknowledge (messages come again after ack-wait)"),
-        Arg::new("seq")
-            .long("seq")
-            .action(ArgAction::SetTrue)
-            .help("Print `seq<TAB>message` (seq 0 on an ephemeral channel)"),
-    ]
-}
-
-/// `ringwire client channel-info`.
-pub fn info_command(channel: Arg) -> Command {
-    Command::new("channel-info")
-        .about("Print a durable channel's first and next sequence number, count and bytes")
-        .arg(channel)
-}
-
-fn positive(m: &ArgMatches, name: &str) -> Result<Option<u64>, String> {
-    m.get_one::<String>(name)
-        .map(|v| {
-            v.trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or(format!(
-                    "--{name}: expected a whole number of at least 1, got {v:?}"
-                ))
-        })
-        .transpose()
-}
-
-/// Reads `sub`'s channel options.
-pub fn parse_sub(m: &ArgMatches) -> Result<SubOpts, String> {
-    let since = match m.get_one::<String>("since") {
-        None => None,
-        Some(v) => Some(Start::SinceMs(since_ms(v, SystemTime::now())?)),
-    };
-    let start = positive(m, "from")?
-        .map(Start::From)
-        .or(positive(m, "last")?.map(Start::Last))
-        .or(since);
-    let consumer = match m.get_one::<String>("consumer") {
-        None => None,
-        Some(name) => {
-            super::check_channel(name).map_err(|e| format!("--consumer: {e}"))?;
-            let ack_wait_ms = match m.get_one::<String>("ack-wait") {
-                None => 0,
-                Some(v) => {
-                    let d = parse_duration(v).map_err(|e| format!("--ack-wait: {e}"))?;
-                    u32::try_from(d.as_millis())
-                        .ok()
-                        .filter(|ms| *ms >= 1)
-                        .ok_or(format!("--ack-wait: expected 1ms to 49 days, got {v:?}"))?
-                }
-            };
-            let max_ack_pending = match positive(m, "max-ack-pending")? {
-                None => 0,
-                Some(n) => u32::try_from(n)
-                    .map_err(|_| format!("--max-ack-pending: at most {}, got {n}", u32::MAX))?,
-            };
-            Some(ConsumerOpts {
-                name: name.clone(),
-                ack_wait_ms,
-                max_ack_pending,
-                ack: !m.get_flag("no-ack"),
-            })
-        }
-    };
-    Ok(SubOpts {
-        start,
-        consumer,
-        seq: m.get_flag("seq"),
-    })
-}
-
-/// `--since`: Unix milliseconds, or a duration before `now`.
-pub fn since_ms(v: &str, now: SystemTime) -> Result<u64, String> {
-    if let Ok(ms) = v.trim().parse::<u64>() {
-        return Ok(ms);
-    }
-    let ago = humantime::parse_duration(v.trim()).map_err(|_| {
-        format!("--since: expected Unix milliseconds or a duration ago such as 10m, got {v:?}")
-    })?;
-    let at = now.checked_sub(ago).unwrap_or(UNIX_EPOCH);
-    Ok(at
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64)
-}
 
 /// A `channels` stream with its receive buffer and request ids.
 pub struct ChanConn {
@@ -371,22 +202,7 @@ pub async fn subscribe(
     opts: &SubOpts,
     out: &mut impl Write,
 ) -> io::Result<()> {
-    let mut c = ChanConn::open(client).await?;
-    let id = c.id();
-    let start = opts.start.unwrap_or(Start::New);
-    let req = match &opts.consumer {
-        None => Request::Sub { id, channel, start },
-        Some(k) => Request::Consume {
-            id,
-            channel,
-            consumer: &k.name,
-            ack_wait_ms: k.ack_wait_ms,
-            max_ack_pending: k.max_ack_pending,
-            start,
-        },
-    };
-    c.send(&req).await?;
-    c.answer(id, "the subscription").await?;
+    let mut c = attach(client, channel, opts).await?;
     let ack = opts.consumer.as_ref().is_some_and(|k| k.ack);
     let mut owed = 0u64;
     let mut seen = 0;
@@ -442,6 +258,42 @@ pub async fn subscribe(
     }
     linger(&mut c).await
 }
+
+/// A stream with the SUB or CONSUME of `opts` answered. A CONSUME answered CONFLICT (the
+/// consumer's state changed under the attach, e.g. by its previous owner's last write) is
+/// retried on a new stream, as the status asks, a few times.
+async fn attach(client: &Client, channel: &str, opts: &SubOpts) -> io::Result<ChanConn> {
+    let start = opts.start.unwrap_or(Start::New);
+    let mut attempt = 0;
+    loop {
+        let mut c = ChanConn::open(client).await?;
+        let id = c.id();
+        let req = match &opts.consumer {
+            None => Request::Sub { id, channel, start },
+            Some(k) => Request::Consume {
+                id,
+                channel,
+                consumer: &k.name,
+                ack_wait_ms: k.ack_wait_ms,
+                max_ack_pending: k.max_ack_pending,
+                start,
+            },
+        };
+        c.send(&req).await?;
+        match c.answer(id, "the subscription").await {
+            Ok(_) => return Ok(c),
+            Err(e) if attempt < ATTACH_RETRIES && e.to_string().starts_with("CONFLICT") => {
+                attempt += 1;
+                drop(c);
+                time::sleep(Duration::from_millis(50) * attempt).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// CONSUMEs retried after CONFLICT.
+const ATTACH_RETRIES: u32 = 5;
 
 /// An ACK's answer: NOT_FOUND (the message was redelivered meanwhile, or the consumer is
 /// gone) is worth a warning; anything else but OK ends the subscription.

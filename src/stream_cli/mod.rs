@@ -6,6 +6,7 @@
 mod bench;
 mod bench_args;
 pub mod channels;
+mod channels_args;
 mod channels_load;
 mod client;
 pub mod kv;
@@ -58,7 +59,7 @@ pub enum ClientCmd {
     Sub {
         channel: String,
         count: Option<u64>,
-        opts: channels::SubOpts,
+        opts: channels_args::SubOpts,
     },
     /// A durable channel's bounds.
     ChannelInfo { channel: String },
@@ -152,9 +153,9 @@ pub fn client_command() -> Command {
                 .about("Print a channel's messages, one per line, until --count or Ctrl-C")
                 .arg(channel())
                 .arg(count("Stop after N messages"))
-                .args(channels::sub_args()),
+                .args(channels_args::sub_args()),
         )
-        .subcommand(channels::info_command(channel()))
+        .subcommand(channels_args::info_command(channel()))
         .subcommand(kv::command())
 }
 
@@ -275,7 +276,7 @@ pub fn parse_client(m: &ArgMatches) -> Result<ClientArgs, String> {
             ClientCmd::Sub {
                 channel,
                 count,
-                opts: channels::parse_sub(sub)?,
+                opts: channels_args::parse_sub(sub)?,
             }
         }
         "channel-info" => {

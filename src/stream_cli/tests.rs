@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::cli::{self, Action};
-use channels::{ConsumerOpts, SubOpts};
+use channels_args::{ConsumerOpts, SubOpts};
 use ringwire_protocol::channels::Start;
 use std::time::SystemTime;
 

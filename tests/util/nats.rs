@@ -57,9 +57,15 @@ impl NatsCluster {
             .prefix("ringwire-nats-")
             .tempdir()
             .unwrap();
-        let ports: Vec<[u16; 3]> = (0..n)
-            .map(|_| [free_port(), free_port(), free_port()])
+        // Held until every port is picked, so that no two are the same.
+        let held: Vec<TcpListener> = (0..3 * n)
+            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
             .collect();
+        let port = |i: usize| held[i].local_addr().unwrap().port();
+        let ports: Vec<[u16; 3]> = (0..n)
+            .map(|i| [port(3 * i), port(3 * i + 1), port(3 * i + 2)])
+            .collect();
+        drop(held);
         let routes = ports
             .iter()
             .map(|p| format!("nats-route://127.0.0.1:{}", p[1]))
@@ -223,14 +229,6 @@ fn find_binary() -> Option<PathBuf> {
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A GET on a monitoring port: (status, body), `None` if it does not answer.

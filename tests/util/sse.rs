@@ -278,6 +278,32 @@ pub fn publish(s: &Server, channel: &str, body: &[u8]) -> Response {
     req(s, "POST", &format!("/channels/{channel}"), &[], body)
 }
 
+/// One client publishing over one keep-alive connection, so its messages stay in its order
+/// (separate connections may land on different cores).
+pub struct Publisher {
+    conn: BufReader<TcpStream>,
+}
+
+impl Publisher {
+    pub fn new(s: &Server) -> Publisher {
+        Publisher {
+            conn: BufReader::new(s.connect()),
+        }
+    }
+
+    /// `POST /channels/<channel>` with `body` on this connection.
+    pub fn publish(&mut self, channel: &str, body: &[u8]) -> Response {
+        let head = format!(
+            "POST /channels/{channel} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let mut w = self.conn.get_ref();
+        w.write_all(head.as_bytes()).unwrap();
+        w.write_all(body).unwrap();
+        super::read_response(&mut self.conn, false).expect("a response")
+    }
+}
+
 /// Publishes to a durable channel and returns the sequence number it got.
 pub fn publish_durable(s: &Server, channel: &str, body: &[u8]) -> u64 {
     let r = publish(s, channel, body);
@@ -313,16 +339,26 @@ pub fn problem(r: &Response, status: u16) -> serde_json::Value {
     v
 }
 
-/// The sum over all label sets of the admin `/metrics` series `name` (0 if absent).
+/// The admin `/metrics` series `name` over all cores: its `core="all"` series where it has
+/// one, else the sum over its label sets (0 if absent).
 pub fn metric_sum(s: &Server, name: &str) -> f64 {
     let (status, body) = s.admin_get("/metrics");
     assert_eq!(status, 200);
-    body.lines()
+    let series: Vec<(&str, f64)> = body
+        .lines()
         .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|r| r.starts_with([' ', '{']))
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let (labels, value) = rest.rsplit_once(' ')?;
+            (labels.is_empty() || labels.starts_with('{')).then_some(())?;
+            Some((labels, value.parse().ok()?))
         })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        .collect();
+    match series
+        .iter()
+        .find(|(labels, _)| labels.contains("core=\"all\""))
+    {
+        Some((_, all)) => *all,
+        None => series.iter().map(|(_, v)| v).sum(),
+    }
 }

@@ -155,6 +155,8 @@ impl ChannelsHttp {
                 Ok(seq) => feed.start_at(seq),
                 Err(e) => return channel_error(res, &e),
             }
+        } else if start != Start::New {
+            return channel_error(res, &ChannelError::NotDurable);
         }
         let Some(core) = Core::current() else {
             return Err(Error::Service("no core on this thread".into()));

@@ -376,8 +376,11 @@ async fn subscribe(
             }
             Err(e) => Err(e),
         }
-    } else {
+    } else if start == wire::Start::New {
         Ok(Answer::Subscribed { first: 0, next: 0 })
+    } else {
+        // An ephemeral channel keeps nothing to start from.
+        Err(ChannelError::NotDurable)
     };
     let ok = answer.is_ok();
     *slot.borrow_mut() = Some(encoded(id, Op::Sub, &answer));

@@ -40,7 +40,7 @@ pub static KEYS: &[Key] = &[
         flag: "cluster-buffer",
         kind: Kind::Text,
         default: "64MiB",
-        help: "Bytes of cluster publishes held, in order, while NATS is unreachable (at most 1048576 messages too). When full, publishes are refused (pubsub: RESET UNAVAILABLE) until NATS is back and the buffer is sent; local delivery goes on until then.",
+        help: "Bytes of cluster publishes held, in order, while NATS is unreachable (at most 1048576 messages too). When full, ephemeral publishes are refused before any delivery (pubsub: RESET UNAVAILABLE; channels: status UNAVAILABLE; HTTP: 503) until NATS is back and the buffer is sent; until then local delivery goes on. After a reconnect the buffer waits 5 s for the other nodes to re-subscribe.",
         set: |s, v| {
             let n = values::size(v)?;
             if n == 0 || n > 1 << 40 {

@@ -5,20 +5,16 @@ use ringwire_net::stream::{BridgeCores, BridgeOutbox, BridgeSeed};
 use std::{future::Future, io};
 
 impl Outbox for BridgeOutbox {
-    fn recv(&self) -> impl Future<Output = Option<Message>> {
-        async move {
-            let (channel, payload) = BridgeOutbox::recv(self).await?;
-            Some(Message { channel, payload })
-        }
+    async fn recv(&self) -> Option<Message> {
+        let (channel, payload) = BridgeOutbox::recv(self).await?;
+        Some(Message { channel, payload })
     }
 }
 
 impl Cores for BridgeCores {
-    fn interest(&self) -> impl Future<Output = Option<Interest>> {
-        async move {
-            let (channel, core, on) = BridgeCores::interest(self).await?;
-            Some(Interest { channel, core, on })
-        }
+    async fn interest(&self) -> Option<Interest> {
+        let (channel, core, on) = BridgeCores::interest(self).await?;
+        Some(Interest { channel, core, on })
     }
 
     fn try_deliver(&self, core: usize, msg: Message) -> Result<(), Message> {

@@ -57,7 +57,7 @@ pub const RECONNECT_MAX: Duration = Duration::from_secs(2);
 /// delivers a message only to the subscriptions that exist when it arrives, and the other
 /// nodes, cut off by the same outage, re-subscribe when they reconnect, which their backoff
 /// may delay by up to [`RECONNECT_MAX`]. New publishes queue behind the buffer meanwhile.
-pub const RESUME_GRACE: Duration = Duration::from_secs(3);
+pub const RESUME_GRACE: Duration = Duration::from_secs(5);
 /// The most inbound messages held for cores whose queues are full.
 pub const HELD_MESSAGES: usize = 65_536;
 /// The header naming the node that published a message.
