@@ -240,3 +240,24 @@ both_backends! {
         assert!(first > 5, "messages older than max_age are gone");
     }
 }
+
+both_backends! {
+    fn a_consumer_reattached_at_once_takes_over_without_conflict(io) {
+        // Each owner's last state write (of what it delivered) may land after its connection
+        // closed, between the next owner's read and compare-and-set: the attach reads again
+        // instead of failing. (It answered CONFLICT before that.)
+        let s = Server::start(io, &["--workers", "2", "--durable", DURABLE]);
+        publish_n(&s, "orders.r", 2000);
+        let mut acked = BTreeSet::new();
+        for round in 0..40 {
+            let mut c = attach(&s, "orders.r", "hopper", 0, 0);
+            let (seq, _, _) = c.message().unwrap();
+            assert!(!acked.contains(&seq), "round {round}: seq {seq} was acknowledged before");
+            assert_eq!(c.ack(seq).unwrap(), Ans::Done);
+            acked.insert(seq);
+            // Go away while the server is still delivering (and writing down what it
+            // delivered).
+            drop(c);
+        }
+    }
+}

@@ -367,9 +367,9 @@ impl Chan {
         Ok((c, ans))
     }
 
-    /// A new connection attached to consumer `name` of `channel`: it and the answer. A
-    /// CONFLICT (the consumer's state changed under the attach, e.g. by the previous owner's
-    /// last write) is retried on a new connection, as the status asks, up to 10 times.
+    /// A new stream with a CONSUME sent and answered (the server retries an attach whose
+    /// compare-and-set raced the previous owner's last write, so no retry here: a CONFLICT is
+    /// a finding).
     pub fn consume(
         addr: SocketAddr,
         channel: &str,
@@ -378,17 +378,7 @@ impl Chan {
         max_ack_pending: u32,
         start: Start,
     ) -> io::Result<(Chan, Ans)> {
-        let mut tries = 0;
-        loop {
-            let r = Self::consume_once(addr, channel, name, ack_wait_ms, max_ack_pending, start)?;
-            match r.1 {
-                Ans::Failed(Status::Conflict, _) if tries < 10 => {
-                    tries += 1;
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                _ => return Ok(r),
-            }
-        }
+        Self::consume_once(addr, channel, name, ack_wait_ms, max_ack_pending, start)
     }
 
     /// One CONSUME on a new connection: it and the answer.

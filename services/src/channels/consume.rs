@@ -37,6 +37,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// Attempts to attach while the state keeps changing under the compare-and-set.
+const ATTACH_TRIES: u32 = 5;
 /// Deliveries read and sent per round.
 const BATCH: usize = 64;
 
@@ -377,35 +379,43 @@ async fn attach(
     if channels.durable(channel)?.is_none() {
         return Err(ChannelError::NotDurable);
     }
-    let existing = shared.db.get(&shared.key).await?;
-    let (mut consumer, cond) = match existing {
-        Some(e) => {
-            let stored = Stored::decode(&e.value).map_err(|why| {
-                ChannelError::Db(DbError::Storage(format!("consumer state: {why}")))
-            })?;
-            let mut c = Consumer::restore(stored, Instant::now());
-            if explicit {
-                c.set_config(cfg);
+    // A compare-and-set that fails means the state changed between the read and the write:
+    // the previous owner's last write landing, or another attach. Read again and take over
+    // (the last attach wins; the other one's next write fails with TAKEN_OVER).
+    let mut tries = 0;
+    let consumer = loop {
+        tries += 1;
+        let existing = shared.db.get(&shared.key).await?;
+        let (mut consumer, cond) = match existing {
+            Some(e) => {
+                let stored = Stored::decode(&e.value).map_err(|why| {
+                    ChannelError::Db(DbError::Storage(format!("consumer state: {why}")))
+                })?;
+                let mut c = Consumer::restore(stored, Instant::now());
+                if explicit {
+                    c.set_config(cfg);
+                }
+                (c, Cond::Version(e.version))
             }
-            (c, Cond::Version(e.version))
+            None => (
+                Consumer::new(cfg, channels.start_seq(channel, start).await?),
+                Cond::Absent,
+            ),
+        };
+        consumer.set_epoch(consumer.epoch() + 1);
+        let op = Op::put(shared.key.clone(), consumer.stored().encode(), cond);
+        match shared.db.write(vec![op]).await {
+            Ok(out) => {
+                if let Some(Outcome::Put { version, .. }) = out.first() {
+                    shared.version.set(*version);
+                }
+                break consumer;
+            }
+            Err(DbError::VersionMismatch { .. }) if tries < ATTACH_TRIES => {}
+            Err(DbError::VersionMismatch { .. }) => return Err(ChannelError::Conflict),
+            Err(e) => return Err(e.into()),
         }
-        None => (
-            Consumer::new(cfg, channels.start_seq(channel, start).await?),
-            Cond::Absent,
-        ),
     };
-    consumer.set_epoch(consumer.epoch() + 1);
-    let op = Op::put(shared.key.clone(), consumer.stored().encode(), cond);
-    match shared.db.write(vec![op]).await {
-        Ok(out) => {
-            if let Some(Outcome::Put { version, .. }) = out.first() {
-                shared.version.set(*version);
-            }
-        }
-        // Attached by someone else in between: they own it.
-        Err(DbError::VersionMismatch { .. }) => return Err(ChannelError::Conflict),
-        Err(e) => return Err(e.into()),
-    }
     *shared.consumer.borrow_mut() = Some(consumer);
     let info = channels.info(channel).await?;
     Ok(Answer::Subscribed {

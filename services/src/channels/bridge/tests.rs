@@ -291,15 +291,25 @@ fn a_full_core_queue_gets_its_messages_later_in_order() {
         std::thread::sleep(Duration::from_millis(50));
         !b.delivered[0].is_empty()
     });
-    let total = n + 1000;
-    for i in n..total {
-        a.publish.send(msg("t.z", i)).unwrap();
+    // A burst fills the queue and the bridge's FIFO for it; then one more message per read,
+    // so new messages keep arriving while older ones are held.
+    let total = n + 300;
+    let mut next = n;
+    while next < n + 100 {
+        a.publish.send(msg("t.z", next)).unwrap();
+        next += 1;
     }
-    // Read slowly, telling the bridge after each take (as a core's queue does).
+    // Read slowly, and tell the bridge there is room only once the queue is empty (a late
+    // notice): messages arriving meanwhile must still queue behind the held ones.
     let mut got = Vec::new();
     until("the last message", || {
         if let Ok(m) = b.delivered[0].try_recv() {
             got.push(u32::from_be_bytes(m.payload[..4].try_into().unwrap()));
+            if next < total {
+                a.publish.send(msg("t.z", next)).unwrap();
+                next += 1;
+            }
+        } else {
             b.room.send(()).unwrap();
         }
         got.last() == Some(&(total - 1))
