@@ -12,7 +12,7 @@ use ringwire_ops::{
 use ringwire_services::channels::bridge::{
     Bridge, BridgeConfig, BridgeSnapshot, BridgeStats, DropReason,
 };
-use std::{future::Future, pin::Pin, sync::Arc};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 /// Starts the bridge on its seed; `cpu` is the control CPU (never a worker's).
 pub fn start(
@@ -33,6 +33,16 @@ pub fn start(
         config.buffer_bytes
     );
     Bridge::start(config, seed).map_err(|e| format!("cluster bridge thread: {e}"))
+}
+
+/// How long the bridge may take at shutdown to publish what it still holds.
+const CLOSE_LIMIT: Duration = Duration::from_secs(5);
+
+/// At shutdown, after the workers: the bridge publishes what they queued and flushes.
+pub fn close(bridge: Bridge) {
+    if !bridge.close(CLOSE_LIMIT) {
+        tracing::warn!("cluster bridge: not closed within {CLOSE_LIMIT:?}, left behind");
+    }
 }
 
 /// `/health/ready`'s `cluster` check: passes while connected, and while disconnected but

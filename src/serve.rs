@@ -271,16 +271,16 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
         Box::new(crate::storage::DbMetrics(store.clone())),
         Box::new(crate::channel_metrics::ChannelMetrics(channel_stats)),
     ];
+    let mut bridge = None;
     if let Some(seed) = bridge_seed {
         match crate::cluster::start(settings, seed, control_cpu) {
-            Ok(bridge) => {
+            Ok(b) => {
                 checks.push(Box::new(crate::cluster::BridgeCheck {
-                    stats: bridge.stats().clone(),
-                    urls: bridge.urls().to_vec(),
+                    stats: b.stats().clone(),
+                    urls: b.urls().to_vec(),
                 }));
-                collectors.push(Box::new(crate::cluster::BridgeMetrics(
-                    bridge.stats().clone(),
-                )));
+                collectors.push(Box::new(crate::cluster::BridgeMetrics(b.stats().clone())));
+                bridge = Some(b);
             }
             Err(e) => {
                 tracing::error!("{e}");
@@ -308,6 +308,10 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             if let Err(e) = r {
                 tracing::error!("{e}");
             }
+        }
+        // Every worker is done: what they published goes out to NATS before the process ends.
+        if let Some(b) = bridge {
+            crate::cluster::close(b);
         }
         // Every worker is done: the writes they queued are committed (and synced) now.
         if let ringwire_db::Backend::Embedded(store) = store {

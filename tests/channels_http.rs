@@ -389,3 +389,22 @@ both_backends! {
         assert_eq!(sse.messages(1), [msg(4, "m4")]);
     }
 }
+
+both_backends! {
+    fn sse_open_stream_gets_what_is_published_right_after(io) {
+        // Once the head arrived (EventSource's `open`), a publish from any core reaches the
+        // subscriber. Fresh channels, so every try is a core's first subscriber to its channel.
+        let s = start(io, &[]);
+        for kind in ["e", "d"] {
+            for i in 0..100 {
+                let channel = format!("{kind}.open{i}");
+                let mut sse = Sse::subscribe(&s, &format!("/channels/{channel}/events"), &[]);
+                // A fresh connection each time: either core may take it.
+                assert_eq!(publish(&s, &channel, b"first").status / 100, 2);
+                let got = sse.event_within(Duration::from_secs(10));
+                let data = got.as_ref().and_then(|b| b.data.as_deref());
+                assert_eq!(data, Some("first"), "{channel}: published right after open, not delivered");
+            }
+        }
+    }
+}

@@ -21,7 +21,7 @@ use util::{
     Server,
     channels::{Ans, Chan, payload},
     pg::PgCluster,
-    sse::{json, req},
+    sse::{Sse, json, req},
 };
 
 const DURABLE: &str = "orders.*,audit";
@@ -331,5 +331,145 @@ both_backends! {
         let (seq, _, data) = c.message().unwrap();
         assert!(seq > 5, "seq {seq} acknowledged on A, delivered again on B");
         assert_eq!(data, acked[&seq]);
+    }
+}
+
+both_backends! {
+    fn sse_on_postgres_delivers_every_message_in_order(io) {
+        // A short heartbeat makes the event stream's wait for its feed race the heartbeat
+        // timer all the time; publishers on both cores make live notices arrive out of order,
+        // so the feed reads the store (an await on PostgreSQL) while the timer runs.
+        let Some(pg) = PgCluster::start() else { return };
+        let mut args = pg_args(&pg.url(), "2");
+        args.extend(["--sse-heartbeat", "5ms"].map(String::from));
+        let s = start(io, &args);
+        let addr = s.stream.unwrap();
+        let mut sse = Sse::subscribe(&s, "/channels/orders.sse/events?from=1", &[]);
+        const PUBLISHERS: usize = 4;
+        const EACH: usize = 200;
+        const TOTAL: usize = PUBLISHERS * EACH;
+        let publishers: Vec<_> = (0..PUBLISHERS)
+            .map(|p| {
+                thread::spawn(move || {
+                    let mut c = Chan::open(addr).unwrap();
+                    let msgs: Vec<Vec<u8>> = (0..EACH).map(|i| payload(p, i)).collect();
+                    let mut seqs = Vec::new();
+                    let r = c.publish_all("orders.sse", &msgs, 16, &mut seqs);
+                    (r.err().map(|e| e.to_string()), seqs.into_iter().zip(msgs).collect::<Vec<_>>())
+                })
+            })
+            .collect();
+        // Events until all arrived or 90 s passed.
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let mut got: Vec<(u64, String)> = Vec::with_capacity(TOTAL);
+        sse.set_wait(Duration::from_secs(10));
+        while got.len() < TOTAL && Instant::now() < deadline {
+            // Heartbeats come every 5 ms: the deadline is checked at each block.
+            let b = match sse.try_block() {
+                Ok(Some(b)) if b.fires() => b,
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => break,
+            };
+            assert_eq!(b.event, None, "{b:?}");
+            let seq: u64 = b.id.as_deref().expect("durable events have ids").parse().unwrap();
+            got.push((seq, b.data.unwrap()));
+        }
+        let mut acked = BTreeMap::new();
+        let mut failed = Vec::new();
+        for p in publishers {
+            let (err, mine) = p.join().unwrap();
+            failed.extend(err);
+            acked.extend(mine);
+        }
+        assert!(failed.is_empty(), "publishers failed ({} of {TOTAL} acknowledged, {} events read): {failed:?}", acked.len(), got.len());
+        let ids: Vec<u64> = got.iter().map(|(s, _)| *s).collect();
+        let missing: Vec<u64> = (1..=TOTAL as u64).filter(|s| !ids.contains(s)).collect();
+        assert_eq!(got.len(), TOTAL, "{} of {TOTAL} events in 90 s; missing seqs {missing:?}", got.len());
+        for (i, (seq, data)) in got.iter().enumerate() {
+            assert_eq!(*seq, i as u64 + 1, "events in seq order without gaps or duplicates: {ids:?}");
+            assert_eq!(data.as_bytes(), acked[seq].as_slice(), "seq {seq}");
+        }
+    }
+}
+
+both_backends! {
+    fn an_ack_pipelined_behind_consume_is_kept_or_refused_on_postgres(io) {
+        // A client resuming a consumer acknowledges what it processed before it reconnected,
+        // pipelined behind its CONSUME. That ACK must either be kept (never redelivered) or be
+        // refused; an OK answer followed by a redelivery breaks "acked never redelivered".
+        let Some(pg) = PgCluster::start() else { return };
+        let s = start(io, &pg_args(&pg.url(), "1"));
+        let addr = s.stream.unwrap();
+        let mut seqs = Vec::new();
+        let msgs: Vec<Vec<u8>> = (0..3).map(|i| payload(0, i)).collect();
+        Chan::open(addr).unwrap().publish_all("orders.p", &msgs, 8, &mut seqs).unwrap();
+        let mut c = attach(addr, "orders.p", "w");
+        for want in 1..=3 {
+            assert_eq!(c.message().unwrap().0, want);
+        }
+        // Stored with the acknowledgement: 1 and 2 delivered, not acknowledged.
+        assert_eq!(c.ack(3).unwrap(), Ans::Done);
+        drop(c);
+        let mut c = Chan::open(addr).unwrap();
+        let (consume, ack) = (c.id(), c.id());
+        c.send(&ringwire_protocol::channels::Request::Consume {
+            id: consume,
+            channel: "orders.p",
+            consumer: "w",
+            ack_wait_ms: 0,
+            max_ack_pending: 0,
+            start: Start::From(1),
+        })
+        .unwrap();
+        c.send(&ringwire_protocol::channels::Request::Ack { id: ack, seq: 1 }).unwrap();
+        assert!(matches!(c.answer(consume).unwrap(), Ans::Subscribed { .. }));
+        let acked = c.answer(ack).unwrap() == Ans::Done;
+        let mut redelivered = BTreeSet::new();
+        while let Some((seq, _, _)) = c.message_until(Instant::now() + Duration::from_secs(2)).unwrap() {
+            redelivered.insert(seq);
+        }
+        assert!(redelivered.contains(&2), "seq 2 was never acknowledged: {redelivered:?}");
+        assert!(
+            !(acked && redelivered.contains(&1)),
+            "ACK 1 was answered OK, then seq 1 was delivered again"
+        );
+    }
+}
+
+both_backends! {
+    fn a_consumer_whose_client_stops_reading_leaves_the_store_alone_on_postgres(io) {
+        // Redeliveries come due while the client reads nothing and the stream's buffers are
+        // full: the consumer must wait for room, not poll the store in a loop. Counted in
+        // PostgreSQL's committed transactions while nothing else happens.
+        let Some(pg) = PgCluster::start() else { return };
+        let s = start(io, &pg_args(&pg.url(), "1"));
+        let addr = s.stream.unwrap();
+        let big = |i: usize| {
+            let mut m = payload(4, i);
+            m.resize(8192, b'.');
+            m
+        };
+        let msgs: Vec<Vec<u8>> = (0..1000).map(big).collect();
+        let mut seqs = Vec::new();
+        Chan::open(addr).unwrap().publish_all("orders.idle", &msgs, 32, &mut seqs).unwrap();
+        // Attached (ack_wait 200 ms), then never read again.
+        let (c, ans) = Chan::consume(addr, "orders.idle", "stuck", 200, 0, Start::From(1)).unwrap();
+        assert!(matches!(ans, Ans::Subscribed { .. }), "{ans:?}");
+        let commits = || -> u64 {
+            pg.psql("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        thread::sleep(Duration::from_secs(3));
+        let before = commits();
+        thread::sleep(Duration::from_secs(4));
+        let during = commits() - before;
+        drop(c);
+        assert!(
+            during < 500,
+            "{during} store transactions in 4 s while the only client read nothing: the consumer \
+             polls the store in a loop"
+        );
     }
 }

@@ -97,21 +97,42 @@ impl Sse {
     }
 
     /// The next block, or `None` once the body ended (cleanly or not: see [`Sse::ended`]).
-    /// Panics if nothing arrives within [`READ_WAIT`].
+    /// Panics if nothing arrives within the wait ([`READ_WAIT`] unless set).
     pub fn block(&mut self) -> Option<Block> {
+        self.try_block()
+            .unwrap_or_else(|e| panic!("reading the event stream: {e} (after {:?})", self.pending))
+    }
+
+    /// [`Sse::block`], with a read error (a timeout) returned.
+    pub fn try_block(&mut self) -> std::io::Result<Option<Block>> {
         loop {
             if let Some(end) = block_end(&self.pending[self.taken..]) {
                 let block = parse_block(&self.pending[self.taken..self.taken + end]);
                 self.taken += end;
-                return Some(block);
+                return Ok(Some(block));
             }
             // Only what is left is kept (a batch of big events can arrive as one chunk).
             self.pending.drain(..self.taken);
             self.taken = 0;
-            if self.ended || !self.read_chunk() {
-                return None;
+            if self.ended || !self.read_chunk()? {
+                return Ok(None);
             }
         }
+    }
+
+    /// The next block that fires an event within `wait`, if one does (`None` also when the
+    /// stream ends).
+    pub fn event_within(&mut self, wait: Duration) -> Option<Block> {
+        self.set_wait(wait);
+        let found = loop {
+            match self.try_block() {
+                Ok(Some(block)) if block.fires() => break Some(block),
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => break None,
+            }
+        };
+        self.set_wait(READ_WAIT);
+        found
     }
 
     /// The next block that fires an event (skipping heartbeats and `retry`), checked to arrive.
@@ -141,8 +162,12 @@ impl Sse {
     /// if the connection closed first. Blocks it passes over are dropped.
     pub fn ended(&mut self) -> bool {
         while !self.ended {
-            if !self.read_chunk() {
-                return false;
+            match self.read_chunk() {
+                Ok(true) => {}
+                Ok(false) => return false,
+                Err(e) if is_timeout(&e) => panic!("the event stream did not end: {e}"),
+                // Reset: not a clean end.
+                Err(_) => return false,
             }
         }
         self.pending.clear();
@@ -156,14 +181,12 @@ impl Sse {
         matches!(self.reader.read(&mut byte), Ok(0))
     }
 
-    /// Reads one chunk into `pending`; false at EOF or on a malformed chunk. Panics on a read
-    /// timeout.
-    fn read_chunk(&mut self) -> bool {
+    /// Reads one chunk into `pending`; false at EOF or on a malformed chunk, an error on a
+    /// read timeout.
+    fn read_chunk(&mut self) -> std::io::Result<bool> {
         let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) => return false,
-            Ok(_) => {}
-            Err(e) => panic!("reading the event stream: {e} (after {:?})", self.pending),
+        if self.reader.read_line(&mut line)? == 0 {
+            return Ok(false);
         }
         let Some(size) = line
             .trim_end()
@@ -171,28 +194,39 @@ impl Sse {
             .next()
             .and_then(|s| usize::from_str_radix(s, 16).ok())
         else {
-            return false;
+            return Ok(false);
         };
         if size == 0 {
             // Trailer section: lines up to the empty one.
             loop {
                 line.clear();
-                if self.reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    return false;
+                if self.reader.read_line(&mut line)? == 0 {
+                    return Ok(false);
                 }
                 if line == "\r\n" {
                     self.ended = true;
-                    return true;
+                    return Ok(true);
                 }
             }
         }
         let mut chunk = vec![0; size + 2];
-        if self.reader.read_exact(&mut chunk).is_err() || !chunk.ends_with(b"\r\n") {
-            return false;
+        match self.reader.read_exact(&mut chunk) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(false),
+            result => result?,
+        }
+        if !chunk.ends_with(b"\r\n") {
+            return Ok(false);
         }
         self.pending.extend_from_slice(&chunk[..size]);
-        true
+        Ok(true)
     }
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
 }
 
 /// Where the first block in `bytes` ends (after its blank line), if it is complete. The server

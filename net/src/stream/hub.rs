@@ -38,7 +38,7 @@ pub use mesh::{INBOX_BYTES, INBOX_MESSAGES, Seed, mesh};
 
 use super::app::Wakeup;
 use bytes::Bytes;
-use mesh::{Interest, Link, Publish};
+use mesh::{Interest, Link, Publish, Routed};
 use std::{
     cell::{Cell, RefCell},
     collections::{HashMap, VecDeque},
@@ -120,11 +120,19 @@ pub struct Subscription {
     hub: Rc<Hub>,
     channel: Arc<str>,
     mailbox: Rc<Mailbox>,
+    routed: Arc<Routed>,
 }
 
 impl Subscription {
     pub(crate) fn mailbox(&self) -> &Mailbox {
         &self.mailbox
+    }
+
+    /// Resolves once every other core routes the channel here: from then on a message
+    /// published on any core reaches this subscription. (Before, one published on another
+    /// core may not: interest crosses cores asynchronously.) Answer a subscriber only after.
+    pub async fn routed(&self) {
+        std::future::poll_fn(|cx| self.routed.poll(cx)).await
     }
 
     /// The oldest message waiting, taken out.
@@ -211,6 +219,8 @@ pub struct Hub {
     links: Arc<[Link]>,
     /// Local subscriptions by channel.
     channels: RefCell<HashMap<Arc<str>, Vec<Rc<Mailbox>>>>,
+    /// By local channel: the other cores' progress routing it here.
+    routing: RefCell<HashMap<Arc<str>, Arc<Routed>>>,
     /// The other cores that have subscribers, by channel.
     routes: RefCell<HashMap<Arc<str>, Vec<usize>>>,
     /// Connections holding a publish for a full queue, woken when a queue has room.
@@ -231,6 +241,7 @@ impl Hub {
             index: seed.index,
             links: seed.links,
             channels: RefCell::new(HashMap::new()),
+            routing: RefCell::new(HashMap::new()),
             routes: RefCell::new(HashMap::new()),
             blocked: RefCell::new(Vec::new()),
             capacity: capacity.max(1),
@@ -258,9 +269,14 @@ impl Hub {
         let weak = Rc::downgrade(&hub);
         let control = seed.control;
         ringwire_reactor::spawn_local(async move {
-            while let Some(i) = control.recv().await {
-                let Some(hub) = weak.upgrade() else { return };
-                hub.route(i);
+            while let Some(mut i) = control.recv().await {
+                let routed = i.routed.take();
+                if let Some(hub) = weak.upgrade() {
+                    hub.route(i);
+                }
+                if let Some(r) = routed {
+                    r.done();
+                }
             }
         });
         let weak = Rc::downgrade(&hub);
@@ -340,14 +356,25 @@ impl Hub {
             subs.push(mailbox.clone());
             subs.len() == 1
         };
-        if first {
-            self.announce(&channel, true);
-        }
+        let routed = if first {
+            let routed = self.announce(&channel, true);
+            self.routing
+                .borrow_mut()
+                .insert(channel.clone(), routed.clone());
+            routed
+        } else {
+            self.routing
+                .borrow()
+                .get(&channel)
+                .cloned()
+                .unwrap_or_else(|| Routed::new(0))
+        };
         self.bump(|s| s.subscriptions += 1);
         Subscription {
             hub: self.clone(),
             channel,
             mailbox,
+            routed,
         }
     }
 
@@ -366,6 +393,7 @@ impl Hub {
             let last = subs.is_empty();
             if last {
                 channels.remove(channel);
+                self.routing.borrow_mut().remove(channel);
             }
             last
         };
@@ -375,17 +403,29 @@ impl Hub {
         }
     }
 
-    /// Tells every other core that this one gained or lost its subscribers to `channel`.
-    fn announce(&self, channel: &Arc<str>, on: bool) {
+    /// Tells every other core (and the cluster bridge) that this one gained or lost its
+    /// subscribers to `channel`; the other cores count down the returned [`Routed`] as they
+    /// route it (the bridge does not: it is a best effort across nodes anyway).
+    fn announce(&self, channel: &Arc<str>, on: bool) -> Arc<Routed> {
+        let bridge = self.bridge();
+        let cores = self.links.len() - 1 - usize::from(bridge.is_some());
+        let routed = Routed::new(if on { cores } else { 0 });
         for (core, link) in self.links.iter().enumerate() {
             if core != self.index {
-                let _ = link.control.send(Interest {
+                let counted = on && Some(core) != bridge;
+                let sent = link.control.send(Interest {
                     channel: channel.clone(),
                     core: self.index,
                     on,
+                    routed: counted.then(|| routed.clone()),
                 });
+                // A core that is gone routes nothing to anyone.
+                if sent.is_err() && counted {
+                    routed.done();
+                }
             }
         }
+        routed
     }
 
     fn route(&self, i: Interest) {
@@ -533,6 +573,7 @@ impl Hub {
             channel: Arc::from(channel),
             core,
             on,
+            routed: None,
         });
     }
 

@@ -8,11 +8,10 @@
 //! `lost`. Before measuring, the publisher sends a probe every few milliseconds until every
 //! subscriber has received something: subscriptions that cross NATS take a moment to exist.
 
-use crate::{Common, fail, report, rwstream::Conn};
+use crate::{Common, fail, natsraw, report, rwstream::Conn};
 use async_nats::Subject;
 use bytes::Bytes;
 use clap::Args;
-use futures_util::{FutureExt, StreamExt};
 use std::{
     cell::{Cell, RefCell},
     net::{SocketAddr, ToSocketAddrs},
@@ -49,21 +48,28 @@ pub struct FanoutArgs {
 
 #[derive(Clone)]
 enum Target {
-    Nats(String),
+    /// The URL (for async-nats) and the address (for the bare subscribers).
+    Nats(String, SocketAddr),
     Ringwire(SocketAddr),
 }
 
 fn target(url: &str, what: &str) -> Target {
-    if url.starts_with("nats://") {
-        return Target::Nats(url.to_string());
-    }
-    let Some(addr) = url.strip_prefix("ringwire://") else {
-        fail(format_args!("{what} {url}: nats://HOST:PORT or ringwire://HOST:PORT"));
+    let (nats, addr) = match (url.strip_prefix("nats://"), url.strip_prefix("ringwire://")) {
+        (Some(a), _) => (true, a),
+        (_, Some(a)) => (false, a),
+        _ => fail(format_args!(
+            "{what} {url}: nats://HOST:PORT or ringwire://HOST:PORT"
+        )),
     };
-    match addr.to_socket_addrs().map(|mut a| a.next()) {
-        Ok(Some(a)) => Target::Ringwire(a),
+    let addr = match addr.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(a)) => a,
         Ok(None) => fail(format_args!("{what} {url}: no address")),
         Err(e) => fail(format_args!("{what} {url}: {e}")),
+    };
+    if nats {
+        Target::Nats(url.to_string(), addr)
+    } else {
+        Target::Ringwire(addr)
     }
 }
 
@@ -88,7 +94,10 @@ impl Shared {
 
     fn delivered(&self, index: usize, payload: &[u8], now: Instant) {
         if payload.len() < 16 {
-            fail(format_args!("subscriber {index}: a {}-byte message is not ours", payload.len()));
+            fail(format_args!(
+                "subscriber {index}: a {}-byte message is not ours",
+                payload.len()
+            ));
         }
         let seq = u64::from_le_bytes(payload[..8].try_into().expect("8 bytes"));
         let stamp = u64::from_le_bytes(payload[8..16].try_into().expect("8 bytes"));
@@ -139,15 +148,11 @@ pub async fn run(a: FanoutArgs) -> report::Summary {
     });
     for i in 0..a.subscribers {
         match &sub_target {
-            Target::Nats(url) => {
-                let client = async_nats::connect(url)
+            Target::Nats(_, addr) => {
+                let sub = natsraw::Sub::subscribe(*addr, &subject)
                     .await
-                    .unwrap_or_else(|e| fail(format_args!("subscriber {i}: connect {url}: {e}")));
-                let sub = client
-                    .subscribe(subject.clone())
-                    .await
-                    .unwrap_or_else(|e| fail(format_args!("subscriber {i}: subscribe: {e}")));
-                spawn_local(nats_subscriber(i, client, sub, shared.clone()));
+                    .unwrap_or_else(|e| fail(format_args!("subscriber {i}: {addr}: {e}")));
+                spawn_local(nats_subscriber(i, sub, shared.clone()));
             }
             Target::Ringwire(addr) => {
                 let cmd = format!("SUB {channel}\n");
@@ -159,7 +164,7 @@ pub async fn run(a: FanoutArgs) -> report::Summary {
         }
     }
     let mut publisher = match &pub_target {
-        Target::Nats(url) => Publisher::Nats(
+        Target::Nats(url, _) => Publisher::Nats(
             async_nats::connect(url)
                 .await
                 .unwrap_or_else(|e| fail(format_args!("publisher: connect {url}: {e}"))),
@@ -195,21 +200,27 @@ pub async fn run(a: FanoutArgs) -> report::Summary {
     }
 }
 
-async fn nats_subscriber(
-    index: usize,
-    _client: async_nats::Client,
-    mut sub: async_nats::Subscriber,
-    s: Rc<Shared>,
-) {
+async fn nats_subscriber(index: usize, mut sub: natsraw::Sub, s: Rc<Shared>) {
     loop {
-        let Some(first) = sub.next().await else {
-            fail(format_args!("subscriber {index}: the subscription ended"));
-        };
-        let now = Instant::now();
-        s.delivered(index, &first.payload, now);
-        // Whatever else is already here, without waiting: one wake-up per batch.
-        while let Some(Some(m)) = sub.next().now_or_never() {
-            s.delivered(index, &m.payload, now);
+        let mut now = None;
+        match sub
+            .read(
+                |payload| {
+                    let t = *now.get_or_insert_with(Instant::now);
+                    s.delivered(index, payload, t);
+                },
+                None,
+            )
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => fail(format_args!(
+                "subscriber {index}: the server closed the connection"
+            )),
+            Err(e) => fail(format_args!("subscriber {index}: {e}")),
+        }
+        if let Err(e) = sub.flush().await {
+            fail(format_args!("subscriber {index}: {e}"));
         }
         s.publisher.notify_one();
     }
@@ -226,7 +237,9 @@ async fn ringwire_subscriber(index: usize, mut conn: Conn, s: Rc<Shared>) {
             .await
         {
             Ok(true) => {}
-            Ok(false) => fail(format_args!("subscriber {index}: the server closed the connection")),
+            Ok(false) => fail(format_args!(
+                "subscriber {index}: the server closed the connection"
+            )),
             Err(e) => fail(format_args!("subscriber {index}: {e}")),
         }
         if let Err(e) = conn.flush().await {
@@ -325,12 +338,17 @@ impl Publisher {
                 ));
             }
             sent += self.publish(sent + 1, 1, stamp(), size).await;
-            self.wait(s, Instant::now() + Duration::from_millis(5)).await;
+            self.wait(s, Instant::now() + Duration::from_millis(5))
+                .await;
         }
         let measure = Instant::now() + Duration::from_secs_f64(a.common.warmup);
         let end = measure + Duration::from_secs_f64(a.common.duration);
         s.window_of_time.set(Some((measure, end)));
-        let cpu = spawn_local(report::server_cpu(a.common.server_pids.clone(), measure, end));
+        let cpu = spawn_local(report::server_cpu(
+            a.common.server_pids.clone(),
+            measure,
+            end,
+        ));
         loop {
             let now = Instant::now();
             if now >= end {
@@ -338,7 +356,8 @@ impl Publisher {
             }
             let room = s.window.saturating_sub(sent.saturating_sub(s.slowest()));
             let went = if room > 0 {
-                self.publish(sent + 1, room, (now - s.base).as_nanos() as u64, size).await
+                self.publish(sent + 1, room, (now - s.base).as_nanos() as u64, size)
+                    .await
             } else {
                 0
             };

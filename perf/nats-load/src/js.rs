@@ -85,7 +85,10 @@ pub async fn run(a: JsArgs) -> report::Summary {
         ..Default::default()
     };
     if let Err(e) = contexts[0].get_or_create_stream(config).await {
-        fail(format_args!("create stream {} (is JetStream on: nats-server -js?): {e}", a.stream));
+        fail(format_args!(
+            "create stream {} (is JetStream on: nats-server -js?): {e}",
+            a.stream
+        ));
     }
     let measure = Instant::now() + Duration::from_secs_f64(a.common.warmup);
     let shared = Rc::new(Shared {

@@ -13,6 +13,7 @@
 
 mod fanout;
 mod js;
+mod natsraw;
 mod report;
 mod rwstream;
 

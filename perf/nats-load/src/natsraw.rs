@@ -17,6 +17,61 @@ pub struct Sub {
     pending: Vec<u8>,
 }
 
+/// One protocol message from the server.
+#[derive(Debug, PartialEq)]
+enum Item<'a> {
+    /// MSG or HMSG: the payload (after the headers).
+    Msg(&'a [u8]),
+    Ping,
+    Pong,
+    /// INFO, +OK: nothing to do.
+    Other,
+}
+
+/// The first whole protocol message in `b` and the bytes it takes; `None` until it is whole.
+fn parse(b: &[u8]) -> io::Result<Option<(Item<'_>, usize)>> {
+    let Some(eol) = find_crlf(b) else {
+        return Ok(None);
+    };
+    let line = &b[..eol];
+    let mut fields = line.split(|&c| c == b' ').filter(|f| !f.is_empty());
+    let verb = fields.next().unwrap_or_default();
+    let item = match verb {
+        b"MSG" | b"HMSG" => {
+            // MSG subject sid [reply] size | HMSG subject sid [reply] hdr_size size
+            let nums: Vec<Option<usize>> = fields
+                .map(|f| std::str::from_utf8(f).ok().and_then(|s| s.parse().ok()))
+                .collect();
+            let headers_at = if verb == b"HMSG" { 2 } else { 1 };
+            let (Some(Some(total)), true) = (nums.last(), nums.len() >= 2 + headers_at) else {
+                return Err(bad("bad MSG line", line));
+            };
+            let headers = if verb == b"HMSG" {
+                nums[nums.len() - 2].ok_or_else(|| bad("bad HMSG line", line))?
+            } else {
+                0
+            };
+            let start = eol + 2;
+            if headers > *total {
+                return Err(bad("HMSG headers longer than the message", line));
+            }
+            if b.len() < start + total + 2 {
+                return Ok(None);
+            }
+            return Ok(Some((
+                Item::Msg(&b[start + headers..start + total]),
+                start + total + 2,
+            )));
+        }
+        b"PING" => Item::Ping,
+        b"PONG" => Item::Pong,
+        b"INFO" | b"+OK" => Item::Other,
+        b"-ERR" => return Err(bad("the server said", line)),
+        _ => return Err(bad("unexpected", line)),
+    };
+    Ok(Some((item, eol + 2)))
+}
+
 fn find_crlf(b: &[u8]) -> Option<usize> {
     b.windows(2).position(|w| w == b"\r\n")
 }
@@ -70,49 +125,20 @@ impl Sub {
             return Ok(false);
         }
         loop {
-            let rest = &self.buf[self.pos..];
-            let Some(eol) = find_crlf(rest) else {
+            let Some((item, used)) = parse(&self.buf[self.pos..])? else {
                 return Ok(true);
             };
-            let line = &rest[..eol];
-            let verb = line.split(|&b| b == b' ').next().unwrap_or_default();
-            match verb {
-                b"MSG" | b"HMSG" => {
-                    // MSG subject sid [reply] size | HMSG subject sid [reply] hdr_size size
-                    let fields: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
-                    let num = |f: &[u8]| {
-                        std::str::from_utf8(f)
-                            .ok()
-                            .and_then(|s| s.parse::<usize>().ok())
-                    };
-                    let total = fields
-                        .last()
-                        .and_then(|f| num(f))
-                        .ok_or_else(|| bad("bad MSG line", line))?;
-                    let headers = if verb == b"HMSG" {
-                        num(fields[fields.len() - 2]).ok_or_else(|| bad("bad HMSG line", line))?
-                    } else {
-                        0
-                    };
-                    let start = eol + 2;
-                    if rest.len() < start + total + 2 {
-                        return Ok(true);
-                    }
-                    on_message(&rest[start + headers..start + total]);
-                    self.pos += start + total + 2;
-                    continue;
-                }
-                b"PING" => self.pending.extend_from_slice(b"PONG\r\n"),
-                b"PONG" => {
+            match item {
+                Item::Msg(payload) => on_message(payload),
+                Item::Ping => self.pending.extend_from_slice(b"PONG\r\n"),
+                Item::Pong => {
                     if let Some(p) = pong.as_deref_mut() {
                         *p = true;
                     }
                 }
-                b"INFO" | b"+OK" => {}
-                b"-ERR" => return Err(bad("the server said", line)),
-                _ => return Err(bad("unexpected", line)),
+                Item::Other => {}
             }
-            self.pos += eol + 2;
+            self.pos += used;
         }
     }
 
@@ -123,5 +149,59 @@ impl Sub {
             self.pending.clear();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Item, parse};
+
+    fn all(mut b: &[u8]) -> (Vec<Item<'_>>, usize) {
+        let mut out = Vec::new();
+        while let Some((item, used)) = parse(b).unwrap() {
+            out.push(item);
+            b = &b[used..];
+        }
+        (out, b.len())
+    }
+
+    #[test]
+    fn messages_with_and_without_headers_and_reply_subjects() {
+        let wire = b"INFO {\"a\":1}\r\nMSG s.x 1 5\r\nhello\r\nMSG s.x 1 r.y 2\r\nhi\r\n\
+                     HMSG s.x 1 12 15\r\nNATS/1.0\r\n\r\nabc\r\nPING\r\n+OK\r\nPONG\r\n";
+        let (items, left) = all(wire);
+        assert_eq!(
+            items,
+            vec![
+                Item::Other,
+                Item::Msg(b"hello"),
+                Item::Msg(b"hi"),
+                Item::Msg(b"abc"),
+                Item::Ping,
+                Item::Other,
+                Item::Pong
+            ]
+        );
+        assert_eq!(left, 0);
+    }
+
+    #[test]
+    fn a_payload_may_hold_crlf_and_an_incomplete_message_waits() {
+        let wire = b"MSG s 1 4\r\n\r\n\r\n\r\n";
+        assert_eq!(
+            parse(wire).unwrap(),
+            Some((Item::Msg(b"\r\n\r\n"), wire.len()))
+        );
+        for cut in 0..wire.len() {
+            assert_eq!(parse(&wire[..cut]).unwrap(), None, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn errors_and_garbage_fail() {
+        assert!(parse(b"-ERR 'Slow Consumer'\r\n").is_err());
+        assert!(parse(b"HELLO\r\n").is_err());
+        assert!(parse(b"MSG s 1 x\r\n").is_err());
+        assert!(parse(b"HMSG s 1 9 4\r\nabcd\r\n").is_err());
     }
 }

@@ -55,12 +55,18 @@ impl Summary {
             self.published,
         );
         if self.lost > 0 {
-            s += &format!("lost       {} (sequence gaps seen by subscribers)\n", self.lost);
+            s += &format!(
+                "lost       {} (sequence gaps seen by subscribers)\n",
+                self.lost
+            );
         }
         if let Some(cpu) = self.server_cpu_s {
             s += &format!("server cpu {cpu:.2}s");
             if cpu > 0.0 {
-                s += &format!(" ({:.0} messages per CPU-second)", self.messages as f64 / cpu);
+                s += &format!(
+                    " ({:.0} messages per CPU-second)",
+                    self.messages as f64 / cpu
+                );
             }
             s += "\n";
         }

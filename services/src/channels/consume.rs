@@ -300,6 +300,7 @@ async fn run(
     let stats = channels.stats().clone();
     let _attached = Open::new(&stats.consumers);
     let hub_mail = channels.hub().join(&channel, &shared.wakeup);
+    hub_mail.routed().await;
     let attached = attach(&channels, &channel, &shared, cfg, start, explicit).await;
     let ok = attached.is_ok();
     *slot.borrow_mut() = Some(encoded(id, WireOp::Consume, &attached));

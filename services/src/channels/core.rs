@@ -260,13 +260,15 @@ impl Channels {
         Ok(self.db.log_read(&log_name(channel), from, limit).await?)
     }
 
-    /// The sequence number a subscriber starting at `start` reads first (it may have been
-    /// trimmed since; readers then start at the first kept).
+    /// The sequence number a subscriber starting at `start` reads first. `From(n)` below the
+    /// first kept stays below it, so the feed reports the trimmed ones as a gap.
     pub async fn start_seq(&self, channel: &str, start: Start) -> Result<u64, ChannelError> {
         let info = self.info(channel).await?;
         Ok(match start {
             Start::New => info.next,
-            Start::From(n) => n.clamp(info.first, info.next),
+            // Not raised to the first kept: a reader asking for trimmed messages is told of
+            // the gap (the feed finds it at its first read).
+            Start::From(n) => n.clamp(1, info.next),
             Start::Last(n) => info.next.saturating_sub(n).max(info.first),
             Start::SinceMs(ms) => self
                 .db

@@ -83,6 +83,12 @@ impl Feed {
         self.wakeup.wake();
     }
 
+    /// Resolves once a message published on any core reaches this feed (subscribing crosses
+    /// cores asynchronously): answer the subscriber only after.
+    pub async fn routed(&self) {
+        self.sub.routed().await
+    }
+
     /// Whether the channel is durable.
     pub fn durable(&self) -> bool {
         self.log.is_some()

@@ -150,6 +150,7 @@ impl ChannelsHttp {
         let wakeup = Wakeup::new();
         // Subscribed before the start is looked up, so nothing published in between is lost.
         let mut feed = Feed::join(&self.channels, name, wakeup);
+        feed.routed().await;
         if feed.durable() {
             match self.channels.start_seq(name, start).await {
                 Ok(seq) => feed.start_at(seq),

@@ -8,6 +8,7 @@ pub mod core;
 pub mod cursor;
 pub mod feed;
 pub mod http;
+pub mod jetstream;
 pub mod policy;
 pub mod sse;
 pub mod stats;

@@ -365,6 +365,7 @@ async fn subscribe(
     outbox: Rc<Outbox>,
     wakeup: Wakeup,
 ) {
+    feed.routed().await;
     let answer = if feed.durable() {
         match channels.start_seq(&channel, start).await {
             Ok(seq) => {

@@ -18,9 +18,12 @@
 use super::bridge::Gate;
 use bytes::Bytes;
 use ringwire_reactor::channel::{self, Receiver, Sender, TrySendError};
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, AtomicUsize, Ordering, fence},
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering, fence},
+    },
+    task::{Context, Poll, Waker},
 };
 
 /// The most messages waiting in one core's cross-core queue.
@@ -44,6 +47,51 @@ pub(crate) struct Interest {
     pub(crate) channel: Arc<str>,
     pub(crate) core: usize,
     pub(crate) on: bool,
+    /// Counted down once the receiving core routes the channel to `core` (cores only).
+    pub(crate) routed: Option<Arc<Routed>>,
+}
+
+/// How many cores have yet to route a new subscription's channel to its core: until then a
+/// message published on one of them would not reach it.
+#[derive(Debug)]
+pub(crate) struct Routed {
+    pending: AtomicUsize,
+    waiters: Mutex<Vec<Waker>>,
+}
+
+impl Routed {
+    pub(crate) fn new(cores: usize) -> Arc<Routed> {
+        Arc::new(Routed {
+            pending: AtomicUsize::new(cores),
+            waiters: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// One core routed it (or is gone).
+    pub(crate) fn done(&self) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let waiters = std::mem::take(&mut *self.waiters.lock().expect("routed waiters"));
+            for w in waiters {
+                w.wake();
+            }
+        }
+    }
+
+    /// Ready once every core routed it.
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.pending.load(Ordering::Acquire) == 0 {
+            return Poll::Ready(());
+        }
+        self.waiters
+            .lock()
+            .expect("routed waiters")
+            .push(cx.waker().clone());
+        // Counted down between the check and the registration: nobody will wake us.
+        if self.pending.load(Ordering::Acquire) == 0 {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
 }
 
 /// What every core may send to one core.

@@ -23,6 +23,7 @@ fn remote_interest(hub: &Hub, channel: &str, on: bool) {
             channel: Arc::from(channel),
             core: 1,
             on,
+            routed: None,
         })
         .unwrap();
 }

@@ -146,7 +146,7 @@ impl<C: Cores> Inbound<C> {
                 self.held.resize_with(core + 1, VecDeque::new);
             }
             let queue = &mut self.held[core];
-            if true
+            if queue.is_empty()
                 && let Ok(()) = self.cores.try_deliver(core, msg.clone())
             {
                 continue;

@@ -41,11 +41,11 @@ use bytes::Bytes;
 use std::{
     future::Future,
     io,
+    sync::mpsc,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64},
     },
-    thread::JoinHandle,
     time::Duration,
 };
 
@@ -129,17 +129,23 @@ pub struct BridgeConfig {
 pub struct Bridge {
     stats: Arc<BridgeStats>,
     urls: Vec<String>,
-    thread: Option<JoinHandle<()>>,
+    /// Asks the thread to send what it holds and end ([`close`](Bridge::close)).
+    stop: Arc<tokio::sync::Notify>,
+    /// Says the thread ended.
+    done: mpsc::Receiver<()>,
 }
 
 impl Bridge {
-    /// Starts the `ringwire-nats` thread. It runs until the cores are gone (every sender of
-    /// the port dropped).
+    /// Starts the `ringwire-nats` thread. It runs until [`close`](Self::close)d or the cores
+    /// are gone (every sender of the port dropped).
     pub fn spawn<O: Outbox, C: Cores>(config: BridgeConfig, port: Port<O, C>) -> io::Result<Self> {
         let stats = Arc::new(BridgeStats::new(port.refused.clone()));
         let urls = config.urls.clone();
         let thread_stats = stats.clone();
-        let thread = std::thread::Builder::new()
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let thread_stop = stop.clone();
+        let (done_tx, done) = mpsc::channel();
+        std::thread::Builder::new()
             .name("ringwire-nats".into())
             .spawn(move || {
                 if let Some(cpu) = config.cpu
@@ -147,12 +153,14 @@ impl Bridge {
                 {
                     tracing::warn!("cluster bridge: cannot pin to cpu {cpu}, unpinned: {e}");
                 }
-                nats::run(config, port, thread_stats);
+                nats::run(config, port, thread_stats, thread_stop);
+                let _ = done_tx.send(());
             })?;
         Ok(Bridge {
             stats,
             urls,
-            thread: Some(thread),
+            stop,
+            done,
         })
     }
 
@@ -166,11 +174,12 @@ impl Bridge {
         &self.urls
     }
 
-    /// Waits for the thread to end (after the cores are gone).
-    pub fn join(mut self) {
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    /// At shutdown, once the cores are done: publishes what the cores queued and the buffer
+    /// holds (if NATS is reachable), flushes the connection and ends the thread, waiting at
+    /// most `limit`. False if the thread did not end in time (it is then left behind).
+    pub fn close(self, limit: Duration) -> bool {
+        self.stop.notify_one();
+        self.done.recv_timeout(limit).is_ok()
     }
 }
 

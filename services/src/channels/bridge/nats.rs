@@ -8,6 +8,7 @@ use super::{
     inbound, stats,
 };
 use async_nats::{Client, ConnectOptions, Event, HeaderMap, client::PublishErrorKind};
+use futures_util::FutureExt;
 use std::{
     sync::{
         Arc,
@@ -15,13 +16,14 @@ use std::{
     },
     time::{Duration, Instant},
 };
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 /// Runs the bridge until the cores are gone.
 pub(super) fn run<O: Outbox, C: Cores>(
     config: BridgeConfig,
     port: Port<O, C>,
     stats: Arc<BridgeStats>,
+    stop: Arc<Notify>,
 ) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -30,9 +32,14 @@ pub(super) fn run<O: Outbox, C: Cores>(
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("cluster bridge: cannot start its runtime: {e}");
+            port.refusing.store(true, Ordering::Release);
+            stats.set_refusing(true);
             return;
         }
     };
+    // Entered for the whole thread, so that what the tasks still own when the `LocalSet` is
+    // dropped (a subscription unsubscribes from its drop, by spawning) finds the runtime.
+    let _context = rt.enter();
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         let (up_tx, up_rx) = watch::channel(false);
@@ -63,7 +70,7 @@ pub(super) fn run<O: Outbox, C: Cores>(
             stats,
             refusing,
         };
-        out.run(outbox, up_rx).await;
+        out.run(outbox, up_rx, &stop).await;
         inbound.abort();
     });
 }
@@ -76,6 +83,8 @@ async fn connect(
 ) -> Option<Client> {
     let up = Arc::new(up);
     let events = stats.clone();
+    // Set once an outage has been logged, so that each retry is not.
+    let quiet = Arc::new(AtomicBool::new(false));
     let options = ConnectOptions::new()
         .name(format!("ringwire {}", config.node_name))
         .no_echo()
@@ -85,20 +94,30 @@ async fn connect(
         .connection_timeout(Duration::from_secs(5))
         .ping_interval(Duration::from_secs(10))
         .event_callback(move |event| {
-            let (stats, up) = (events.clone(), up.clone());
+            let (stats, up, quiet) = (events.clone(), up.clone(), quiet.clone());
             async move {
                 match event {
                     Event::Connected => {
                         tracing::info!("cluster bridge: connected to NATS");
+                        quiet.store(false, Ordering::Relaxed);
                         stats.set_connected(true);
                         up.send_replace(true);
                     }
                     Event::Disconnected | Event::Closed => {
                         tracing::warn!("cluster bridge: NATS {event}, reconnecting");
+                        quiet.store(true, Ordering::Relaxed);
                         stats.set_connected(false);
                         up.send_replace(false);
                     }
                     Event::SlowConsumer(_) => stats.dropped(DropReason::SlowConsumer),
+                    // A failed connection attempt: said once per outage, not per attempt.
+                    Event::ClientError(e) => {
+                        if !quiet.swap(true, Ordering::Relaxed) {
+                            tracing::warn!("cluster bridge: cannot reach NATS ({e}), retrying");
+                        } else {
+                            tracing::debug!("cluster bridge: NATS {e}");
+                        }
+                    }
                     other => tracing::warn!("cluster bridge: NATS {other}"),
                 }
             }
@@ -121,7 +140,7 @@ struct Outbound {
 }
 
 impl Outbound {
-    async fn run<O: Outbox>(mut self, outbox: O, mut up: watch::Receiver<bool>) {
+    async fn run<O: Outbox>(mut self, outbox: O, mut up: watch::Receiver<bool>, stop: &Notify) {
         // A message that did not fit the full buffer: the next to go, and until then no more
         // are taken from the cores (which refuse new ones meanwhile).
         let mut stalled: Option<Message> = None;
@@ -162,6 +181,7 @@ impl Outbound {
             tokio::select! {
                 biased;
                 changed = up.changed() => if changed.is_err() { return },
+                () = stop.notified() => return self.finish(&outbox, stalled, connected).await,
                 () = grace, if connected && !flowing => {}
                 msg = outbox.recv(), if stalled.is_none() => {
                     let Some(msg) = msg else { return };
@@ -183,6 +203,34 @@ impl Outbound {
                     }
                 }
             }
+        }
+    }
+
+    /// At shutdown: publishes the buffer, then what the cores queued, and flushes; or, with
+    /// NATS unreachable, says what is lost.
+    async fn finish<O: Outbox>(mut self, outbox: &O, stalled: Option<Message>, connected: bool) {
+        let mut rest: Vec<Message> = stalled.into_iter().collect();
+        while let Some(Some(msg)) = outbox.recv().now_or_never() {
+            rest.push(msg);
+        }
+        if !connected {
+            let lost = self.buffer.len() + rest.len();
+            if lost > 0 {
+                tracing::warn!(
+                    "cluster bridge: stopping with {lost} messages not published (NATS unreachable)"
+                );
+            }
+            return;
+        }
+        while let Some(msg) = self.buffer.pop() {
+            self.publish(msg).await;
+        }
+        for msg in rest {
+            self.publish(msg).await;
+        }
+        self.show_buffer();
+        if let Err(e) = self.client.flush().await {
+            tracing::warn!("cluster bridge: flush at shutdown: {e}");
         }
     }
 

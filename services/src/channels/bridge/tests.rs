@@ -319,3 +319,42 @@ fn a_full_core_queue_gets_its_messages_later_in_order() {
     assert!(b.delivered[1].is_empty());
     assert_eq!(b.bridge.stats().snapshot().dropped, [0; 4]);
 }
+
+#[test]
+fn close_publishes_what_the_cores_queued() {
+    let port = free_port();
+    let Some(_server) = Server::start(port) else {
+        return;
+    };
+    let url = vec![format!("nats://127.0.0.1:{port}")];
+    let (a, b) = (node("a", url.clone(), 1 << 20), node("b", url, 1 << 20));
+    b.interest.send(on("t.c", 0)).unwrap();
+    until("both connected", || {
+        a.bridge.stats().snapshot().connected && b.bridge.stats().snapshot().connected
+    });
+    let mut n = 0;
+    until("the first message across", || {
+        a.publish.send(msg("t.c", n)).unwrap();
+        n += 1;
+        std::thread::sleep(Duration::from_millis(50));
+        !b.delivered[0].is_empty()
+    });
+    // Queued and closed at once: the bridge sends all of it before it ends.
+    let total = n + 1000;
+    for i in n..total {
+        a.publish.send(msg("t.c", i)).unwrap();
+    }
+    let Node { bridge, .. } = a;
+    assert!(bridge.close(Duration::from_secs(60)), "the bridge ended");
+    let mut got = Vec::new();
+    until("the last message", || {
+        while let Ok(m) = b.delivered[0].try_recv() {
+            got.push(u32::from_be_bytes(m.payload[..4].try_into().unwrap()));
+        }
+        got.last() == Some(&(total - 1))
+    });
+    assert_eq!(got, (got[0]..total).collect::<Vec<_>>());
+    // A bridge with a live subscription ends cleanly too (it unsubscribes on its way out).
+    let Node { bridge, .. } = b;
+    assert!(bridge.close(Duration::from_secs(60)), "b's bridge ended");
+}
