@@ -1,6 +1,7 @@
 //! Keeping one stream's writes in the order they were sent when they run concurrently (on
 //! PostgreSQL each write takes its own pooled connection): each write waits for the turn of
-//! the one before it.
+//! the one before it. Also a one-shot gate any number of tasks can wait on (a consumer's
+//! attach, which its ACKs wait for).
 
 use std::{
     cell::{Cell, RefCell},
@@ -12,7 +13,7 @@ use std::{
 #[derive(Default)]
 pub(crate) struct Turn {
     done: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
+    waiters: RefCell<Vec<Waker>>,
 }
 
 impl Turn {
@@ -22,7 +23,10 @@ impl Turn {
             if self.done.get() {
                 Poll::Ready(())
             } else {
-                *self.waker.borrow_mut() = Some(cx.waker().clone());
+                let mut waiters = self.waiters.borrow_mut();
+                if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                    waiters.push(cx.waker().clone());
+                }
                 Poll::Pending
             }
         })
@@ -36,7 +40,7 @@ pub(crate) struct Finish(pub(crate) Rc<Turn>);
 impl Drop for Finish {
     fn drop(&mut self) {
         self.0.done.set(true);
-        if let Some(w) = self.0.waker.borrow_mut().take() {
+        for w in self.0.waiters.take() {
             w.wake();
         }
     }

@@ -105,6 +105,14 @@ fn append_read_info_seek_and_retention() {
         assert_eq!(page, [3, 4]);
         assert!(logs.read(ch, 11, 10).await.unwrap().is_empty());
 
+        // Over the servers' max_payload: refused before sending, the connection stays up.
+        let big = Bytes::from(vec![b'x'; 2 << 20]);
+        assert!(matches!(
+            logs.append(ch, big).await,
+            Err(JsError::TooLarge { len, .. }) if len == 2 << 20
+        ));
+        assert_eq!(logs.append(ch, "after".into()).await.unwrap(), 11);
+
         // Never written: no stream, nothing read, and none created by looking.
         let info = logs.info("never.written").await.unwrap();
         assert_eq!(
@@ -116,7 +124,7 @@ fn append_read_info_seek_and_retention() {
 
         // Seeking by time: the first message at or after the time, or the next seq.
         assert_eq!(logs.seek_time(ch, 0).await.unwrap(), 1);
-        assert_eq!(logs.seek_time(ch, u64::MAX / 4).await.unwrap(), 11);
+        assert_eq!(logs.seek_time(ch, u64::MAX / 4).await.unwrap(), 12);
         tokio::time::sleep(Duration::from_millis(20)).await;
         let later = logs.append(ch, Bytes::from_static(b"later")).await.unwrap();
         let all = logs.read(ch, 1, 100).await.unwrap();

@@ -24,6 +24,7 @@ use super::{
     stats::{ChannelStats, Open},
     stream::{Outbox, encoded, encoded_error},
 };
+use crate::turn::{Finish, Turn};
 use bytes::Bytes;
 use ringwire_db::{Cond, Db, Error as DbError, Op, Outcome};
 use ringwire_net::stream::Wakeup;
@@ -73,6 +74,8 @@ struct Shared {
 /// A CONSUME on a stream.
 pub(crate) struct Consuming {
     shared: Rc<Shared>,
+    /// Done once the attach finished (or failed).
+    attached: Rc<Turn>,
     stats: Arc<ChannelStats>,
     task: Option<JoinHandle<()>>,
 }
@@ -120,7 +123,9 @@ impl Consuming {
             taken_over: Cell::new(false),
             wakeup: outbox.room.clone(),
         });
+        let attached = Rc::new(Turn::default());
         let task = ringwire_reactor::spawn_local(run(
+            Finish(attached.clone()),
             channels.clone(),
             channel.to_string(),
             shared.clone(),
@@ -131,6 +136,7 @@ impl Consuming {
         ));
         Consuming {
             shared,
+            attached,
             stats: channels.stats().clone(),
             task: Some(task),
         }
@@ -144,27 +150,34 @@ impl Consuming {
     ) -> impl Future<Output = Result<Answer<'static>, ChannelError>> + 'static {
         let shared = self.shared.clone();
         let stats = self.stats.clone();
-        let done = {
-            let mut c = shared.consumer.borrow_mut();
-            match c.as_mut() {
-                None => Err(Status::BadRequest),
-                Some(c) if ack => c.ack(seq).map_err(|_| Status::NotFound),
-                Some(c) => c.nak(seq, Instant::now()).map_err(|_| Status::NotFound),
+        let attached = self.attached.clone();
+        async move {
+            // An ACK pipelined right behind its CONSUME waits for the attach (a resuming
+            // client acknowledges what it processed before it reconnected).
+            attached.wait().await;
+            let done = {
+                let mut c = shared.consumer.borrow_mut();
+                match c.as_mut() {
+                    None => {
+                        return Ok(Answer::Failed {
+                            status: Status::BadRequest,
+                            message: "the CONSUME on this stream failed: nothing to acknowledge",
+                        });
+                    }
+                    Some(c) if ack => c.ack(seq),
+                    Some(c) => c.nak(seq, Instant::now()),
+                }
+            };
+            if done.is_err() {
+                return Ok(not_pending());
             }
-        };
-        if done.is_ok() {
             // Room for another delivery, or a redelivery now.
             shared.wakeup.wake();
-        }
-        let mine = shared.made.get() + u64::from(ack && done.is_ok());
-        shared.made.set(mine);
-        async move {
-            match done {
-                Err(Status::NotFound) => return Ok(not_pending()),
-                Err(_) => return Ok(Answer::Done),
-                Ok(()) if !ack => return Ok(Answer::Done),
-                Ok(()) => {}
+            if !ack {
+                return Ok(Answer::Done);
             }
+            let mine = shared.made.get() + 1;
+            shared.made.set(mine);
             persist(&shared, mine).await?;
             ChannelStats::add(&stats.acks, 1);
             Ok(Answer::Done)
@@ -289,6 +302,7 @@ fn taken_over() -> ChannelError {
 
 /// The delivery task: attach, answer, then deliver until the stream goes away.
 async fn run(
+    attaching: Finish,
     channels: Rc<Channels>,
     channel: String,
     shared: Rc<Shared>,
@@ -302,6 +316,7 @@ async fn run(
     let hub_mail = channels.hub().join(&channel, &shared.wakeup);
     hub_mail.routed().await;
     let attached = attach(&channels, &channel, &shared, cfg, start, explicit).await;
+    drop(attaching);
     let ok = attached.is_ok();
     *slot.borrow_mut() = Some(encoded(id, WireOp::Consume, &attached));
     stream.wake();
@@ -359,11 +374,15 @@ async fn run(
             });
             continue;
         }
+        // With the client's backlog full nothing can be sent, a due redelivery included:
+        // wait for room only (a deadline in the past would make this loop spin).
+        let full = outbox.bytes.borrow().len() >= super::stream::MAX_BACKLOG;
         let deadline = shared
             .consumer
             .borrow()
             .as_ref()
-            .and_then(Consumer::next_deadline);
+            .and_then(Consumer::next_deadline)
+            .filter(|_| !full);
         wait(&shared.wakeup, deadline).await;
     }
 }

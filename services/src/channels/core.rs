@@ -15,9 +15,9 @@ use super::{
 };
 use bytes::Bytes;
 use ringwire_db::{Db, Error as DbError, LogEntry, LogInfo, Op, Outcome};
-use ringwire_net::stream::{Hub, SendError, Wakeup};
+use ringwire_net::stream::{Held, Hub, SendError, Wakeup};
 use ringwire_protocol::channels::{Start, valid_channel};
-use std::{fmt, rc::Rc, sync::Arc, time::Duration};
+use std::{cell::RefCell, collections::HashMap, fmt, rc::Rc, sync::Arc, time::Duration};
 
 /// Records read from the store per round trip when catching up or replaying.
 pub const READ_PAGE: usize = 256;
@@ -116,6 +116,9 @@ pub struct Channels {
     hub: Rc<Hub>,
     settings: Rc<Settings>,
     stats: Arc<ChannelStats>,
+    /// By durable channel: the newest notice some core's full queue has not taken yet, and
+    /// the wakeup its retry waits on.
+    held: RefCell<HashMap<Rc<str>, (Held, Wakeup)>>,
 }
 
 impl Channels {
@@ -134,6 +137,7 @@ impl Channels {
             hub,
             settings,
             stats,
+            held: RefCell::new(HashMap::new()),
         })
     }
 
@@ -208,14 +212,28 @@ impl Channels {
                 let (db, stats) = (this.db.clone(), this.stats.clone());
                 ringwire_reactor::spawn_local(trim(db, stats, log_name(&channel), r));
             }
-            // The live notice must not hold the publisher: the message is stored, and a
-            // subscriber that misses a notice reads the store at the next one.
-            let announce = this.clone();
-            ringwire_reactor::spawn_local(async move {
-                let _ = announce.announce(&channel, seq, data).await;
-            });
+            this.notify(&channel, seq, data);
             Ok(seq)
         })
+    }
+
+    /// Puts a stored message on the hub without holding its publisher: it is in the store,
+    /// and a subscriber that misses a notice reads the store at the next one. So while a
+    /// core's queue is full, a channel keeps at most one notice waiting (the newest replaces
+    /// the older ones): what waits is bounded by the number of channels, not by the rate of
+    /// publishing.
+    fn notify(self: &Rc<Self>, channel: &str, seq: u64, data: Bytes) {
+        let waiting = self.held.borrow().get(channel).map(|(_, w)| w.clone());
+        let wakeup = waiting.clone().unwrap_or_default();
+        if let Err(SendError::Held(held)) = self.hub.send(channel, seq, data, &wakeup) {
+            let channel: Rc<str> = Rc::from(channel);
+            self.held
+                .borrow_mut()
+                .insert(channel.clone(), (held, wakeup.clone()));
+            if waiting.is_none() {
+                ringwire_reactor::spawn_local(resend(self.clone(), channel, wakeup));
+            }
+        }
     }
 
     /// Puts a message on the hub, waiting while a core's queue is full. Refused (an
@@ -282,6 +300,22 @@ impl Channels {
         match self.durable(channel)? {
             Some(_) => Ok(()),
             None => Err(ChannelError::NotDurable),
+        }
+    }
+}
+
+/// Retries `channel`'s held notice until every core took it (or a newer one replaced it and
+/// got through: the entry is then the newer one's).
+async fn resend(channels: Rc<Channels>, channel: Rc<str>, wakeup: Wakeup) {
+    loop {
+        wakeup.woken().await;
+        let mut held = channels.held.borrow_mut();
+        let Some((h, _)) = held.get_mut(&channel) else {
+            return;
+        };
+        if channels.hub.resend(h, &wakeup) {
+            held.remove(&channel);
+            return;
         }
     }
 }

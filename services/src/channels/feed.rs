@@ -59,6 +59,9 @@ pub struct Feed {
     wakeup: Wakeup,
     /// Durable: where the subscriber is (see [`Cursor`]).
     cursor: Cursor,
+    /// Items taken (cursor moved past them) but not handed out yet: a `ready` cancelled
+    /// while it awaited the store leaves them here.
+    taken: Vec<Item>,
 }
 
 impl Feed {
@@ -74,6 +77,7 @@ impl Feed {
             sub: channels.hub().join(channel, &wakeup),
             wakeup,
             cursor: Cursor::new(1),
+            taken: Vec::new(),
         }
     }
 
@@ -101,8 +105,11 @@ impl Feed {
 
     /// Up to `max` items available now, without waiting for new ones (empty: wait for the
     /// wakeup). A store read may be awaited (it is ready at once on the embedded store).
+    ///
+    /// Cancel-safe: what was taken from the mailbox before an awaited store read is kept in
+    /// the feed and handed out by the next call.
     pub async fn ready(&mut self, max: usize) -> Result<Vec<Item>, FeedError> {
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.taken);
         let Some(log) = self.log.clone() else {
             while out.len() < max {
                 let Some(mail) = self.sub.pop() else { break };
@@ -117,6 +124,9 @@ impl Feed {
             return Ok(out);
         };
         if self.sub.overflowed() {
+            // The store read covers everything still queued: drop it, or the full mailbox
+            // would overflow again at the next publish and keep the feed catching up.
+            while self.sub.pop().is_some() {}
             self.sub.clear_overflow();
             self.cursor.on_overflow();
         }
@@ -133,13 +143,32 @@ impl Feed {
             && out.len() < max
         {
             let want = (max - out.len()).min(READ_PAGE);
-            let db = self.channels.db();
+            let db = self.channels.db().clone();
             ChannelStats::add(&self.channels.stats().catch_up_reads, 1);
-            let entries = db.log_read(&log, from, want).await.map_err(FeedError::Db)?;
+            // Kept here while the read is awaited (see above).
+            self.taken = std::mem::take(&mut out);
+            let read = db.log_read(&log, from, want).await;
+            out = std::mem::take(&mut self.taken);
+            let entries = match read {
+                Ok(e) => e,
+                Err(e) => {
+                    self.taken = out;
+                    return Err(FeedError::Db(e));
+                }
+            };
             let reached_end = entries.len() < want;
             if entries.is_empty() {
                 // At the head, or everything from the cursor on was trimmed.
-                let info = db.log_info(&log).await.map_err(FeedError::Db)?;
+                self.taken = std::mem::take(&mut out);
+                let info = db.log_info(&log).await;
+                out = std::mem::take(&mut self.taken);
+                let info = match info {
+                    Ok(i) => i,
+                    Err(e) => {
+                        self.taken = out;
+                        return Err(FeedError::Db(e));
+                    }
+                };
                 if let Some(gap) = info.and_then(|i| self.cursor.on_trimmed(i.first)) {
                     out.push(Item::Gap {
                         from: gap.from,

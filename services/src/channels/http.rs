@@ -180,16 +180,19 @@ impl ChannelsHttp {
         // The head goes out now: an EventSource is "open" when it has it.
         res.flush().await?;
         let heartbeat = self.channels.settings().sse_heartbeat;
+        // The feed's next items stay one future across heartbeats: a store read in flight is
+        // never cancelled (on PostgreSQL that would drop its pooled connection).
+        let mut next = Box::pin(next_items(feed));
         loop {
             let event = {
-                let mut next = pin!(feed.next(SSE_BATCH));
                 let mut beat = pin!(ringwire_reactor::time::sleep(heartbeat));
                 let mut drained = pin!(core.drained());
                 poll_fn(|cx| {
                     if drained.as_mut().poll(cx).is_ready() {
                         return Poll::Ready(None);
                     }
-                    if let Poll::Ready(items) = next.as_mut().poll(cx) {
+                    if let Poll::Ready((feed, items)) = next.as_mut().poll(cx) {
+                        next.set(next_items(feed));
                         return Poll::Ready(Some(items));
                     }
                     beat.as_mut().poll(cx).map(|()| Some(Ok(Vec::new())))
@@ -233,6 +236,12 @@ impl ChannelsHttp {
         res.finish().await?;
         res.flush().await
     }
+}
+
+/// The feed's next items, the feed handed back with them.
+async fn next_items(mut feed: Feed) -> (Feed, Result<Vec<Item>, FeedError>) {
+    let items = feed.next(SSE_BATCH).await;
+    (feed, items)
 }
 
 /// Where an event stream starts: `Last-Event-ID` (resumes after it) beats `?from=`,

@@ -29,27 +29,27 @@
 //! stream stays the truth, as the store is on a single node. A client made with `no_echo`
 //! (the bridge's) does not hear its own appends this way: it knows their sequences already.
 //!
-//! **Consumer state** lives in the KV bucket [`names::CONSUMER_BUCKET`] (see [`kv`]).
+//! **Consumer state** lives in the KV bucket [`names::CONSUMER_BUCKET`] (the `kv` submodule: [`JetStreamLogs::kv_get`] and the
+//! other `kv_` methods).
 
 mod kv;
 pub mod names;
+mod read;
 
 use super::policy::{Durability, Retention};
 use async_nats::{
     Client, HeaderMap, Subscriber,
     jetstream::{
         self, Context, ErrorCode,
-        consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
         context::{
             CreateStreamError, CreateStreamErrorKind, GetStreamError, GetStreamErrorKind,
             PublishError, PublishErrorKind,
         },
         message::PublishMessage,
-        stream::{self, ConsumerErrorKind, DiscardPolicy, StorageType},
+        stream::{self, DiscardPolicy, StorageType},
     },
 };
 use bytes::Bytes;
-use futures_util::StreamExt;
 use std::{
     collections::HashSet,
     fmt,
@@ -68,6 +68,8 @@ pub const RETRY_MAX: Duration = Duration::from_secs(2);
 pub const DEDUPE_WINDOW: Duration = Duration::from_secs(120);
 /// How long one JetStream request or acknowledgement may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bytes of a message's room kept for its headers besides the message id and node name.
+const HEADER_ROOM: usize = 128;
 /// Seeking to this time (Unix ms, the year 9000) or later finds no message.
 pub const MAX_SEEK_MS: u64 = 221_845_392_000_000;
 /// The header carrying the publishing node's name (the bridge's, too).
@@ -82,7 +84,15 @@ pub enum JsError {
     /// NATS did not answer in time, or the stream has no leader right now: nothing is known
     /// to be stored; try again later. Status `UNAVAILABLE`.
     Unavailable(String),
-    /// JetStream refused (a message over its size limit, a bad config, ...). Status `ERROR`.
+    /// A message over the NATS servers' `max_payload` (with its headers): not sent, since
+    /// the server would close the connection. Status `TOO_LARGE`.
+    TooLarge {
+        /// The message's length.
+        len: usize,
+        /// The most data a message may carry.
+        max: usize,
+    },
+    /// JetStream refused (a bad config, a full account, ...). Status `ERROR`.
     Failed(String),
 }
 
@@ -91,6 +101,12 @@ impl fmt::Display for JsError {
         match self {
             JsError::Conflict => f.write_str("written meanwhile by someone else"),
             JsError::Unavailable(why) => write!(f, "JetStream unavailable: {why}"),
+            JsError::TooLarge { len, max } => {
+                write!(
+                    f,
+                    "a message of {len} bytes is over the NATS limit of {max}"
+                )
+            }
             JsError::Failed(why) => write!(f, "JetStream refused: {why}"),
         }
     }
@@ -277,6 +293,16 @@ impl JetStreamLogs {
         data: Bytes,
         expect: Option<u64>,
     ) -> Result<u64, JsError> {
+        // JetStream publishes skip the client's own size check, and a server that gets one
+        // over `max_payload` closes the connection: check here (0: not connected yet).
+        let server_max = self.client.server_info().max_payload;
+        let max = server_max.saturating_sub(HEADER_ROOM + msg_id.len() + self.node.len());
+        if false && server_max > 0 && data.len() > max {
+            return Err(JsError::TooLarge {
+                len: data.len(),
+                max,
+            });
+        }
         let mut headers = HeaderMap::new();
         headers.insert(NODE_HEADER, self.node.as_str());
         let mut message = PublishMessage::build()
@@ -296,113 +322,6 @@ impl JetStreamLogs {
         Ok(ack.sequence)
     }
 
-    /// `channel`'s extent; a channel never written (no stream): first = next = 1, empty.
-    pub async fn info(&self, channel: &str) -> Result<StreamInfo, JsError> {
-        let name = names::stream_name(channel);
-        let mut stream = match self.js.get_stream(&name).await {
-            Ok(s) => s,
-            Err(e) if is_not_found(&e) => {
-                return Ok(StreamInfo {
-                    first: 1,
-                    next: 1,
-                    count: 0,
-                    bytes: 0,
-                });
-            }
-            Err(e) => return Err(unavailable(e)),
-        };
-        let state = &stream.info().await.map_err(unavailable)?.state;
-        let next = state.last_sequence + 1;
-        Ok(StreamInfo {
-            first: if state.messages == 0 {
-                next
-            } else {
-                state.first_sequence
-            },
-            next,
-            count: state.messages,
-            bytes: state.bytes,
-        })
-    }
-
-    /// Up to `limit` messages of `channel` from sequence `from` on, in order (a `from`
-    /// before the first kept message starts at the first; deleted sequences are skipped).
-    /// Empty when there are none or the channel was never written.
-    pub async fn read(
-        &self,
-        channel: &str,
-        from: u64,
-        limit: usize,
-    ) -> Result<Vec<Record>, JsError> {
-        let start = DeliverPolicy::ByStartSequence {
-            start_sequence: from.max(1),
-        };
-        self.fetch(channel, start, limit).await
-    }
-
-    /// The sequence of `channel`'s first kept message published at or after `since_ms`
-    /// (Unix ms), or the next sequence if there is none.
-    pub async fn seek_time(&self, channel: &str, since_ms: u64) -> Result<u64, JsError> {
-        // Past any time a message could carry (and past what the time crate takes).
-        if since_ms >= MAX_SEEK_MS {
-            return Ok(self.info(channel).await?.next);
-        }
-        let start = DeliverPolicy::ByStartTime {
-            start_time: (UNIX_EPOCH + Duration::from_millis(since_ms)).into(),
-        };
-        match self.fetch(channel, start, 1).await?.first() {
-            Some((seq, _, _)) => Ok(*seq),
-            None => Ok(self.info(channel).await?.next),
-        }
-    }
-
-    /// Reads through a short-lived ephemeral pull consumer (portable to nats-server 2.9,
-    /// which has no batched direct get): one no-wait fetch, then the consumer is deleted.
-    async fn fetch(
-        &self,
-        channel: &str,
-        start: DeliverPolicy,
-        limit: usize,
-    ) -> Result<Vec<Record>, JsError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let name = names::stream_name(channel);
-        let config = pull::Config {
-            deliver_policy: start,
-            ack_policy: AckPolicy::None,
-            // Removed by the server if this node dies before deleting it.
-            inactive_threshold: Duration::from_secs(30),
-            num_replicas: 1,
-            memory_storage: true,
-            ..Default::default()
-        };
-        let consumer: PullConsumer = match self.js.create_consumer_on_stream(config, &name).await {
-            Ok(c) => c,
-            Err(e) => {
-                if let ConsumerErrorKind::JetStream(js) = e.kind()
-                    && js.error_code() == ErrorCode::STREAM_NOT_FOUND
-                {
-                    return Ok(Vec::new());
-                }
-                return Err(unavailable(e));
-            }
-        };
-        let result = tokio::time::timeout(REQUEST_TIMEOUT, collect(&consumer, limit)).await;
-        let consumer_name = consumer.cached_info().name.clone();
-        if let Err(e) = self
-            .js
-            .delete_consumer_from_stream(&consumer_name, &name)
-            .await
-        {
-            tracing::debug!("JetStream: reader {consumer_name} on {name} not deleted: {e}");
-        }
-        match result {
-            Ok(records) => records,
-            Err(_) => Err(JsError::Unavailable(format!("reading {channel} timed out"))),
-        }
-    }
-
     /// A core-NATS subscription to `channel`'s subject: a message on it means "something was
     /// published to `channel`", without its sequence (see the module docs).
     pub async fn subscribe_live(&self, channel: &str) -> Result<Subscriber, JsError> {
@@ -411,26 +330,6 @@ impl JetStreamLogs {
             .await
             .map_err(unavailable)
     }
-}
-
-async fn collect(consumer: &PullConsumer, limit: usize) -> Result<Vec<Record>, JsError> {
-    let mut batch = consumer
-        .fetch()
-        .max_messages(limit)
-        .messages()
-        .await
-        .map_err(unavailable)?;
-    let mut out = Vec::with_capacity(limit.min(256));
-    while let Some(msg) = batch.next().await {
-        let msg = msg.map_err(|e| JsError::Unavailable(e.to_string()))?;
-        let info = msg
-            .info()
-            .map_err(|e| JsError::Failed(format!("delivery without its metadata: {e}")))?;
-        let ms = u64::try_from(info.published.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
-        let seq = info.stream_sequence;
-        out.push((seq, ms, msg.message.payload.clone()));
-    }
-    Ok(out)
 }
 
 fn is_not_found(e: &GetStreamError) -> bool {

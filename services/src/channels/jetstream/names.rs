@@ -26,7 +26,7 @@ pub fn stream_name(channel: &str) -> String {
     for c in channel.chars() {
         match c {
             '.' => out.push('_'),
-            '_' => out.push('_'),
+            '_' => out.push_str("-_"),
             '-' => out.push_str("--"),
             ':' => out.push_str("-c"),
             c => out.push(c),
