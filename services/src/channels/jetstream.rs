@@ -297,7 +297,7 @@ impl JetStreamLogs {
         // over `max_payload` closes the connection: check here (0: not connected yet).
         let server_max = self.client.server_info().max_payload;
         let max = server_max.saturating_sub(HEADER_ROOM + msg_id.len() + self.node.len());
-        if false && server_max > 0 && data.len() > max {
+        if server_max > 0 && data.len() > max {
             return Err(JsError::TooLarge {
                 len: data.len(),
                 max,

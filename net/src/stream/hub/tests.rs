@@ -1,5 +1,6 @@
 use super::*;
 use ringwire_reactor::{Backend, Runtime, yield_now};
+use std::task::Waker;
 
 fn run(f: impl AsyncFnOnce()) {
     let rt = Runtime::builder().backend(Backend::Poll).build().unwrap();
