@@ -383,6 +383,12 @@ async fn run(
             .as_ref()
             .and_then(Consumer::next_deadline)
             .filter(|_| !full);
+        // Another node may append to a shared store: look again now and then.
+        let poll = channels.poll_interval().map(|p| Instant::now() + p);
+        let deadline = match (deadline, poll) {
+            (Some(d), Some(p)) => Some(d.min(p)),
+            (d, p) => d.or(p),
+        };
         wait(&shared.wakeup, deadline).await;
     }
 }

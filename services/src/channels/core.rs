@@ -21,6 +21,10 @@ use std::{cell::RefCell, collections::HashMap, fmt, rc::Rc, sync::Arc, time::Dur
 
 /// Records read from the store per round trip when catching up or replaying.
 pub const READ_PAGE: usize = 256;
+/// On a store other nodes write too (PostgreSQL), how often an idle durable subscriber or
+/// consumer looks at the store for what another node appended (a node hears only its own
+/// appends live).
+pub const SHARED_STORE_POLL: Duration = Duration::from_secs(1);
 /// A durable channel with a count or bytes bound is trimmed after every this many appends
 /// (trims run in the store's writer, in bounded slices, never awaited by a publisher).
 pub const TRIM_EVERY: u64 = 64;
@@ -154,6 +158,13 @@ impl Channels {
     /// The store.
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// How long a durable reader with nothing to do may wait before it looks at the store
+    /// again: `None` on the embedded store (only this node appends, and every append wakes
+    /// it); [`SHARED_STORE_POLL`] on PostgreSQL.
+    pub fn poll_interval(&self) -> Option<Duration> {
+        matches!(self.db, Db::Postgres(_)).then_some(SHARED_STORE_POLL)
     }
 
     /// The core's pub/sub hub.

@@ -221,7 +221,23 @@ impl Feed {
             if !items.is_empty() {
                 return Ok(items);
             }
-            self.wakeup.woken().await;
+            match self.channels.poll_interval().filter(|_| self.log.is_some()) {
+                None => self.wakeup.woken().await,
+                Some(every) => {
+                    let mut timer = std::pin::pin!(ringwire_reactor::time::sleep(every));
+                    let woken = std::future::poll_fn(|cx| {
+                        if self.wakeup.poll_woken(cx).is_ready() {
+                            return std::task::Poll::Ready(true);
+                        }
+                        timer.as_mut().poll(cx).map(|()| false)
+                    })
+                    .await;
+                    if !woken {
+                        // Another node may have appended: read the store from the cursor.
+                        self.cursor.on_overflow();
+                    }
+                }
+            }
         }
     }
 }
