@@ -30,29 +30,39 @@ enum Item<'a> {
 
 /// The first whole protocol message in `b` and the bytes it takes; `None` until it is whole.
 fn parse(b: &[u8]) -> io::Result<Option<(Item<'_>, usize)>> {
-    let Some(eol) = find_crlf(b) else {
+    // Protocol lines end in CRLF; the first LF at a message's start ends its line.
+    let Some(lf) = b.iter().position(|&c| c == b'\n') else {
         return Ok(None);
     };
+    if lf == 0 || b[lf - 1] != b'\r' {
+        return Err(bad("a line without CRLF", &b[..lf]));
+    }
+    let eol = lf - 1;
     let line = &b[..eol];
-    let mut fields = line.split(|&c| c == b' ').filter(|f| !f.is_empty());
-    let verb = fields.next().unwrap_or_default();
+    let verb = line.split(|&c| c == b' ').next().unwrap_or_default();
     let item = match verb {
         b"MSG" | b"HMSG" => {
-            // MSG subject sid [reply] size | HMSG subject sid [reply] hdr_size size
-            let nums: Vec<Option<usize>> = fields
-                .map(|f| std::str::from_utf8(f).ok().and_then(|s| s.parse().ok()))
-                .collect();
-            let headers_at = if verb == b"HMSG" { 2 } else { 1 };
-            let (Some(Some(total)), true) = (nums.last(), nums.len() >= 2 + headers_at) else {
-                return Err(bad("bad MSG line", line));
+            // MSG subject sid [reply] size | HMSG subject sid [reply] hdr_size size: the sizes
+            // are the last fields (read from the end, without allocating: this runs once per
+            // delivery on the load CPU).
+            let hmsg = verb == b"HMSG";
+            let mut back = line.rsplit(|&c| c == b' ').filter(|f| !f.is_empty());
+            let num = |f: Option<&[u8]>| {
+                f.and_then(|f| std::str::from_utf8(f).ok())
+                    .and_then(|s| s.parse::<usize>().ok())
             };
-            let headers = if verb == b"HMSG" {
-                nums[nums.len() - 2].ok_or_else(|| bad("bad HMSG line", line))?
+            let total = num(back.next()).ok_or_else(|| bad("bad MSG line", line))?;
+            let headers = if hmsg {
+                num(back.next()).ok_or_else(|| bad("bad HMSG line", line))?
             } else {
                 0
             };
+            // What is left: the verb, the subject, the sid and perhaps a reply subject.
+            if !(3..=4).contains(&back.count()) {
+                return Err(bad("bad MSG line", line));
+            }
             let start = eol + 2;
-            if headers > *total {
+            if headers > total {
                 return Err(bad("HMSG headers longer than the message", line));
             }
             if b.len() < start + total + 2 {
@@ -70,10 +80,6 @@ fn parse(b: &[u8]) -> io::Result<Option<(Item<'_>, usize)>> {
         _ => return Err(bad("unexpected", line)),
     };
     Ok(Some((item, eol + 2)))
-}
-
-fn find_crlf(b: &[u8]) -> Option<usize> {
-    b.windows(2).position(|w| w == b"\r\n")
 }
 
 fn bad(what: &str, line: &[u8]) -> io::Error {
@@ -203,5 +209,7 @@ mod tests {
         assert!(parse(b"HELLO\r\n").is_err());
         assert!(parse(b"MSG s 1 x\r\n").is_err());
         assert!(parse(b"HMSG s 1 9 4\r\nabcd\r\n").is_err());
+        assert!(parse(b"MSG s 4\r\nabcd\r\n").is_err());
+        assert!(parse(b"PING\n").is_err());
     }
 }

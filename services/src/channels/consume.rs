@@ -125,12 +125,11 @@ impl Consuming {
         });
         let attached = Rc::new(Turn::default());
         let task = ringwire_reactor::spawn_local(run(
-            Finish(attached.clone()),
             channels.clone(),
             channel.to_string(),
             shared.clone(),
             (cfg, start, ack_wait_ms != 0 || max_ack_pending != 0),
-            (id, slot),
+            (id, slot, Finish(attached.clone())),
             outbox,
             stream,
         ));
@@ -302,12 +301,11 @@ fn taken_over() -> ChannelError {
 
 /// The delivery task: attach, answer, then deliver until the stream goes away.
 async fn run(
-    attaching: Finish,
     channels: Rc<Channels>,
     channel: String,
     shared: Rc<Shared>,
     (cfg, start, explicit): (Config, Start, bool),
-    (id, slot): (u32, Rc<RefCell<Option<Vec<u8>>>>),
+    (id, slot, attaching): (u32, Rc<RefCell<Option<Vec<u8>>>>, Finish),
     outbox: Rc<Outbox>,
     stream: Wakeup,
 ) {

@@ -55,9 +55,9 @@ use std::{
     fmt,
     sync::{
         Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 /// How many times an append is tried when JetStream times out or has no leader.
@@ -146,7 +146,7 @@ pub struct JetStreamLogs {
     /// Streams known to exist with the configured limits.
     ready: Mutex<HashSet<String>>,
     /// Whether the consumer-state bucket is known to exist.
-    bucket_ready: std::sync::atomic::AtomicBool,
+    bucket_ready: AtomicBool,
 }
 
 impl JetStreamLogs {
@@ -323,12 +323,19 @@ impl JetStreamLogs {
     }
 
     /// A core-NATS subscription to `channel`'s subject: a message on it means "something was
-    /// published to `channel`", without its sequence (see the module docs).
+    /// published to `channel`", without its sequence (see the module docs). A new
+    /// subscription may miss copies published in its first moments (interest spreads through
+    /// the cluster asynchronously; seen with nats-server 2.9), and copies published while this
+    /// node is disconnected never arrive: so the caller reads the stream *after* subscribing
+    /// and again after each reconnect, never relying on the copies for completeness.
     pub async fn subscribe_live(&self, channel: &str) -> Result<Subscriber, JsError> {
-        self.client
+        let sub = self
+            .client
             .subscribe(names::subject(channel))
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        self.client.flush().await.map_err(unavailable)?;
+        Ok(sub)
     }
 }
 
@@ -374,11 +381,4 @@ fn unavailable(e: impl fmt::Display) -> JsError {
 
 fn failed(e: impl fmt::Display) -> JsError {
     JsError::Failed(e.to_string())
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
