@@ -18,6 +18,7 @@ use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 pub fn start(
     settings: &Settings,
     seed: ringwire_net::stream::BridgeSeed,
+    js: Option<ringwire_services::channels::jetstream::port::JsPort>,
     cpu: Option<usize>,
 ) -> Result<Bridge, String> {
     let config = BridgeConfig {
@@ -32,7 +33,13 @@ pub fn start(
         config.urls.join(","),
         config.buffer_bytes
     );
-    Bridge::start(config, seed).map_err(|e| format!("cluster bridge thread: {e}"))
+    if js.is_some() {
+        tracing::info!(
+            "cluster: durable channels are JetStream streams ({} replicas)",
+            settings.cluster.replicas
+        );
+    }
+    Bridge::start(config, seed, js).map_err(|e| format!("cluster bridge thread: {e}"))
 }
 
 /// How long the bridge may take at shutdown to publish what it still holds.

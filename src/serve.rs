@@ -97,12 +97,20 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             .collect(),
     ));
     // With `cluster.nats`, the NATS bridge is one more member of the cores' mesh.
-    let (seeds, bridge_seed) = if settings.cluster.nats.is_empty() {
-        (ringwire_net::stream::mesh(workers), None)
+    // Durable channels in cluster mode are JetStream streams, reached through the bridge.
+    let (seeds, bridge_seed, js) = if settings.cluster.nats.is_empty() {
+        (ringwire_net::stream::mesh(workers), None, None)
     } else {
         let (seeds, bridge) = ringwire_net::stream::mesh_with_bridge(workers);
-        (seeds, Some(bridge))
+        let js = (!settings.channels.durable.is_empty()).then(|| {
+            ringwire_services::channels::jetstream::port::js_port(
+                settings.cluster.replicas,
+                settings.channels.durable.clone(),
+            )
+        });
+        (seeds, Some(bridge), js)
     };
+    let (js_handle, js_port) = js.unzip();
     let seeds: Arc<Mutex<Vec<Option<ringwire_net::stream::Seed>>>> =
         Arc::new(Mutex::new(seeds.into_iter().map(Some).collect()));
     let stream_settings = settings.stream_settings();
@@ -144,6 +152,7 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             let (net_config, root, events) = (net_config.clone(), root.clone(), events_tx.clone());
             let backend = worker_store.clone();
             let channel_settings = channel_settings.clone();
+            let js_handle = js_handle.clone();
             let channel_stats = worker_channel_stats[info.index].clone();
             async move {
                 let core = Core::install(info.index, net_config);
@@ -160,6 +169,7 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
                         hub,
                         Rc::new((*channel_settings).clone()),
                         channel_stats,
+                        js_handle.clone(),
                     )
                 });
                 // The stream protocol: its own listener if configured, and HTTP Upgrade on the
@@ -273,7 +283,7 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
     ];
     let mut bridge = None;
     if let Some(seed) = bridge_seed {
-        match crate::cluster::start(settings, seed, control_cpu) {
+        match crate::cluster::start(settings, seed, js_port, control_cpu) {
             Ok(b) => {
                 checks.push(Box::new(crate::cluster::BridgeCheck {
                     stats: b.stats().clone(),

@@ -572,3 +572,38 @@ both_backends! {
         }
     }
 }
+
+both_backends! {
+    fn idle_durable_readers_do_not_each_poll_the_store_on_postgres(io) {
+        // On a shared store idle durable readers look for other nodes' appends now and then.
+        // That must cost per channel, not per reader: 40 idle readers of one channel (SUB and
+        // SSE) may not multiply the store's load by 40. Counted in PostgreSQL's committed
+        // transactions while nothing is published.
+        let Some(pg) = PgCluster::start() else { return };
+        let s = start(io, &pg_args(&pg.url(), "2"));
+        let addr = s.stream.unwrap();
+        Chan::open(addr).unwrap().publish("orders.quiet", b"one").unwrap();
+        let subs: Vec<Chan> = (0..20)
+            .map(|_| Chan::subscribe(addr, "orders.quiet", Start::New).unwrap().0)
+            .collect();
+        let events: Vec<Sse> =
+            (0..20).map(|_| Sse::subscribe(&s, "/channels/orders.quiet/events", &[])).collect();
+        let commits = || -> u64 {
+            pg.psql("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        thread::sleep(Duration::from_secs(2));
+        let before = commits();
+        thread::sleep(Duration::from_secs(5));
+        let during = commits() - before;
+        drop((subs, events));
+        // One look per channel and core per second would be ~10-20; one per reader, ~400.
+        assert!(
+            during < 100,
+            "{during} store transactions in 5 s for 40 idle readers of one channel: each reader \
+             polls the store on its own"
+        );
+    }
+}

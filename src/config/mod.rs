@@ -84,6 +84,8 @@ pub struct ClusterSettings {
     pub buffer: usize,
     /// This node's name; empty: `<hostname>-<pid>` (see [`ClusterSettings::node_name`]).
     pub node_name: String,
+    /// JetStream replicas of durable channels' streams.
+    pub replicas: usize,
 }
 
 impl ClusterSettings {

@@ -20,13 +20,13 @@
 
 use super::{
     consumer::{Config, Consumer, Stored},
-    core::{ChannelError, Channels, log_name},
+    core::{ChannelError, Channels},
     stats::{ChannelStats, Open},
     stream::{Outbox, encoded, encoded_error},
 };
 use crate::turn::{Finish, Turn};
 use bytes::Bytes;
-use ringwire_db::{Cond, Db, Error as DbError, Op, Outcome};
+use ringwire_db::Error as DbError;
 use ringwire_net::stream::Wakeup;
 use ringwire_protocol::channels::{Answer, Op as WireOp, Start, Status, encode_message};
 use ringwire_reactor::JoinHandle;
@@ -55,7 +55,7 @@ pub fn state_key(channel: &str, name: &str) -> Bytes {
 
 /// The attached consumer's state, shared by the delivery task and the stream's ACKs.
 struct Shared {
-    db: Db,
+    channels: Rc<Channels>,
     key: Bytes,
     consumer: RefCell<Option<Consumer>>,
     /// The version of the key our last write made (compare-and-set token).
@@ -112,7 +112,7 @@ impl Consuming {
             },
         };
         let shared = Rc::new(Shared {
-            db: channels.db().clone(),
+            channels: channels.clone(),
             key: state_key(channel, name),
             consumer: RefCell::new(None),
             version: Cell::new(0),
@@ -193,14 +193,12 @@ impl Consuming {
             Some(_) => Ok(()),
             None => Err(ChannelError::NotDurable),
         });
-        let write = check.map(|()| {
-            let op = Op::delete(state_key(channel, name), Cond::Any);
-            channels.db().write(vec![op])
-        });
+        let (channels, key) = (channels.clone(), state_key(channel, name));
         async move {
-            match write?.await?.first() {
-                Some(Outcome::Delete { existed: true }) => Ok(Answer::Done),
-                _ => Ok(Answer::Failed {
+            check?;
+            match channels.state_delete(&key).await? {
+                true => Ok(Answer::Done),
+                false => Ok(Answer::Failed {
                     status: Status::NotFound,
                     message: "no such consumer",
                 }),
@@ -274,19 +272,16 @@ async fn write_state(shared: &Shared) -> Result<(), ChannelError> {
     let Some(stored) = shared.consumer.borrow().as_ref().map(Consumer::stored) else {
         return Ok(());
     };
-    let op = Op::put(
-        shared.key.clone(),
-        stored.encode(),
-        Cond::Version(shared.version.get()),
-    );
-    match shared.db.write(vec![op]).await {
-        Ok(out) => {
-            if let Some(Outcome::Put { version, .. }) = out.first() {
-                shared.version.set(*version);
-            }
+    let written = shared
+        .channels
+        .state_put(&shared.key, stored.encode(), Some(shared.version.get()))
+        .await;
+    match written {
+        Ok(version) => {
+            shared.version.set(version);
             Ok(())
         }
-        Err(DbError::VersionMismatch { .. }) => {
+        Err(ChannelError::Conflict) => {
             shared.taken_over.set(true);
             shared.wakeup.wake();
             Err(taken_over())
@@ -312,6 +307,8 @@ async fn run(
     let stats = channels.stats().clone();
     let _attached = Open::new(&stats.consumers);
     let hub_mail = channels.hub().join(&channel, &shared.wakeup);
+    // Woken when another node appended (each round reads the channel's head anyway).
+    let _watch = channels.watch(&channel, shared.wakeup.clone());
     hub_mail.routed().await;
     let attached = attach(&channels, &channel, &shared, cfg, start, explicit).await;
     drop(attaching);
@@ -322,8 +319,6 @@ async fn run(
         outbox.ended.set(true);
         return;
     }
-    let log = log_name(&channel);
-    let db = channels.db().clone();
     loop {
         while hub_mail.pop().is_some() {}
         hub_mail.clear_overflow();
@@ -335,9 +330,9 @@ async fn run(
             stream.wake();
             return;
         }
-        let info = match db.log_info(&log).await {
-            Ok(i) => i.unwrap_or_default(),
-            Err(e) => return end(id, &outbox, &stream, e.into()),
+        let info = match channels.log_info(&channel).await {
+            Ok(i) => i,
+            Err(e) => return end(id, &outbox, &stream, e),
         };
         let mut sent = 0;
         while sent < BATCH && outbox.bytes.borrow().len() < super::stream::MAX_BACKLOG {
@@ -346,9 +341,9 @@ async fn run(
                     c.next_delivery(Instant::now(), info.first.max(1), info.next.max(1))
                 });
             let Some(d) = next else { break };
-            let record = match db.log_read(&log, d.seq, 1).await {
+            let record = match channels.log_read(&channel, d.seq, 1).await {
                 Ok(r) => r.into_iter().next().filter(|r| r.seq == d.seq),
-                Err(e) => return end(id, &outbox, &stream, e.into()),
+                Err(e) => return end(id, &outbox, &stream, e),
             };
             // Trimmed meanwhile: the state machine skips it at the next round.
             if let Some(r) = record {
@@ -381,12 +376,6 @@ async fn run(
             .as_ref()
             .and_then(Consumer::next_deadline)
             .filter(|_| !full);
-        // Another node may append to a shared store: look again now and then.
-        let poll = channels.poll_interval().map(|p| Instant::now() + p);
-        let deadline = match (deadline, poll) {
-            (Some(d), Some(p)) => Some(d.min(p)),
-            (d, p) => d.or(p),
-        };
         wait(&shared.wakeup, deadline).await;
     }
 }
@@ -409,35 +398,31 @@ async fn attach(
     let mut tries = 0;
     let consumer = loop {
         tries += 1;
-        let existing = shared.db.get(&shared.key).await?;
-        let (mut consumer, cond) = match existing {
-            Some(e) => {
-                let stored = Stored::decode(&e.value).map_err(|why| {
+        let (mut consumer, expect) = match channels.state_get(&shared.key).await? {
+            Some((value, version)) => {
+                let stored = Stored::decode(&value).map_err(|why| {
                     ChannelError::Db(DbError::Storage(format!("consumer state: {why}")))
                 })?;
                 let mut c = Consumer::restore(stored, Instant::now());
                 if explicit {
                     c.set_config(cfg);
                 }
-                (c, Cond::Version(e.version))
+                (c, Some(version))
             }
             None => (
                 Consumer::new(cfg, channels.start_seq(channel, start).await?),
-                Cond::Absent,
+                None,
             ),
         };
         consumer.set_epoch(consumer.epoch() + 1);
-        let op = Op::put(shared.key.clone(), consumer.stored().encode(), cond);
-        match shared.db.write(vec![op]).await {
-            Ok(out) => {
-                if let Some(Outcome::Put { version, .. }) = out.first() {
-                    shared.version.set(*version);
-                }
+        let encoded = consumer.stored().encode();
+        match channels.state_put(&shared.key, encoded, expect).await {
+            Ok(version) => {
+                shared.version.set(version);
                 break consumer;
             }
-            Err(DbError::VersionMismatch { .. }) if tries < ATTACH_TRIES => {}
-            Err(DbError::VersionMismatch { .. }) => return Err(ChannelError::Conflict),
-            Err(e) => return Err(e.into()),
+            Err(ChannelError::Conflict) if tries < ATTACH_TRIES => {}
+            Err(e) => return Err(e),
         }
     };
     *shared.consumer.borrow_mut() = Some(consumer);

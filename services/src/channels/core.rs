@@ -10,6 +10,7 @@
 //! hub is a fast path and a wake-up, the store is the truth.
 
 use super::{
+    jetstream::port::JsHandle,
     policy::{Durability, Retention},
     stats::ChannelStats,
 };
@@ -19,11 +20,13 @@ use ringwire_net::stream::{Held, Hub, SendError, Wakeup};
 use ringwire_protocol::channels::{Start, valid_channel};
 use std::{cell::RefCell, collections::HashMap, fmt, rc::Rc, sync::Arc, time::Duration};
 
+/// Why the cluster bridge refuses an ephemeral publish.
+const REFUSED: &str = "the cluster is unreachable and its buffer (cluster.buffer) is full";
 /// Records read from the store per round trip when catching up or replaying.
 pub const READ_PAGE: usize = 256;
-/// On a store other nodes write too (PostgreSQL), how often an idle durable subscriber or
-/// consumer looks at the store for what another node appended (a node hears only its own
-/// appends live).
+/// On a store other nodes write too (PostgreSQL, or JetStream in cluster mode), how often a
+/// core looks at the head of each durable channel it has readers of, for what another node
+/// appended (a node hears only its own appends live; see `watch.rs`).
 pub const SHARED_STORE_POLL: Duration = Duration::from_secs(1);
 /// A durable channel with a count or bytes bound is trimmed after every this many appends
 /// (trims run in the store's writer, in bounded slices, never awaited by a publisher).
@@ -67,8 +70,9 @@ pub enum ChannelError {
     },
     /// Replay or consumers asked of an ephemeral channel.
     NotDurable,
-    /// The cluster refuses publishes (NATS unreachable and `cluster.buffer` full).
-    Unavailable,
+    /// The cluster cannot take it now: the bridge refuses (NATS unreachable and
+    /// `cluster.buffer` full), or JetStream did not answer. Retry later.
+    Unavailable(String),
     /// A consumer was attached by another client meanwhile.
     Conflict,
     /// Another client attached this consumer: this one is done.
@@ -90,10 +94,7 @@ impl fmt::Display for ChannelError {
             ChannelError::NotDurable => f.write_str(
                 "this channel is not durable (pubsub.durable): it keeps no messages to replay",
             ),
-            ChannelError::Unavailable => f.write_str(
-                "the cluster is unreachable and its buffer (cluster.buffer) is full: the \
-                 message was not published; retry later",
-            ),
+            ChannelError::Unavailable(why) => write!(f, "{why}: not published; retry later"),
             ChannelError::Conflict => {
                 f.write_str("another client attached this consumer at the same moment: retry")
             }
@@ -116,23 +117,28 @@ impl From<DbError> for ChannelError {
 
 /// The channels of one core.
 pub struct Channels {
-    db: Db,
+    pub(super) db: Db,
     hub: Rc<Hub>,
     settings: Rc<Settings>,
     stats: Arc<ChannelStats>,
     /// By durable channel: the newest notice some core's full queue has not taken yet, and
     /// the wakeup its retry waits on.
     held: RefCell<HashMap<Rc<str>, (Held, Wakeup)>>,
+    /// Cluster mode: durable channels are JetStream streams, reached through the bridge.
+    pub(super) js: Option<JsHandle>,
+    /// Readers of durable channels other nodes append to (`watch.rs`).
+    pub(super) watches: super::watch::Watches,
 }
 
 impl Channels {
-    /// The channels of this core: durable ones in `db`, live delivery through `hub`,
-    /// counted in `stats`.
+    /// The channels of this core: durable ones in `db` (or, in cluster mode, in JetStream
+    /// through `js`), live delivery through `hub`, counted in `stats`.
     pub fn new(
         db: Db,
         hub: Rc<Hub>,
         settings: Rc<Settings>,
         stats: Arc<ChannelStats>,
+        js: Option<JsHandle>,
     ) -> Rc<Channels> {
         let durable = settings.clone();
         hub.set_durable(Box::new(move |ch| durable.durable.lookup(ch).is_some()));
@@ -142,6 +148,8 @@ impl Channels {
             settings,
             stats,
             held: RefCell::new(HashMap::new()),
+            js,
+            watches: Default::default(),
         })
     }
 
@@ -164,7 +172,12 @@ impl Channels {
     /// again: `None` on the embedded store (only this node appends, and every append wakes
     /// it); [`SHARED_STORE_POLL`] on PostgreSQL.
     pub fn poll_interval(&self) -> Option<Duration> {
-        matches!(self.db, Db::Postgres(_)).then_some(SHARED_STORE_POLL)
+        (self.js.is_some() || matches!(self.db, Db::Postgres(_))).then_some(SHARED_STORE_POLL)
+    }
+
+    /// Whether durable channels are in JetStream (cluster mode) rather than the store.
+    pub fn in_cluster(&self) -> bool {
+        self.js.is_some()
     }
 
     /// The core's pub/sub hub.
@@ -194,10 +207,9 @@ impl Channels {
         let retention = self.durable(channel)?.cloned();
         let this = self.clone();
         let channel: Rc<str> = Rc::from(channel);
-        let write = retention.is_some().then(|| {
-            self.db
-                .write(vec![Op::append(log_name(&channel), data.clone())])
-        });
+        let write = retention
+            .is_some()
+            .then(|| self.append(&channel, data.clone()));
         Ok(async move {
             let Some(write) = write else {
                 let sent = this.announce(&channel, 0, data).await;
@@ -208,17 +220,12 @@ impl Channels {
                 ChannelStats::add(counter, 1);
                 return sent.map(|()| 0);
             };
-            let seq = match write.await?.first() {
-                Some(Outcome::Append { seq }) => *seq,
-                _ => {
-                    return Err(ChannelError::Db(DbError::Storage(
-                        "an append without its outcome".into(),
-                    )));
-                }
-            };
+            let seq = write.await?;
             ChannelStats::add(&this.stats.durable_published, 1);
+            // JetStream keeps its streams within their limits itself.
             if let Some(r) = retention.filter(|r| r.max_count.is_some() || r.max_bytes.is_some())
                 && seq % TRIM_EVERY == 0
+                && this.js.is_none()
             {
                 let (db, stats) = (this.db.clone(), this.stats.clone());
                 ringwire_reactor::spawn_local(trim(db, stats, log_name(&channel), r));
@@ -253,7 +260,7 @@ impl Channels {
         let wakeup = Wakeup::new();
         match self.hub.send(channel, seq, data, &wakeup) {
             Ok(()) => Ok(()),
-            Err(SendError::Unavailable) => Err(ChannelError::Unavailable),
+            Err(SendError::Unavailable) => Err(ChannelError::Unavailable(REFUSED.into())),
             Err(SendError::Held(mut held)) => {
                 while !self.hub.resend(&mut held, &wakeup) {
                     wakeup.woken().await;
@@ -266,16 +273,7 @@ impl Channels {
     /// The state of a durable channel (an unwritten one: first = next = 1).
     pub async fn info(&self, channel: &str) -> Result<LogInfo, ChannelError> {
         self.require_durable(channel)?;
-        Ok(self
-            .db
-            .log_info(&log_name(channel))
-            .await?
-            .unwrap_or(LogInfo {
-                first: 1,
-                next: 1,
-                count: 0,
-                bytes: 0,
-            }))
+        self.log_info(channel).await
     }
 
     /// Up to `limit` messages of a durable channel from `from` on.
@@ -286,7 +284,7 @@ impl Channels {
         limit: usize,
     ) -> Result<Vec<LogEntry>, ChannelError> {
         self.require_durable(channel)?;
-        Ok(self.db.log_read(&log_name(channel), from, limit).await?)
+        self.log_read(channel, from, limit).await
     }
 
     /// The sequence number a subscriber starting at `start` reads first. `From(n)` below the
@@ -300,8 +298,7 @@ impl Channels {
             Start::From(n) => n.clamp(1, info.next),
             Start::Last(n) => info.next.saturating_sub(n).max(info.first),
             Start::SinceMs(ms) => self
-                .db
-                .log_seek_time(&log_name(channel), ms)
+                .log_seek(channel, ms)
                 .await?
                 .clamp(info.first, info.next),
         })

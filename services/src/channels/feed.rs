@@ -14,14 +14,17 @@
 //! is only what retention trimmed before it read it, which it is told ([`Item::Gap`]).
 
 use super::{
-    core::{Channels, READ_PAGE, log_name},
+    core::{ChannelError, Channels, READ_PAGE},
     cursor::{Cursor, Live, Read},
     stats::ChannelStats,
+    watch::Poke,
 };
 use bytes::Bytes;
-use ringwire_db::Error as DbError;
 use ringwire_net::stream::{Subscription, Wakeup};
 use std::rc::Rc;
+
+/// How long a feed waits before it reads again after the store said "unavailable".
+pub const RETRY_READ: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What a feed hands out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,14 +50,15 @@ pub enum Item {
 pub enum FeedError {
     /// An ephemeral subscriber fell `stream.subscriber_queue` messages behind.
     Slow,
-    /// The store failed while catching up.
-    Db(DbError),
+    /// The store (or JetStream) failed while catching up.
+    Store(ChannelError),
 }
 
 /// A live subscription (see the module's doc).
 pub struct Feed {
     channels: Rc<Channels>,
-    log: Option<Bytes>,
+    /// Durable: the channel (its log is read).
+    log: Option<Rc<str>>,
     sub: Subscription,
     wakeup: Wakeup,
     /// Durable: where the subscriber is (see [`Cursor`]).
@@ -62,6 +66,8 @@ pub struct Feed {
     /// Items taken (cursor moved past them) but not handed out yet: a `ready` cancelled
     /// while it awaited the store leaves them here.
     taken: Vec<Item>,
+    /// Durable, on a store other nodes append to: raised when the channel's head moved.
+    poke: Option<Rc<Poke>>,
 }
 
 impl Feed {
@@ -71,13 +77,17 @@ impl Feed {
     /// nothing published in between is missed.
     pub fn join(channels: &Rc<Channels>, channel: &str, wakeup: Wakeup) -> Feed {
         let durable = channels.settings().durable.lookup(channel).is_some();
+        let poke = durable
+            .then(|| channels.watch(channel, wakeup.clone()))
+            .flatten();
         Feed {
             channels: channels.clone(),
-            log: durable.then(|| log_name(channel)),
+            log: durable.then(|| Rc::from(channel)),
             sub: channels.hub().join(channel, &wakeup),
             wakeup,
             cursor: Cursor::new(1),
             taken: Vec::new(),
+            poke,
         }
     }
 
@@ -123,6 +133,10 @@ impl Feed {
             }
             return Ok(out);
         };
+        if self.poke.as_ref().is_some_and(|p| p.take()) {
+            // Another node appended: read the store from the cursor.
+            self.cursor.on_overflow();
+        }
         if self.sub.overflowed() {
             // The store read covers everything still queued: drop it, or the full mailbox
             // would overflow again at the next publish and keep the feed catching up.
@@ -143,33 +157,33 @@ impl Feed {
             && out.len() < max
         {
             let want = (max - out.len()).min(READ_PAGE);
-            let db = self.channels.db().clone();
+            let channels = self.channels.clone();
             ChannelStats::add(&self.channels.stats().catch_up_reads, 1);
             // Kept here while the read is awaited (see above).
             self.taken = std::mem::take(&mut out);
-            let read = db.log_read(&log, from, want).await;
+            let read = channels.log_read(&log, from, want).await;
             out = std::mem::take(&mut self.taken);
             let entries = match read {
                 Ok(e) => e,
                 Err(e) => {
                     self.taken = out;
-                    return Err(FeedError::Db(e));
+                    return Err(FeedError::Store(e));
                 }
             };
             let reached_end = entries.len() < want;
             if entries.is_empty() {
                 // At the head, or everything from the cursor on was trimmed.
                 self.taken = std::mem::take(&mut out);
-                let info = db.log_info(&log).await;
+                let info = channels.log_info(&log).await;
                 out = std::mem::take(&mut self.taken);
                 let info = match info {
                     Ok(i) => i,
                     Err(e) => {
                         self.taken = out;
-                        return Err(FeedError::Db(e));
+                        return Err(FeedError::Store(e));
                     }
                 };
-                if let Some(gap) = info.and_then(|i| self.cursor.on_trimmed(i.first)) {
+                if let Some(gap) = self.cursor.on_trimmed(info.first) {
                     out.push(Item::Gap {
                         from: gap.from,
                         to: gap.to,
@@ -217,27 +231,22 @@ impl Feed {
     /// Waits for the next items (at most `max`, at least one).
     pub async fn next(&mut self, max: usize) -> Result<Vec<Item>, FeedError> {
         loop {
-            let items = self.ready(max).await?;
+            let items = match self.ready(max).await {
+                Ok(items) => items,
+                // JetStream between leaders, a bridge reconnecting: the subscription waits
+                // and reads again (what was taken stays in the feed).
+                Err(FeedError::Store(ChannelError::Unavailable(why))) => {
+                    tracing::debug!("durable feed: {why}; reading again in {RETRY_READ:?}");
+                    ringwire_reactor::time::sleep(RETRY_READ).await;
+                    self.cursor.on_overflow();
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if !items.is_empty() {
                 return Ok(items);
             }
-            match self.channels.poll_interval().filter(|_| self.log.is_some()) {
-                None => self.wakeup.woken().await,
-                Some(every) => {
-                    let mut timer = std::pin::pin!(ringwire_reactor::time::sleep(every));
-                    let woken = std::future::poll_fn(|cx| {
-                        if self.wakeup.poll_woken(cx).is_ready() {
-                            return std::task::Poll::Ready(true);
-                        }
-                        timer.as_mut().poll(cx).map(|()| false)
-                    })
-                    .await;
-                    if !woken {
-                        // Another node may have appended: read the store from the cursor.
-                        self.cursor.on_overflow();
-                    }
-                }
-            }
+            self.wakeup.woken().await;
         }
     }
 }

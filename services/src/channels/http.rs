@@ -223,7 +223,7 @@ impl ChannelsHttp {
                     res.write(&out).await?;
                     break;
                 }
-                Some(Err(FeedError::Db(e))) => {
+                Some(Err(FeedError::Store(e))) => {
                     sse::named(&mut out, "error", &format!("the store failed: {e}"));
                     res.write(&out).await?;
                     break;
@@ -283,7 +283,7 @@ fn channel_error(res: &mut Responder<'_>, e: &ChannelError) -> Result<(), Error>
         ChannelError::BadName => (400, "bad channel name"),
         ChannelError::TooLarge { .. } => (413, "message too large"),
         ChannelError::NotDurable => (409, "not durable"),
-        ChannelError::Unavailable => (503, "cluster unavailable"),
+        ChannelError::Unavailable(_) => (503, "cluster unavailable"),
         ChannelError::Conflict | ChannelError::TakenOver => (409, "conflict"),
         ChannelError::Db(DbError::MapFull { .. }) => (507, "store full"),
         ChannelError::Db(DbError::Busy | DbError::WriterGone | DbError::Unavailable { .. }) => {

@@ -34,6 +34,7 @@
 
 mod kv;
 pub mod names;
+pub mod port;
 mod read;
 
 use super::policy::{Durability, Retention};

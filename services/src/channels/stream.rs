@@ -399,11 +399,11 @@ async fn subscribe(
                     FeedError::Slow => "slow consumer: the subscription fell \
                         stream.subscriber_queue messages behind and was cut"
                         .to_string(),
-                    FeedError::Db(ref e) => format!("the store failed: {e}"),
+                    FeedError::Store(ref e) => format!("the store failed: {e}"),
                 };
                 let status = match e {
                     FeedError::Slow => Status::Busy,
-                    FeedError::Db(_) => Status::Error,
+                    FeedError::Store(_) => Status::Error,
                 };
                 let mut bytes = outbox.bytes.borrow_mut();
                 encode_answer(
@@ -464,7 +464,7 @@ pub(crate) fn status_of(e: &ChannelError) -> Status {
         ChannelError::BadName => Status::BadRequest,
         ChannelError::TooLarge { .. } => Status::TooLarge,
         ChannelError::NotDurable => Status::NotDurable,
-        ChannelError::Unavailable => Status::Unavailable,
+        ChannelError::Unavailable(_) => Status::Unavailable,
         ChannelError::Conflict => Status::Conflict,
         ChannelError::TakenOver => Status::TakenOver,
         ChannelError::Db(DbError::MapFull { .. }) => Status::Full,

@@ -13,7 +13,8 @@ const PAGE: usize = 256;
 /// within 1 s to 60 s; `None` when no durable pattern has a bound.
 pub fn interval(channels: &Channels) -> Option<Duration> {
     let entries = &channels.settings().durable.entries;
-    if entries.iter().all(|(_, r)| r.is_unbounded()) {
+    // In cluster mode JetStream keeps each stream within its limits.
+    if channels.in_cluster() || entries.iter().all(|(_, r)| r.is_unbounded()) {
         return None;
     }
     let shortest = entries.iter().filter_map(|(_, r)| r.max_age).min();

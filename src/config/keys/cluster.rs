@@ -36,6 +36,18 @@ pub static KEYS: &[Key] = &[
         get: |s| s.cluster.nats.join(","),
     },
     Key {
+        name: "cluster.replicas",
+        flag: "cluster-replicas",
+        kind: Kind::Number,
+        default: "1",
+        help: "In cluster mode durable channels (pubsub.durable) are JetStream streams with file storage and this many replicas (1 to 5; at most the JetStream servers of the NATS cluster; 3 survives the loss of one). Consumer state goes to the JetStream KV bucket RW_CONSUMERS with as many.",
+        set: |s, v| {
+            s.cluster.replicas = values::number(v, 1usize, 5)?;
+            Ok(())
+        },
+        get: |s| s.cluster.replicas.to_string(),
+    },
+    Key {
         name: "cluster.buffer",
         flag: "cluster-buffer",
         kind: Kind::Text,

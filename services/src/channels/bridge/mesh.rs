@@ -29,12 +29,17 @@ impl Cores for BridgeCores {
 
 impl Bridge {
     /// Starts the bridge on its seed from `mesh_with_bridge`.
-    pub fn start(config: BridgeConfig, seed: BridgeSeed) -> io::Result<Bridge> {
+    pub fn start(
+        config: BridgeConfig,
+        seed: BridgeSeed,
+        js: Option<super::super::jetstream::port::JsPort>,
+    ) -> io::Result<Bridge> {
         let port = Port {
             outbox: seed.outbox,
             cores: seed.cores,
             refusing: seed.gate.refusing.clone(),
             refused: seed.gate.refused.clone(),
+            js,
         };
         Bridge::spawn(config, port)
     }

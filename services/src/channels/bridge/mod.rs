@@ -110,6 +110,8 @@ pub struct Port<O, C> {
     pub refusing: Arc<AtomicBool>,
     /// Bumped by the cores on each refused publish.
     pub refused: Arc<AtomicU64>,
+    /// Durable channels in cluster mode: the cores' JetStream requests.
+    pub js: Option<super::jetstream::port::JsPort>,
 }
 
 /// The bridge's settings.

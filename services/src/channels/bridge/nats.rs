@@ -1,6 +1,7 @@
 //! The bridge thread's runtime, its NATS connection and the outbound half (this node's
 //! publishes to NATS, through the buffer while disconnected).
 
+use super::super::jetstream::{self, JetStreamLogs};
 use super::{
     BridgeConfig, BridgeStats, Cores, DropReason, Message, NODE_HEADER, Outbox, Port, RESUME_GRACE,
     backoff,
@@ -54,7 +55,14 @@ pub(super) fn run<O: Outbox, C: Cores>(
             cores,
             refusing,
             refused: _,
+            js,
         } = port;
+        // Durable channels in cluster mode: the cores' JetStream requests, on this runtime.
+        let jetstream = js.map(|js| {
+            let logs =
+                JetStreamLogs::new(client.clone(), js.replicas, js.durable, &config.node_name);
+            tokio::task::spawn_local(jetstream::port::serve(logs, js.requests))
+        });
         let held_bytes = config.buffer_bytes;
         let inbound = tokio::task::spawn_local(inbound::run(
             client.clone(),
@@ -72,6 +80,9 @@ pub(super) fn run<O: Outbox, C: Cores>(
         };
         out.run(outbox, up_rx, &stop).await;
         inbound.abort();
+        if let Some(js) = jetstream {
+            js.abort();
+        }
     });
 }
 

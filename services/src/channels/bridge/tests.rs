@@ -78,6 +78,7 @@ fn node_with_queues(name: &str, urls: Vec<String>, buffer_bytes: usize, queue: u
     let (senders, delivered): (Vec<_>, Vec<_>) = (0..2).map(|_| channel::bounded(queue)).unzip();
     let refusing = Arc::new(AtomicBool::new(false));
     let port = Port {
+        js: None,
         outbox: FakeOutbox(outbox),
         cores: FakeCores {
             interest: interest_rx,
