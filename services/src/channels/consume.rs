@@ -286,7 +286,7 @@ async fn write_state(shared: &Shared) -> Result<(), ChannelError> {
             shared.wakeup.wake();
             Err(taken_over())
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
