@@ -208,3 +208,62 @@ fn a_killed_nats_node_loses_nothing_acknowledged() {
         }
     }
 }
+
+#[test]
+fn nats_down_durable_publishes_are_refused_then_recover() {
+    let Some(mut nats) = NatsCluster::start(3) else {
+        return;
+    };
+    let (io_a, io_b) = backends();
+    let (a, b) = (node(io_a, "a", &nats), node(io_b, "b", &nats));
+    let (a_addr, b_addr) = (a.stream.unwrap(), b.stream.unwrap());
+    let mut first = Vec::new();
+    let msgs: Vec<Vec<u8>> = (0..10).map(|i| payload(5, i)).collect();
+    Chan::open(a_addr)
+        .unwrap()
+        .publish_all("orders.d", &msgs, 4, &mut first)
+        .unwrap();
+    assert_eq!(first, (1..=10).collect::<Vec<_>>());
+    // NATS gone: a durable publish is not acknowledged; it fails with UNAVAILABLE (in doubt),
+    // and liveness does not depend on NATS.
+    nats.stop_all();
+    let mut c = Chan::open(a_addr).unwrap();
+    let id = c.id();
+    let ans = c
+        .request(&ringwire_protocol::channels::Request::Pub {
+            id,
+            channel: "orders.d",
+            data: b"while down",
+        })
+        .unwrap();
+    assert!(
+        matches!(
+            ans,
+            Ans::Failed(ringwire_protocol::channels::Status::Unavailable, _)
+        ),
+        "PUB while NATS is down: {ans:?}"
+    );
+    assert_eq!(a.admin_get("/health/live").0, 200);
+    // NATS back: publishing and replay work again by themselves, nothing acknowledged lost.
+    nats.restart_all();
+    let end = Instant::now() + Duration::from_secs(60);
+    let seq = loop {
+        let mut c = Chan::open(a_addr).unwrap();
+        match c.publish("orders.d", b"after") {
+            Ok(seq) => break seq,
+            Err(e) => {
+                assert!(Instant::now() < end, "no recovery: {e}");
+                thread::sleep(Duration::from_millis(500));
+            }
+        }
+    };
+    assert!(seq >= 11, "{seq}");
+    let got = replay(b_addr, "orders.d", seq as usize);
+    let want: Vec<(u64, Vec<u8>)> = first.iter().copied().zip(msgs).collect();
+    assert_eq!(
+        &got[..10],
+        &want[..],
+        "what was acknowledged before the outage"
+    );
+    assert_eq!(got.last().unwrap(), &(seq, b"after".to_vec()));
+}
