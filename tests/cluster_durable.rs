@@ -136,8 +136,8 @@ fn a_killed_nats_node_loses_nothing_acknowledged() {
         return;
     };
     let (io_a, io_b) = backends();
-    let (a, b) = (node(io_a, "a", &nats), node(io_b, "b", &nats));
-    let (a, b) = (a.stream.unwrap(), b.stream.unwrap());
+    let (node_a, node_b) = (node(io_a, "a", &nats), node(io_b, "b", &nats));
+    let (a, b) = (node_a.stream.unwrap(), node_b.stream.unwrap());
     // The stream exists (with its 3 replicas) before the kill.
     let mut first = Vec::new();
     Chan::open(a)
@@ -197,7 +197,11 @@ fn a_killed_nats_node_loses_nothing_acknowledged() {
     // sequence has no hole below the last acknowledged one (a publish that timed out may
     // have been stored too: then it is there as well, never a gap).
     let last = *acked.keys().last().unwrap();
-    let got = replay(b, "orders.k", last as usize);
+    let got =
+        std::panic::catch_unwind(|| replay(b, "orders.k", last as usize)).unwrap_or_else(|e| {
+            eprintln!("NODE B LOG:\n{}", node_b.log());
+            std::panic::resume_unwind(e)
+        });
     assert_eq!(
         got.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
         (1..=last).collect::<Vec<_>>()

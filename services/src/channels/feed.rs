@@ -215,6 +215,9 @@ impl Feed {
                 self.wakeup.wake();
             }
         }
+        if let Some(p) = &self.poke {
+            p.at(self.cursor.next());
+        }
         let lost: u64 = out
             .iter()
             .map(|i| match i {

@@ -21,6 +21,10 @@ impl From<JsError> for ChannelError {
     }
 }
 
+/// Empty JetStream fetches below the stream's head before a read gives up (and returns what
+/// it has; the reader reads again at the next wake-up).
+const EMPTY_READS: u32 = 5;
+
 impl Channels {
     /// Appends `data` to durable `channel`: its sequence number once durable. On the store the
     /// append is handed to the writer before this returns (so appends keep the call order).
@@ -82,12 +86,29 @@ impl Channels {
         match &self.js {
             None => Ok(self.db.log_read(&log_name(channel), from, limit).await?),
             Some(js) => {
+                // A JetStream fetch may come back short, even empty, before the end (what the
+                // server had ready): read up to the stream's head as it was when asked, so a
+                // short answer means the end, which readers rely on.
                 let ch = channel.to_string();
-                let records = js.call(|r| JsRequestOf::Read(ch, from, limit, r)).await?;
-                Ok(records
-                    .into_iter()
-                    .map(|(seq, time_ms, data)| LogEntry { seq, time_ms, data })
-                    .collect())
+                let head = js.call(|r| JsRequestOf::Info(ch, r)).await?.next;
+                let mut out: Vec<LogEntry> = Vec::new();
+                let (mut next, mut empty) = (from, 0);
+                while out.len() < limit && next < head && empty < EMPTY_READS {
+                    let ch = channel.to_string();
+                    let want = limit - out.len();
+                    let records = js.call(|r| JsRequestOf::Read(ch, next, want, r)).await?;
+                    let Some(last) = records.last() else {
+                        empty += 1;
+                        continue;
+                    };
+                    next = last.0 + 1;
+                    out.extend(records.into_iter().map(|(seq, time_ms, data)| LogEntry {
+                        seq,
+                        time_ms,
+                        data,
+                    }));
+                }
+                Ok(out)
             }
         }
     }

@@ -19,12 +19,21 @@ use std::{
 pub struct Poke {
     raised: Cell<bool>,
     wakeup: Wakeup,
+    /// The next sequence number the reader wants (`u64::MAX`: not told).
+    position: Cell<u64>,
 }
 
 impl Poke {
-    /// Whether the head moved since the last call.
+    /// Whether the head moved (or is ahead of the reader) since the last call.
     pub fn take(&self) -> bool {
         self.raised.replace(false)
+    }
+
+    /// Tells the watcher where the reader is: while it is behind the head it is poked at
+    /// every look, whether the head moved or not (a read of a JetStream stream can come back
+    /// short of what is there).
+    pub fn at(&self, next: u64) {
+        self.position.set(next);
     }
 }
 
@@ -42,6 +51,7 @@ impl Channels {
         let poke = Rc::new(Poke {
             raised: Cell::new(false),
             wakeup,
+            position: Cell::new(u64::MAX),
         });
         let mut readers = self.watches.readers.borrow_mut();
         let new = !readers.contains_key(channel);
@@ -78,14 +88,15 @@ async fn watcher(channels: Rc<Channels>, channel: Rc<str>, every: Duration) {
         };
         // The first look pokes too: something may have come between a reader's own first
         // read and this one.
-        if last != Some(info.next) {
-            last = Some(info.next);
-            let readers = channels.watches.readers.borrow();
-            for poke in readers.get(&channel).into_iter().flatten() {
-                if let Some(p) = poke.upgrade() {
-                    p.raised.set(true);
-                    p.wakeup.wake();
-                }
+        let moved = last != Some(info.next);
+        last = Some(info.next);
+        let readers = channels.watches.readers.borrow();
+        for poke in readers.get(&channel).into_iter().flatten() {
+            if let Some(p) = poke.upgrade()
+                && (moved || p.position.get() < info.next)
+            {
+                p.raised.set(true);
+                p.wakeup.wake();
             }
         }
     }

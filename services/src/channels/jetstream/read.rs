@@ -1,6 +1,6 @@
-//! Reading a durable channel back: its extent, its messages from a sequence, and where a
-//! time falls. Reads go through a short-lived ephemeral pull consumer (portable to
-//! nats-server 2.9, which has no batched direct get).
+//! Reading a durable channel back: its extent, its messages from a sequence (one "get
+//! message" request each, to the stream's leader), and where a time falls (a short-lived
+//! ephemeral pull consumer: portable to nats-server 2.9).
 
 use super::{
     JetStreamLogs, JsError, MAX_SEEK_MS, REQUEST_TIMEOUT, Record, StreamInfo, is_not_found, names,
@@ -9,7 +9,7 @@ use super::{
 use async_nats::jetstream::{
     ErrorCode,
     consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
-    stream::ConsumerErrorKind,
+    stream::{ConsumerErrorKind, RawMessageErrorKind},
 };
 use futures_util::StreamExt;
 use std::time::{Duration, UNIX_EPOCH};
@@ -48,16 +48,52 @@ impl JetStreamLogs {
     /// Up to `limit` messages of `channel` from sequence `from` on, in order (a `from`
     /// before the first kept message starts at the first; deleted sequences are skipped).
     /// Empty when there are none or the channel was never written.
+    ///
+    /// Each message is one "get message" request to the stream's leader, all of a page at
+    /// once: no consumer is made, so a read needs only the stream's leader (making a reader
+    /// consumer after a NATS server died could wait for a peer that is gone).
     pub async fn read(
         &self,
         channel: &str,
         from: u64,
         limit: usize,
     ) -> Result<Vec<Record>, JsError> {
-        let start = DeliverPolicy::ByStartSequence {
-            start_sequence: from.max(1),
+        let info = self.info(channel).await?;
+        let from = from.max(info.first).max(1);
+        let to = info.next.min(from.saturating_add(limit as u64));
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let name = names::stream_name(channel);
+        let get = async {
+            let stream = self
+                .js
+                .get_stream_no_info(&name)
+                .await
+                .map_err(unavailable)?;
+            let gets = (from..to).map(|seq| {
+                let stream = &stream;
+                async move { stream.get_raw_message(seq).await }
+            });
+            let mut out = Vec::with_capacity((to - from) as usize);
+            for r in futures_util::future::join_all(gets).await {
+                match r {
+                    Ok(m) => {
+                        let ms =
+                            u64::try_from(m.time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+                        out.push((m.sequence, ms, m.payload));
+                    }
+                    // Trimmed (or deleted) meanwhile.
+                    Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => {}
+                    Err(e) => return Err(unavailable(e)),
+                }
+            }
+            Ok(out)
         };
-        self.fetch(channel, start, limit).await
+        match tokio::time::timeout(REQUEST_TIMEOUT, get).await {
+            Ok(r) => r,
+            Err(_) => Err(JsError::Unavailable(format!("reading {channel} timed out"))),
+        }
     }
 
     /// The sequence of `channel`'s first kept message published at or after `since_ms`
