@@ -17,6 +17,7 @@ use std::{
 };
 use util::{
     Server,
+    channel_steps::{crash_publisher, read_n, replay_all},
     channels::{Ans, Chan, payload},
 };
 
@@ -27,62 +28,6 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
-}
-
-/// Reads MESSAGEs until `n` arrived (30 s each at most): (seq, data) in arrival order.
-fn read_n(c: &mut Chan, n: usize) -> Vec<(u64, Vec<u8>)> {
-    (0..n)
-        .map(|i| {
-            let (seq, deliveries, data) = c
-                .message()
-                .unwrap_or_else(|e| panic!("message {i} of {n}: {e}"));
-            assert_eq!(deliveries, 1, "a subscription delivers once");
-            (seq, data)
-        })
-        .collect()
-}
-
-/// Replays `channel` from seq 1 on a fresh connection: every message up to INFO's next.
-fn replay_all(s: &Server, channel: &str) -> Vec<(u64, Vec<u8>)> {
-    let mut info = Chan::open(s.stream.unwrap()).unwrap();
-    let Ans::Info { first, next, .. } = info.info(channel).unwrap() else {
-        panic!("INFO of {channel}");
-    };
-    assert_eq!(first, 1, "nothing is trimmed without retention");
-    let (mut c, ans) = Chan::subscribe(s.stream.unwrap(), channel, Start::From(1)).unwrap();
-    assert!(matches!(ans, Ans::Subscribed { first: 1, .. }), "{ans:?}");
-    read_n(&mut c, (next - 1) as usize)
-}
-
-/// What one publisher sent, and the (seq, payload) of what was acknowledged.
-type Published = (Vec<Vec<u8>>, Vec<(u64, Vec<u8>)>);
-
-/// One publisher until the server dies: PUBs 64 at a time, 32 in flight. Returns the
-/// payloads it sent and the (seq, payload) of those acknowledged.
-fn crash_publisher(
-    addr: std::net::SocketAddr,
-    who: usize,
-    stop: &AtomicBool,
-    acks: &AtomicUsize,
-) -> Published {
-    let (mut sent, mut acked) = (Vec::new(), Vec::new());
-    let Ok(mut c) = Chan::open(addr) else {
-        return (sent, acked);
-    };
-    let mut n = 0;
-    while !stop.load(Ordering::Relaxed) {
-        let batch: Vec<Vec<u8>> = (n..n + 64).map(|i| payload(who, i)).collect();
-        n += 64;
-        sent.extend(batch.iter().cloned());
-        let mut seqs = Vec::new();
-        let result = c.publish_all("orders.crash", &batch, 32, &mut seqs);
-        acks.fetch_add(seqs.len(), Ordering::Relaxed);
-        acked.extend(seqs.into_iter().zip(batch));
-        if result.is_err() {
-            break; // killed
-        }
-    }
-    (sent, acked)
 }
 
 both_backends! {
@@ -103,7 +48,7 @@ both_backends! {
                 for p in 0..3 {
                     let (addr, stop, acks, results) = (s.stream.unwrap(), &stop, &acks, results.clone());
                     sc.spawn(move || {
-                        let r = crash_publisher(addr, round * 10 + p, stop, acks);
+                        let r = crash_publisher(addr, "orders.crash", round * 10 + p, stop, acks);
                         results.lock().unwrap().push(r);
                     });
                 }
@@ -129,7 +74,7 @@ both_backends! {
             }
         }
         let s = Server::start(io, &["--data-dir", dir, "--durable", DURABLE]);
-        let replayed = replay_all(&s, "orders.crash");
+        let replayed = replay_all(s.stream.unwrap(), "orders.crash");
         for (i, (seq, data)) in replayed.iter().enumerate() {
             assert_eq!(*seq, i as u64 + 1, "seqs are contiguous from 1, in order");
             assert!(sent_all.contains(data), "seq {seq}: a payload nobody sent (torn?)");

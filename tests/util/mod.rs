@@ -1,6 +1,7 @@
 //! Starting the real `ringwire` binary and talking to it over real sockets.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod channel_steps;
 pub mod channels;
 pub mod kvstream;
 pub mod nats;
