@@ -86,24 +86,25 @@ const GAUGES: &[Gauge] = &[
 impl Collector for ChannelMetrics {
     fn collect(&self, e: &mut Exposition) {
         for (name, help, get) in COUNTERS {
-            e.family(name, Kind::Counter, help);
-            let mut all = 0;
-            for (i, s) in self.0.iter().enumerate() {
-                let v = get(s).load(Relaxed);
-                all += v;
-                e.sample(name, &[("core", &i.to_string())], v as f64);
-            }
-            e.sample(name, &[("core", "all")], all as f64);
+            let values: Vec<f64> = self.0.iter().map(|s| get(s).load(Relaxed) as f64).collect();
+            family(e, name, Kind::Counter, help, &values);
         }
         for (name, help, get) in GAUGES {
-            e.family(name, Kind::Gauge, help);
-            let mut all = 0;
-            for (i, s) in self.0.iter().enumerate() {
-                let v = get(s).load(Relaxed).max(0);
-                all += v;
-                e.sample(name, &[("core", &i.to_string())], v as f64);
-            }
-            e.sample(name, &[("core", "all")], all as f64);
+            let values: Vec<f64> = self
+                .0
+                .iter()
+                .map(|s| get(s).load(Relaxed).max(0) as f64)
+                .collect();
+            family(e, name, Kind::Gauge, help, &values);
         }
     }
+}
+
+/// One family: a sample per core and their sum (`core="all"`).
+fn family(e: &mut Exposition, name: &str, kind: Kind, help: &str, per_core: &[f64]) {
+    e.family(name, kind, help);
+    for (i, v) in per_core.iter().enumerate() {
+        e.sample(name, &[("core", &i.to_string())], *v);
+    }
+    e.sample(name, &[("core", "all")], per_core.iter().sum());
 }
