@@ -38,11 +38,6 @@ impl ChannelStats {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
     }
-
-    /// Moves gauge `g` by `d`.
-    pub fn gauge(g: &AtomicI64, d: i64) {
-        g.fetch_add(d, Relaxed);
-    }
 }
 
 /// Keeps a gauge up while it lives.
