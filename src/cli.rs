@@ -16,6 +16,8 @@ pub enum Action {
     BenchStream(Box<stream_cli::BenchArgs>),
     /// `ringwire db backup|stats`.
     Db(crate::db_cli::DbArgs),
+    /// `ringwire token keygen|issue`.
+    Token(crate::token_cli::TokenArgs),
     /// `ringwire probe-io`.
     ProbeIo,
     /// `--help` or `--version` (of any subcommand): print this to stdout and exit 0.
@@ -36,16 +38,19 @@ fn key_args() -> Vec<Arg> {
         } else {
             k.default
         };
-        args.push(
-            Arg::new(k.name)
-                .long(k.flag)
-                .value_name("VALUE")
-                .help(format!(
-                    "{} [default: {default}] [env: {}]",
-                    k.help,
-                    keys::env_name(k)
-                )),
-        );
+        let mut arg = Arg::new(k.name)
+            .long(k.flag)
+            .value_name("VALUE")
+            .help(format!(
+                "{} [default: {default}] [env: {}]",
+                k.help,
+                keys::env_name(k)
+            ));
+        if k.kind == keys::Kind::Bool {
+            // `--insecure-open` alone means true; `--stream-enabled false` still works.
+            arg = arg.num_args(0..=1).default_missing_value("true");
+        }
+        args.push(arg);
     }
     args
 }
@@ -70,6 +75,7 @@ pub fn command() -> Command {
         .subcommand(stream_cli::client_command())
         .subcommand(stream_cli::bench_command())
         .subcommand(crate::db_cli::command())
+        .subcommand(crate::token_cli::command())
         .subcommand(Command::new("probe-io").about(
             "Say whether io_uring can be used here, and why not (exit 0 if it can, 1 if not)",
         ))
@@ -107,6 +113,7 @@ where
         Some(("client", m)) => Ok(Action::Client(Box::new(stream_cli::parse_client(m)?))),
         Some(("bench-stream", m)) => Ok(Action::BenchStream(Box::new(stream_cli::parse_bench(m)?))),
         Some(("db", m)) => Ok(Action::Db(crate::db_cli::parse(m)?)),
+        Some(("token", m)) => Ok(Action::Token(crate::token_cli::parse(m)?)),
         Some(("probe-io", _)) => Ok(Action::ProbeIo),
         _ => Err(command().render_help().to_string()),
     }

@@ -12,12 +12,14 @@ mod cli;
 mod cluster;
 mod config;
 mod db_cli;
+mod edge_metrics;
 mod files;
 mod pg_metrics;
 mod routes;
 mod serve;
 mod storage;
 mod stream_cli;
+mod token_cli;
 
 fn main() {
     let code = match cli::parse(std::env::args_os(), std::env::vars().collect()) {
@@ -37,6 +39,7 @@ fn main() {
         Ok(cli::Action::Client(args)) => stream_cli::run_client(*args),
         Ok(cli::Action::BenchStream(args)) => stream_cli::run_bench(*args),
         Ok(cli::Action::Db(args)) => db_cli::run(args),
+        Ok(cli::Action::Token(args)) => token_cli::run(args),
         Ok(cli::Action::ProbeIo) => match ringwire_reactor::testing::uring_unavailable() {
             None => {
                 println!("io_uring: available (io = auto uses it)");

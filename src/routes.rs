@@ -1,7 +1,7 @@
 //! The built-in routes.
 
 use crate::files::StaticFiles;
-use ringwire_net::{Error, Request, Responder, Service};
+use ringwire_net::{Error, Request, Responder, Service, problem::send_error};
 use ringwire_services::{channels::http::ChannelsHttp, kv::http::KvHttp};
 use std::path::Path;
 
@@ -13,8 +13,9 @@ pub struct Router {
     files: Option<StaticFiles>,
     kv: KvHttp,
     channels: Option<ChannelsHttp>,
-    /// `/debug/stall?ms=N`, which blocks the worker thread: only with
-    /// `RINGWIRE_TEST_HOOKS=1`, for the tests that prove a stuck worker trips the watchdog.
+    /// `/debug/stall?ms=N`, which blocks the worker thread, `/debug/fail` and `/debug/silent`
+    /// (a failing and a mute service): only with `RINGWIRE_TEST_HOOKS=1`, for the tests of the
+    /// watchdog and of the error answers.
     test_hooks: bool,
 }
 
@@ -67,12 +68,14 @@ impl Service for Router {
                 std::thread::sleep(std::time::Duration::from_millis(ms));
                 res.send(200, &[TEXT], b"stalled\n")
             }
-            "/plaintext" | "/json" => res.send(
-                405,
-                &[("Allow", b"GET, HEAD"), TEXT],
-                b"method not allowed\n",
-            ),
-            "/echo" => res.send(405, &[("Allow", b"POST"), TEXT], b"method not allowed\n"),
+            // Test hooks for the error paths: a service error whose text must reach only
+            // the log, and a service that returns without answering.
+            "/debug/fail" if self.test_hooks => Err(Error::Service(
+                "secret detail: /var/lib/ringwire/db.mdb is corrupt".into(),
+            )),
+            "/debug/silent" if self.test_hooks => Ok(()),
+            "/plaintext" | "/json" => not_allowed(req, res, b"GET, HEAD"),
+            "/echo" => not_allowed(req, res, b"POST"),
             _ if path.starts_with("/kv/") => self.kv.handle(req, res, &path[4..]).await,
             _ if path.starts_with("/channels/") && self.channels.is_some() => {
                 let channels = self.channels.as_ref().expect("checked");
@@ -82,14 +85,48 @@ impl Service for Router {
                 (Some(files), Some(rest)) if method == "GET" || method == "HEAD" => {
                     files.serve(req, rest, res)
                 }
-                (Some(_), Some(_)) => res.send(
-                    405,
-                    &[("Allow", b"GET, HEAD"), TEXT],
-                    b"method not allowed\n",
-                ),
-                _ => res.send(404, &[TEXT], b"not found\n"),
+                (Some(_), Some(_)) => not_allowed(req, res, b"GET, HEAD"),
+                _ => send_error(req, res, 404, "route.not_found", "no such route", &[]),
             },
         }
+    }
+}
+
+/// 405 with the methods the route takes.
+pub(crate) fn not_allowed(
+    req: &Request<'_>,
+    res: &mut Responder<'_>,
+    allow: &[u8],
+) -> Result<(), Error> {
+    let message = "this route does not take that method; see the Allow header";
+    send_error(
+        req,
+        res,
+        405,
+        "http.method_not_allowed",
+        message,
+        &[("Allow", allow)],
+    )
+}
+
+/// The `Content-Type` `/echo` sends back: the request's if it is one a browser does not
+/// render as a document (text/plain, application/json, application/octet-stream, with
+/// parameters), else `application/octet-stream`. With `nosniff`, always sent, a reflected body
+/// cannot become HTML or script in a browser.
+fn echo_type(requested: Option<&[u8]>) -> &[u8] {
+    const SAFE: [&str; 3] = ["text/plain", "application/json", "application/octet-stream"];
+    let Some(value) = requested else {
+        return b"application/octet-stream";
+    };
+    let media = value.split(|&c| c == b';').next().unwrap_or_default();
+    let media = media.trim_ascii();
+    if SAFE
+        .iter()
+        .any(|s| media.eq_ignore_ascii_case(s.as_bytes()))
+    {
+        value
+    } else {
+        b"application/octet-stream"
     }
 }
 
@@ -101,12 +138,36 @@ async fn echo(req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), Erro
         ringwire_protocol::http1::Framing::Length(n) => Some(n),
         ringwire_protocol::http1::Framing::Chunked => None,
     };
-    let content_type = req
-        .header("content-type")
-        .unwrap_or(b"application/octet-stream");
-    res.start(200, &[("Content-Type", content_type)], length)?;
+    let content_type = echo_type(req.header("content-type"));
+    let headers = [
+        ("Content-Type", content_type),
+        ("X-Content-Type-Options", &b"nosniff"[..]),
+    ];
+    res.start(200, &headers, length)?;
     while let Some(piece) = req.body().chunk().await? {
         res.write(piece).await?;
     }
     res.finish().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::echo_type;
+
+    #[test]
+    fn echo_reflects_only_types_browsers_do_not_render() {
+        let t = |v: &str| String::from_utf8(echo_type(Some(v.as_bytes())).to_vec()).unwrap();
+        assert_eq!(t("text/plain; charset=utf-8"), "text/plain; charset=utf-8");
+        assert_eq!(t("Application/JSON"), "Application/JSON");
+        for bad in [
+            "text/html",
+            "image/svg+xml",
+            "text/xml",
+            "application/xhtml+xml",
+            "x",
+        ] {
+            assert_eq!(t(bad), "application/octet-stream", "{bad}");
+        }
+        assert_eq!(echo_type(None), b"application/octet-stream");
+    }
 }

@@ -67,6 +67,15 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             return 1;
         }
     };
+    // Keys that do not load stop the start: a server meant to check tokens must not run open.
+    let edge = match ringwire_net::edge::Edge::new(settings.edge.clone()) {
+        Ok(edge) => edge,
+        Err(e) => {
+            tracing::error!("auth.keys: {e}");
+            return 1;
+        }
+    };
+    log_edge(settings);
     let admin = match settings.admin.map(bind_admin).transpose() {
         Ok(a) => a,
         Err(e) => {
@@ -134,6 +143,7 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
     let net_config = settings.net_config();
     let root = settings.root.clone();
     let worker_store = store.clone();
+    let worker_edge = edge.clone();
     let shutdown = settings.shutdown_timeout;
     let launched = Launcher::new(workers)
         .cpus(cpus.clone())
@@ -154,8 +164,10 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             let channel_settings = channel_settings.clone();
             let js_handle = js_handle.clone();
             let channel_stats = worker_channel_stats[info.index].clone();
+            let edge = worker_edge.clone();
             async move {
                 let core = Core::install(info.index, net_config);
+                core.set_edge(edge);
                 // This core's handle on the store (on PostgreSQL: its own pool, made here on
                 // the core's thread).
                 let db = backend.for_core(info.index);
@@ -280,6 +292,7 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
     let mut collectors: Vec<Box<dyn ringwire_ops::metrics::Collector>> = vec![
         Box::new(crate::storage::DbMetrics(store.clone())),
         Box::new(crate::channel_metrics::ChannelMetrics(channel_stats)),
+        Box::new(crate::edge_metrics::EdgeMetrics(edge.clone())),
     ];
     let mut bridge = None;
     if let Some(seed) = bridge_seed {
@@ -306,11 +319,24 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
         shutdown_timeout: settings.shutdown_timeout,
         checks,
         collectors,
+        edge: Some(edge.clone()),
+        public_metrics: settings.public_metrics,
     };
     let workers = Workers {
         handles: cores.handles().to_vec(),
         events: events_rx,
         pinned: cores.pinned().iter().map(Option::is_some).collect(),
+    };
+    let reload_edge = edge.clone();
+    let reload = move || {
+        // Keys and revocations first: a bad key file keeps the old keys, and the rest of the
+        // configuration still reloads.
+        match reload_edge.reload() {
+            Ok(_) if !reload_edge.has_keys() => {}
+            Ok(n) => tracing::info!("SIGHUP: auth keys reloaded ({n} keys)"),
+            Err(e) => tracing::error!("SIGHUP: auth keys not reloaded, the old ones stay: {e}"),
+        }
+        reload()
     };
     let code = ringwire_ops::run(opts, workers, logging, Box::new(reload));
     if code == 0 {
@@ -329,6 +355,23 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
         }
     }
     code
+}
+
+/// Says at start how the data services are guarded.
+fn log_edge(settings: &Settings) {
+    let e = &settings.edge;
+    match (&e.keys, e.insecure_open) {
+        (Some(dir), _) => tracing::info!(
+            "auth: tokens signed by the keys in {} are required for data requests",
+            dir.display()
+        ),
+        (None, true) => tracing::warn!(
+            "auth: --insecure-open: data services answer every client, with no token"
+        ),
+        (None, false) => tracing::info!(
+            "auth: protected mode (no auth.keys): data services answer loopback clients only"
+        ),
+    }
 }
 
 /// One listener per worker: systemd's socket (shared by every worker) when socket-activated,

@@ -76,7 +76,7 @@ both_backends! {
         let long = "x".repeat(65);
         for name in ["a..b", ".a", "a.", "a*b", "a%20b", long.as_str()] {
             let v = problem(&publish(&s, name, b"x"), 400);
-            assert!(!v["detail"].as_str().unwrap().is_empty(), "{v}");
+            assert_eq!(v["code"], "channels.bad_name", "{v}");
             problem(&req(&s, "GET", &format!("/channels/{name}/messages"), &[], b""), 400);
             problem(&req(&s, "GET", &format!("/channels/{name}/events"), &[], b""), 400);
         }
@@ -142,7 +142,8 @@ both_backends! {
         // An ephemeral channel has nothing to replay.
         publish(&s, "e.x", b"x");
         let v = problem(&req(&s, "GET", "/channels/e.x/messages", &[], b""), 409);
-        assert!(v["detail"].as_str().unwrap().contains("durable"), "{v}");
+        assert_eq!(v["code"], "channels.not_durable", "{v}");
+        assert!(v["message"].as_str().unwrap().contains("durable"), "{v}");
     }
 }
 

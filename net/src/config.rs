@@ -29,6 +29,8 @@ pub struct Config {
     pub access_log_sample: f64,
     /// Deadlines and keep-alive of stream-protocol connections.
     pub stream: StreamTimeouts,
+    /// Security header fields added to every HTTP response (`docs/SECURITY.md`).
+    pub headers: crate::SecurityHeaders,
 }
 
 /// Time limits of a stream-protocol connection (`docs/PROTOCOL.md`, "Time limits"). Its idle
@@ -71,6 +73,7 @@ impl Default for Config {
             server_name: Some("ringwire".into()),
             access_log_sample: 0.01,
             stream: StreamTimeouts::default(),
+            headers: crate::SecurityHeaders::default(),
         }
     }
 }

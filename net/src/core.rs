@@ -2,13 +2,17 @@
 //! drain state. One per worker thread, reached through a thread-local, never shared.
 
 use crate::conn::Kit;
+use crate::edge::{Edge, EdgeLocal};
+use crate::limit::ConnPermit;
 use crate::{CloseReason, Config, Snapshot, Stats};
 use ringwire_protocol::http1::{HTTP_DATE_LEN, http_date};
 use ringwire_reactor::JoinHandle;
 use std::{
     cell::{Cell, RefCell},
     future::poll_fn,
+    net::IpAddr,
     rc::Rc,
+    sync::Arc,
     task::{Poll, Waker},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -22,6 +26,10 @@ struct ConnEntry {
     /// sweeper closes it once this is older than the keep-alive timeout, and drain closes it
     /// at once: an idle connection needs no timer of its own.
     idle_since: Option<Instant>,
+    /// The client's address (read once at accept).
+    peer: Option<IpAddr>,
+    /// Its place in the edge's connection limits, given back when the entry goes.
+    _permit: Option<ConnPermit>,
 }
 
 /// One worker core's server state.
@@ -43,6 +51,7 @@ pub struct Core {
     /// by registry key.
     drain_watchers: RefCell<std::collections::HashMap<usize, Waker>>,
     empty_waiter: RefCell<Option<Waker>>,
+    edge: RefCell<Rc<EdgeLocal>>,
 }
 
 thread_local! {
@@ -70,6 +79,7 @@ impl Core {
             drain_waiters: RefCell::new(Vec::new()),
             drain_watchers: RefCell::new(Default::default()),
             empty_waiter: RefCell::new(None),
+            edge: RefCell::new(EdgeLocal::new(Edge::protected())),
         });
         CORE.with(|c| *c.borrow_mut() = Some(core.clone()));
         core
@@ -97,6 +107,22 @@ impl Core {
         self.kits.borrow_mut().clear();
     }
 
+    /// Puts this core behind `edge` (tokens, protected mode, limits, shedding); before this,
+    /// a core is in protected mode with no limits.
+    pub fn set_edge(&self, edge: Arc<Edge>) {
+        *self.edge.borrow_mut() = EdgeLocal::new(edge);
+    }
+
+    /// This core's side of the edge.
+    pub fn edge(&self) -> Rc<EdgeLocal> {
+        self.edge.borrow().clone()
+    }
+
+    /// The address of connection `key`'s client.
+    pub(crate) fn peer(&self, key: usize) -> Option<IpAddr> {
+        self.conns.borrow().get(key).and_then(|c| c.peer)
+    }
+
     /// The access-log sampler of this core.
     pub(crate) fn sampler(&self) -> &crate::access::Sampler {
         &self.sampler
@@ -104,15 +130,10 @@ impl Core {
 
     /// A new request id, unique across cores and restarts: a per-process random prefix, the
     /// core, and a per-core counter (32 hex digits, like a W3C trace id).
-    pub(crate) fn next_request_id(&self) -> String {
+    pub(crate) fn next_request_id(&self) -> crate::problem::RequestId<'static> {
         let n = self.requests_seen.get().wrapping_add(1);
         self.requests_seen.set(n);
-        format!(
-            "{:012x}{:04x}{:016x}",
-            process_nonce() & 0xffff_ffff_ffff,
-            self.index & 0xffff,
-            n
-        )
+        crate::problem::RequestId::own(process_nonce(), self.index, n)
     }
 
     /// This core's counters.
@@ -235,10 +256,12 @@ impl Core {
         .await
     }
 
-    pub(crate) fn register(&self) -> usize {
+    pub(crate) fn register(&self, peer: Option<IpAddr>, permit: Option<ConnPermit>) -> usize {
         self.conns.borrow_mut().insert(ConnEntry {
             task: None,
             idle_since: None,
+            peer,
+            _permit: permit,
         })
     }
 
@@ -312,6 +335,11 @@ impl Core {
         if !self.sweeping.replace(true) {
             let core = self.clone();
             ringwire_reactor::spawn_local(async move { core.sweep_idle().await });
+            let edge = self.edge();
+            if edge.edge().shedder().enabled() {
+                let index = self.index;
+                drop(ringwire_reactor::spawn_local(edge.probe(index)));
+            }
         }
     }
 

@@ -22,6 +22,9 @@ pub enum Error {
     Timeout(&'static str),
     /// A service misused the response API (sent twice, wrong length, ...).
     Service(String),
+    /// The edge refused the request (token, scope, protected mode, rate limit, overload):
+    /// the connection loop answers it (401, 403, 429 or 503) and keeps the connection.
+    Denied(crate::edge::Denial),
 }
 
 impl fmt::Display for Error {
@@ -32,6 +35,7 @@ impl fmt::Display for Error {
             Error::Http(e) => write!(f, "bad request: {e}"),
             Error::Timeout(what) => write!(f, "{what} timed out"),
             Error::Service(msg) => write!(f, "service error: {msg}"),
+            Error::Denied(d) => write!(f, "refused: {}", d.code()),
         }
     }
 }
@@ -43,6 +47,12 @@ impl std::error::Error for Error {
             Error::Http(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl From<crate::edge::Denial> for Error {
+    fn from(d: crate::edge::Denial) -> Self {
+        Error::Denied(d)
     }
 }
 

@@ -14,13 +14,18 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod auth;
 mod body;
 mod config;
 pub(crate) mod conn;
 mod core;
+pub mod edge;
 mod error;
+mod headers;
+pub mod limit;
 mod listener;
 mod listener_check;
+pub mod problem;
 mod respond;
 mod server;
 mod service;
@@ -31,6 +36,7 @@ pub use body::Body;
 pub use config::{Config, StreamTimeouts};
 pub use core::Core;
 pub use error::Error;
+pub use headers::{RouteHeaders, SecurityHeaders};
 pub use listener::{bind_exclusive, bind_per_core};
 pub use respond::Responder;
 pub use server::serve_http;

@@ -2,6 +2,7 @@
 
 use crate::{
     Core, Error,
+    headers::Block,
     body::Continue,
     conn::output::{FLUSH_AT, FlushError, Output},
 };
@@ -47,6 +48,10 @@ pub struct Responder<'r> {
     status: u16,
     body_bytes: u64,
     keep_alive: bool,
+    /// The security header fields for this request's path (`Config::headers`).
+    security: &'r Block,
+    /// The request id, sent as `X-Request-Id`.
+    request_id: &'r str,
     /// Where this response starts in the output, while none of it has been written.
     unflushed_from: Option<(usize, usize)>,
     /// A streamed response's head, encoded only when it is first written so that its
@@ -73,9 +78,13 @@ impl<'r> Responder<'r> {
         timer: &'r mut Sleep,
         write_timeout: Duration,
         expect: &'r Cell<Continue>,
+        security: &'r Block,
+        request_id: &'r str,
     ) -> Self {
         let unflushed_from = Some(out.mark());
         Responder {
+            security,
+            request_id,
             expect,
             unflushed_from,
             stream_head: None,
@@ -98,6 +107,12 @@ impl<'r> Responder<'r> {
     /// sending.
     pub fn close_connection(&mut self) {
         self.reply.keep_alive = false;
+    }
+
+    /// The request's id, sent in `X-Request-Id` on the response (see
+    /// [`crate::Request::request_id`]).
+    pub fn request_id(&self) -> &'r str {
+        self.request_id
     }
 
     /// Whether a response has been started.
@@ -175,9 +190,13 @@ impl<'r> Responder<'r> {
         let withhold = written && self.expect.get() == Continue::Pending;
         let mut reply = self.reply;
         reply.keep_alive &= !withhold;
+        let buf = self.out.buf(self.core);
         let encoded = response
-            .encode(reply, self.out.buf(self.core))
+            .encode(reply, buf)
             .map_err(|e| Error::Service(e.to_string()))?;
+        if written {
+            self.security.finish_head(buf, headers, self.request_id);
+        }
         self.withheld_continue(withhold);
         self.status = status;
         self.keep_alive = encoded.keep_alive;
@@ -221,6 +240,8 @@ impl<'r> Responder<'r> {
         let encoded = response
             .encode(reply, &mut head)
             .map_err(|e| Error::Service(e.to_string()))?;
+        self.security
+            .finish_head(&mut head, &headers, self.request_id);
         self.withheld_continue(withhold);
         self.keep_alive = encoded.keep_alive;
         self.out.insert(h.at, &head);

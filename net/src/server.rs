@@ -45,7 +45,18 @@ pub(crate) async fn accept_until_drained<F: Future<Output = ()> + 'static>(
                     core.stats().closed(CloseReason::Rejected);
                     continue;
                 }
-                let key = core.register();
+                // Refusals cost an accept and a close, nothing more: no task, no buffer.
+                let edge = core.edge();
+                if edge.shed_connection(std::time::Instant::now()) {
+                    core.stats().closed(CloseReason::Rejected);
+                    continue;
+                }
+                let peer = stream.peer_addr().ok().map(|a| a.ip());
+                let Ok(permit) = edge.edge().admit_connection(peer) else {
+                    core.stats().closed(CloseReason::Rejected);
+                    continue;
+                };
+                let key = core.register(peer, permit);
                 let task = spawn_local(serve(stream, key));
                 core.set_task(key, task);
             }

@@ -26,7 +26,9 @@
 
 use crate::{Error, Responder, body::Body};
 use ringwire_protocol::http1::{Method, RequestHead};
-use std::{future::Future, time::Instant};
+use crate::auth::Need;
+use crate::edge::{Denial, EdgeLocal, Principal};
+use std::{cell::OnceCell, future::Future, net::IpAddr, rc::Rc, time::Instant};
 
 /// A request handler, one instance per core (it need not be `Send` or `Sync`).
 ///
@@ -48,6 +50,11 @@ pub struct Request<'r> {
     pub(crate) body: Body<'r>,
     pub(crate) received: Instant,
     pub(crate) core: usize,
+    pub(crate) request_id: crate::problem::RequestId<'r>,
+    pub(crate) peer: Option<IpAddr>,
+    pub(crate) edge: Rc<EdgeLocal>,
+    /// Who the `Authorization` field says is asking, worked out on first use.
+    pub(crate) principal: OnceCell<Principal>,
 }
 
 impl<'r> Request<'r> {
@@ -89,5 +96,69 @@ impl<'r> Request<'r> {
     /// Index of the worker core handling it.
     pub fn core(&self) -> usize {
         self.core
+    }
+
+    /// The request's id, also sent back in `X-Request-Id` and written in the access log: the
+    /// client's `X-Request-Id` if it is 1 to 128 visible ASCII bytes, else one the server made
+    /// (32 hex digits). Log it with anything the client is not told.
+    pub fn request_id(&self) -> &str {
+        self.request_id.as_str()
+    }
+    /// The client's address.
+    pub fn peer(&self) -> Option<IpAddr> {
+        self.peer
+    }
+
+    /// Who is asking: the verified `Authorization: Bearer` token, if any (verified once per
+    /// core and cached; see [`EdgeLocal::principal`]).
+    pub fn principal(&self) -> &Principal {
+        self.principal
+            .get_or_init(|| self.edge.principal(bearer(self.head.header("authorization"))))
+    }
+
+    /// Declares what this request needs and asks the edge: `Err(Error::Denied)` (return it
+    /// with `?`) is answered by the connection loop with 401, 403 or 429.
+    pub fn authorize(&self, need: Need<'_>) -> Result<(), Error> {
+        self.edge
+            .authorize(self.peer, self.principal(), need)
+            .map_err(Error::Denied)
+    }
+
+    /// The checks the connection loop makes before any service: shedding, then the rate
+    /// limits of the route.
+    pub(crate) fn edge_checks(&self, now: Instant) -> Result<(), Denial> {
+        self.edge.check_load(now)?;
+        if self.edge.has_rules() {
+            let edge = self.edge.clone();
+            edge.rate(edge.http_rules(self.path()), self.peer, self.principal())?;
+        }
+        Ok(())
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` field (RFC 6750 §2.1: the scheme is
+/// case-insensitive); another scheme, or none, is no token.
+pub fn bearer(field: Option<&[u8]>) -> Option<&[u8]> {
+    let field = field?;
+    let (scheme, rest) = field.split_at(field.iter().position(|&b| b == b' ')?);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return None;
+    }
+    let token = rest.trim_ascii();
+    (!token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer;
+
+    #[test]
+    fn bearer_tokens_are_found_whatever_the_scheme_case() {
+        assert_eq!(bearer(Some(b"Bearer abc.def")), Some(&b"abc.def"[..]));
+        assert_eq!(bearer(Some(b"bearer   abc ")), Some(&b"abc"[..]));
+        assert_eq!(bearer(Some(b"Basic dXNlcg==")), None);
+        assert_eq!(bearer(Some(b"Bearer")), None);
+        assert_eq!(bearer(Some(b"Bearer ")), None);
+        assert_eq!(bearer(None), None);
     }
 }

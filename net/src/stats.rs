@@ -26,7 +26,8 @@ pub enum CloseReason {
     ForceClosed,
     /// A socket error (reset, broken pipe...).
     IoError,
-    /// Over the per-core connection limit: accepted and closed at once.
+    /// Refused: over the per-core connection limit or the edge's connection limits, or shed
+    /// (accepted and closed at once); or a stream handshake the edge refused (GOAWAY).
     Rejected,
     /// Switched to the stream protocol (HTTP `Upgrade`); its end is counted as a stream
     /// connection's, not here.

@@ -18,3 +18,19 @@ fn corpus_pubsub_command() {
     assert!(parsed.iter().any(|c| matches!(c, Command::Pub(_))));
     assert!(seeds.len() - parsed.len() >= 10, "too few refused lines");
 }
+
+#[test]
+fn corpus_token_decode() {
+    use ringwire_net::auth::{AuthError, decode};
+    let seeds = run("token_decode", ringwire_net::auth::fuzzing::token_decode);
+    // The seeds keep their point: some decode, most are refused, one for the length bound.
+    let decoded = seeds.iter().filter(|s| decode(s).is_ok()).count();
+    assert!(decoded >= 4, "too few tokens that decode: {decoded}");
+    assert!(seeds.len() - decoded >= 10, "too few refused tokens");
+    assert!(
+        seeds
+            .iter()
+            .any(|s| s.len() > ringwire_net::auth::MAX_TOKEN_LEN
+                && decode(s) == Err(AuthError::Malformed))
+    );
+}

@@ -165,6 +165,45 @@ both_backends!(
 );
 
 both_backends!(
+    fn a_token_is_presented_in_the_handshake(backend) {
+        let cfg = Config { token: Some(b"good-token".to_vec()), ..Config::default() };
+        let log = cfg.log.clone();
+        with_server(backend, cfg, |addr| async move {
+            let options = Options { token: Some("good-token".into()), ..Options::default() };
+            assert!(!format!("{options:?}").contains("good-token"), "the token is redacted");
+            let client = Client::connect_with(addr, &options).await.unwrap();
+            let stream = client.open("echo").await.unwrap();
+            stream.send(b"hi").await.unwrap();
+            stream.finish().unwrap();
+            assert_eq!(read_to_end(&stream).await.unwrap(), b"hi");
+            assert_eq!(log.borrow().tokens, [b"good-token".to_vec()]);
+            // Without a token the HELLO is plain, as before.
+            let plain = Client::connect(addr).await.unwrap();
+            plain.ping().await.unwrap();
+            assert_eq!(log.borrow().tokens.len(), 1);
+        });
+    }
+);
+
+both_backends!(
+    fn a_refused_token_fails_connect_with_the_servers_text(backend) {
+        let cfg = Config { token: Some(b"good-token".to_vec()), ..Config::default() };
+        with_server(backend, cfg, |addr| async move {
+            let options = Options { token: Some("stale".into()), ..Options::default() };
+            let e = Client::connect_with(addr, &options).await.unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+            assert_eq!(error_code(&e), Some(ErrorCode::UNAUTHENTICATED), "{e}");
+            let text = e.to_string();
+            assert!(text.contains("UNAUTHENTICATED") && text.contains("\"invalid token\""), "{text}");
+            // A token the protocol cannot carry is refused before anything is sent.
+            let options = Options { token: Some(String::new()), ..Options::default() };
+            let e = Client::connect_with(addr, &options).await.unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        });
+    }
+);
+
+both_backends!(
     fn connect_times_out_without_a_hello(backend) {
         let rt = Runtime::builder().backend(backend).build().unwrap();
         rt.block_on(async {

@@ -1,13 +1,26 @@
 //! The admin endpoints, served on the control core: `/health/live`, `/health/ready`,
-//! `/health/startup` (JSON) and `/metrics` (Prometheus text 0.0.4).
+//! `/health/startup` (JSON) and `/metrics` (Prometheus text 0.0.4), open to anyone who reaches
+//! the listener (`auth.public_metrics = false` puts `/metrics` behind the `admin` scope); and
+//! `POST /admin/reload` (as SIGHUP) and `POST /admin/drain` (as SIGTERM), which need a token
+//! with the `admin` scope (without keys: a loopback client).
 
 use crate::{control::State, health, metrics};
-use ringwire_net::{Error, Request, Responder, Service};
+use ringwire_net::{Error, Request, Responder, Service, auth::Need};
+use ringwire_reactor::signal::{SIGHUP, SIGTERM};
 use std::rc::Rc;
 
 const JSON: (&str, &[u8]) = ("Content-Type", b"application/json");
 const PROMETHEUS: (&str, &[u8]) = ("Content-Type", b"text/plain; version=0.0.4; charset=utf-8");
 const NO_STORE: (&str, &[u8]) = ("Cache-Control", b"no-store");
+
+/// The signal an admin action raises: what SIGHUP and SIGTERM do, asked for over HTTP.
+fn action(path: &str) -> Option<i32> {
+    match path {
+        "/admin/reload" => Some(SIGHUP),
+        "/admin/drain" => Some(SIGTERM),
+        _ => None,
+    }
+}
 
 /// The admin routes.
 pub(crate) struct Admin {
@@ -17,10 +30,21 @@ pub(crate) struct Admin {
 impl Service for Admin {
     async fn call(&self, req: &mut Request<'_>, res: &mut Responder<'_>) -> Result<(), Error> {
         let method = req.method().as_str();
+        let state = &self.state;
+        // Actions that change state: the `admin` scope (without keys: loopback clients).
+        if let Some(signal) = action(req.path()) {
+            req.authorize(Need::Admin)?;
+            if method != "POST" {
+                return res.send(405, &[("Allow", b"POST")], b"method not allowed\n");
+            }
+            return match ringwire_reactor::signal::raise(signal) {
+                Ok(()) => res.send(202, &[JSON, NO_STORE], b"{\"accepted\":true}\n"),
+                Err(e) => Err(Error::Service(format!("cannot signal the process: {e}"))),
+            };
+        }
         if method != "GET" && method != "HEAD" {
             return res.send(405, &[("Allow", b"GET, HEAD")], b"method not allowed\n");
         }
-        let state = &self.state;
         match req.path() {
             "/health/live" => {
                 let (status, body) = health::body("live", &state.liveness(), state.uptime());
@@ -36,6 +60,9 @@ impl Service for Admin {
                 res.send(status, &[JSON, NO_STORE], body.as_bytes())
             }
             "/metrics" => {
+                if !state.public_metrics {
+                    req.authorize(Need::Admin)?;
+                }
                 let reports = state.collect().await;
                 let mut text = metrics::render(
                     &reports,
@@ -53,7 +80,7 @@ impl Service for Admin {
             _ => res.send(
                 404,
                 &[],
-                b"not found: try /metrics or /health/{live,ready,startup}\n",
+                b"not found: try /metrics, /health/{live,ready,startup}, POST /admin/{reload,drain}\n",
             ),
         }
     }

@@ -64,6 +64,11 @@ pub struct Options {
     pub checks: Vec<Box<dyn HealthCheck>>,
     /// Metrics of other parts (the store), appended to `/metrics`.
     pub collectors: Vec<Box<dyn crate::metrics::Collector>>,
+    /// The workers' edge: the admin actions (drain, reload) need a token with the `admin`
+    /// scope (or, without keys, a loopback client). `None`: protected mode, no limits.
+    pub edge: Option<std::sync::Arc<ringwire_net::edge::Edge>>,
+    /// `/metrics` needs no token (`auth.public_metrics`); probes never do.
+    pub public_metrics: bool,
 }
 
 #[derive(Default)]
@@ -85,6 +90,8 @@ pub(crate) struct State {
     pub(crate) collectors: Vec<Box<dyn crate::metrics::Collector>>,
     heartbeat_timeout: Duration,
     pub(crate) pinned: Vec<bool>,
+    edge: Option<std::sync::Arc<ringwire_net::edge::Edge>>,
+    pub(crate) public_metrics: bool,
 }
 
 /// What a worker reports; call it on the worker's thread.
@@ -303,6 +310,8 @@ pub fn run(opts: Options, workers: Workers, logging: &Logging, reload: Reload) -
         collectors: opts.collectors,
         heartbeat_timeout: opts.heartbeat_timeout,
         pinned: workers.pinned,
+        edge: opts.edge,
+        public_metrics: opts.public_metrics,
     });
     rt.block_on(control(
         state,
@@ -341,7 +350,10 @@ async fn control(
             access_log_sample: 0.0,
             ..Default::default()
         };
-        Core::install(state.handles.len(), admin_config);
+        let core = Core::install(state.handles.len(), admin_config);
+        if let Some(edge) = &state.edge {
+            core.set_edge(edge.clone());
+        }
         match ringwire_reactor::net::TcpListener::from_std(listener) {
             Ok(l) => {
                 tracing::info!(

@@ -120,16 +120,12 @@ fn corpus_stream_conn() {
 /// stream-level outcomes (refusal, stream reset) that leave the connection alive.
 #[test]
 fn corpus_stream_seeds_reach_varied_verdicts() {
-    use fuzzing::stream::{App, client_hello, run_server};
+    use fuzzing::stream::{App, run_server};
     use ringwire_protocol::stream::ErrorCode;
     let mut seen = std::collections::BTreeSet::new();
     for data in seeds("stream_conn") {
         let app = App::from_byte(data[0]);
-        let mut input = if app.hello {
-            client_hello()
-        } else {
-            Vec::new()
-        };
+        let mut input = app.prefix();
         input.extend_from_slice(&data[1..]);
         let t = run_server(app, &input, &[]);
         seen.insert(match t.error.and_then(|e| e.code()) {
@@ -137,7 +133,14 @@ fn corpus_stream_seeds_reach_varied_verdicts() {
             Some(code) => code.to_string(),
         });
         for e in &t.events {
-            for kind in ["Refused", "StreamError", "WindowOpened", "GoAway", "Ping"] {
+            for kind in [
+                "Refused",
+                "StreamError",
+                "WindowOpened",
+                "GoAway",
+                "Ping",
+                "Auth",
+            ] {
                 if e.starts_with(kind) {
                     seen.insert(kind.to_string());
                 }
@@ -149,11 +152,13 @@ fn corpus_stream_seeds_reach_varied_verdicts() {
         ErrorCode::PROTOCOL_ERROR.to_string(),
         ErrorCode::FLOW_CONTROL_ERROR.to_string(),
         ErrorCode::UNSUPPORTED_VERSION.to_string(),
+        ErrorCode::UNAUTHENTICATED.to_string(),
         "Refused".into(),
         "StreamError".into(),
         "WindowOpened".into(),
         "GoAway".into(),
         "Ping".into(),
+        "Auth".into(),
     ] {
         assert!(seen.contains(&want), "no seed reaches {want}: {seen:?}");
     }

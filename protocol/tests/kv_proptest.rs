@@ -2,7 +2,10 @@
 //! never panic the decoder.
 
 use proptest::prelude::*;
-use ringwire_protocol::kv::{Cond, Request, decode_request, encode_request, split};
+use ringwire_protocol::kv::{
+    Cond, Op, Request, Response, Status, decode_request, decode_response, encode_request,
+    encode_response, split,
+};
 
 fn cond() -> impl Strategy<Value = Cond> {
     prop_oneof![
@@ -91,5 +94,26 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..200)) {
         ringwire_protocol::fuzzing::kv_request(&data);
+    }
+
+    #[test]
+    fn edge_answers_round_trip(
+        id in any::<u32>(),
+        retry_after_ms in any::<u32>(),
+        forbidden in any::<bool>(),
+        message in ".{0,60}",
+        op in prop_oneof![Just(Op::Get), Just(Op::Put), Just(Op::Delete), Just(Op::Scan)],
+    ) {
+        let status = if forbidden { Status::Forbidden } else { Status::Unauthorized };
+        for r in [
+            Response::RateLimited { id, retry_after_ms },
+            Response::Failed { id, status, message: &message },
+        ] {
+            let mut out = Vec::new();
+            encode_response(&r, &mut out);
+            let (body, used) = split(&out).unwrap().unwrap();
+            prop_assert_eq!(used, out.len());
+            prop_assert_eq!(decode_response(body, op).unwrap(), r);
+        }
     }
 }

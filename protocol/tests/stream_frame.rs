@@ -4,8 +4,8 @@
 mod stream_util;
 
 use ringwire_protocol::stream::{
-    self, END_STREAM, Error, ErrorCode, Frame, FrameHeader, FrameType, HEADER_LEN, Settings,
-    encode_header,
+    self, END_STREAM, Error, ErrorCode, Frame, FrameHeader, FrameType, HEADER_LEN, HELLO_AUTH,
+    MAX_AUTH_TOKEN, Settings, encode_header,
 };
 use stream_util::wire;
 
@@ -55,6 +55,16 @@ fn valid_frames_decode() {
             raw(1, 0, 0, 0, &setting(0x99, 1)),
             Frame::Hello(Settings::default()),
         ),
+        (
+            "hello with the AUTH flag",
+            raw(1, 0, 1, 0, &setting(4, 7)),
+            Frame::HelloAuth(Settings {
+                max_concurrent_streams: 7,
+                ..Settings::default()
+            }),
+        ),
+        ("auth", raw(1, 8, 0, 0, b"t0ken"), Frame::Auth(b"t0ken")),
+        ("auth, 1 byte", raw(1, 8, 0, 0, b"\0"), Frame::Auth(b"\0")),
         (
             "open",
             raw(1, 1, 0, 1, b"echo"),
@@ -176,12 +186,20 @@ fn malformed_frames_are_connection_errors_with_their_code() {
             b"GET / HTTP/1.1\r\n".to_vec(),
             UnsupportedVersion(b'G'),
         ),
-        ("type 8", raw(1, 8, 0, 0, b""), UnknownFrameType(8)),
+        ("type 9", raw(1, 9, 0, 0, b""), UnknownFrameType(9)),
         ("type 0xff", raw(1, 0xff, 0, 0, b""), UnknownFrameType(0xff)),
         ("data, flag 0x2", raw(1, 2, 2, 1, b""), InvalidFlags),
         ("data, high flag", raw(1, 2, 0x8001, 1, b""), InvalidFlags),
         ("open with END_STREAM", raw(1, 1, 1, 1, b"a"), InvalidFlags),
-        ("hello with a flag", raw(1, 0, 1, 0, b""), InvalidFlags),
+        ("hello with flag 0x2", raw(1, 0, 2, 0, b""), InvalidFlags),
+        ("auth with a flag", raw(1, 8, 1, 0, b"t"), InvalidFlags),
+        ("auth on a stream", raw(1, 8, 0, 1, b"t"), InvalidStreamId),
+        ("auth, empty", raw(1, 8, 0, 0, b""), InvalidFrameLength),
+        (
+            "auth of 4097 bytes",
+            raw(1, 8, 0, 0, &[b'a'; 4097]),
+            InvalidFrameLength,
+        ),
         ("hello on a stream", raw(1, 0, 0, 1, b""), InvalidStreamId),
         (
             "ping on a stream",
@@ -347,11 +365,15 @@ fn every_flag_and_type_combination_is_checked() {
     for kind in 0..=255u8 {
         for bit in 0..16 {
             let flags = 1u16 << bit;
-            let id = if matches!(kind, 0 | 5 | 6 | 7) { 0 } else { 1 };
+            let id = if matches!(kind, 0 | 5 | 6 | 7 | 8) {
+                0
+            } else {
+                1
+            };
             let payload: &[u8] = match kind {
                 3 | 4 => &[0, 0, 0, 1],
                 5..=7 => &[0; 8],
-                1 => b"a",
+                1 | 8 => b"a",
                 _ => b"",
             };
             let bytes = raw(1, kind, flags, id, payload);
@@ -359,6 +381,9 @@ fn every_flag_and_type_combination_is_checked() {
             match FrameType::from_u8(kind) {
                 None => assert_eq!(r, Err(Error::UnknownFrameType(kind))),
                 Some(FrameType::Data) if flags == END_STREAM => assert!(r.is_ok()),
+                Some(FrameType::Hello) if flags == HELLO_AUTH => {
+                    assert_eq!(r, Ok(Some(Frame::HelloAuth(Settings::default()))))
+                }
                 Some(_) => assert_eq!(r, Err(Error::InvalidFlags), "type {kind} flags {flags:#x}"),
             }
         }
@@ -394,6 +419,35 @@ fn frame_size_limit_follows_the_receivers_settings() {
     // Control frames obey it too: a GOAWAY's debug text must fit.
     let goaway = raw(1, 7, 0, 0, &[0; 1025]);
     assert_eq!(stream::decode(&goaway, &tight), Err(Error::FrameTooLarge));
+    // AUTH alone has its own bound, whatever MAX_FRAME_SIZE: 4096 bytes, above the smallest
+    // frame size (the client sends it before it knows the server's settings).
+    let token = raw(1, 8, 0, 0, &[b't'; MAX_AUTH_TOKEN]);
+    assert!(stream::decode(&token, &tight).unwrap().is_some());
+    let roomy = Settings {
+        max_frame_size: 1 << 20,
+        ..Settings::default()
+    };
+    let long = raw(1, 8, 0, 0, &[b't'; MAX_AUTH_TOKEN + 1]);
+    assert_eq!(
+        stream::decode(&long, &roomy),
+        Err(Error::InvalidFrameLength)
+    );
+}
+
+#[test]
+fn oversized_auth_is_refused_from_its_header() {
+    // 12 bytes announcing a 4097-byte token: refused before any of the token arrives.
+    let mut b = Vec::new();
+    encode_header(&mut b, FrameType::Auth, 0, 0, MAX_AUTH_TOKEN + 1);
+    assert_eq!(decode(&b), Err(Error::InvalidFrameLength));
+    assert_eq!(
+        Error::InvalidFrameLength.code(),
+        Some(ErrorCode::FRAME_SIZE_ERROR)
+    );
+    // At the bound, a header alone is just incomplete.
+    b.clear();
+    encode_header(&mut b, FrameType::Auth, 0, 0, MAX_AUTH_TOKEN);
+    assert_eq!(decode(&b), Ok(None));
 }
 
 #[test]

@@ -14,6 +14,8 @@ use ringwire_protocol::stream::{
 #[derive(Debug, Clone)]
 enum F {
     Hello(Settings),
+    HelloAuth(Settings),
+    Auth(Vec<u8>),
     Open(u32, String),
     Data(u32, Vec<u8>, bool),
     Reset(u32, u32),
@@ -27,6 +29,8 @@ impl F {
     fn frame(&self) -> Frame<'_> {
         match self {
             F::Hello(s) => Frame::Hello(*s),
+            F::HelloAuth(s) => Frame::HelloAuth(*s),
+            F::Auth(t) => Frame::Auth(t),
             F::Open(id, s) => Frame::Open {
                 id: *id,
                 service: s,
@@ -77,6 +81,8 @@ fn valid_frame() -> impl Strategy<Value = F> {
     let id = 1..=MAX_STREAM_ID;
     prop_oneof![
         settings().prop_map(F::Hello),
+        settings().prop_map(F::HelloAuth),
+        vec(any::<u8>(), 1..=stream::MAX_AUTH_TOKEN).prop_map(F::Auth),
         (id.clone(), "[!-~]{1,255}").prop_map(|(i, s)| F::Open(i, s)),
         (id.clone(), vec(any::<u8>(), 0..3000), any::<bool>())
             .prop_map(|(i, d, e)| F::Data(i, d, e)),
@@ -121,6 +127,8 @@ fn session_step() -> impl Strategy<Value = S> {
         any::<[u8; 8]>().prop_map(F::Ping),
         Just(F::GoAway(0, 0, b"bye".to_vec())),
         Just(F::Hello(Settings::default())),
+        Just(F::HelloAuth(Settings::default())),
+        Just(F::Auth(b"token".to_vec())),
         Just(F::Update(0, MAX_WINDOW)),
     ];
     prop_oneof![
@@ -135,11 +143,23 @@ fn session_step() -> impl Strategy<Value = S> {
 }
 
 /// Assigns stream ids: OPENs take increasing odd ids, other frames name an opened stream.
-fn session(steps: &[S]) -> Vec<F> {
+/// `auth`: 0 a plain HELLO first; 1 a HELLO with the AUTH flag and a token the fuzzing
+/// application accepts; 2 one it refuses (it starts with `x`).
+fn session(steps: &[S], auth: u8) -> Vec<F> {
     let mut opened: Vec<u32> = Vec::new();
     let mut next = 1;
     let pick = |opened: &[u32], i: usize| opened.get(i % opened.len().max(1)).copied().unwrap_or(1);
-    let mut frames = vec![F::Hello(Settings::default())];
+    let mut frames = match auth {
+        0 => vec![F::Hello(Settings::default())],
+        1 => vec![
+            F::HelloAuth(Settings::default()),
+            F::Auth(b"token".to_vec()),
+        ],
+        _ => vec![
+            F::HelloAuth(Settings::default()),
+            F::Auth(b"xpired".to_vec()),
+        ],
+    };
     for (k, step) in steps.iter().enumerate() {
         let names_stream = matches!(step, S::Data(..) | S::Reset(..) | S::Update(..));
         if names_stream && opened.is_empty() {
@@ -194,10 +214,11 @@ proptest! {
         steps in vec(session_step(), 0..40),
         control in any::<u8>(),
         cuts in vec(0usize..40_000, 0..12),
+        auth in 0u8..3,
     ) {
         // The model in run_server checks windows and stream states on every event.
         let app = App { hello: false, ..App::from_byte(control) };
-        let input = wire(&session(&steps));
+        let input = wire(&session(&steps, auth));
         let whole = run_server(app, &input, &[]);
         let mut cuts = cuts;
         cuts.sort_unstable();
@@ -213,9 +234,10 @@ proptest! {
         steps in vec(session_step(), 0..20),
         control in any::<u8>(),
         edits in vec((any::<usize>(), any::<u8>()), 0..4),
+        auth in 0u8..3,
     ) {
-        let mut input = vec![control & 0x7f];
-        input.extend(wire(&session(&steps)));
+        let mut input = vec![control & 0x3f];
+        input.extend(wire(&session(&steps, auth)));
         for (at, b) in edits {
             let i = at % input.len();
             input[i] = b;

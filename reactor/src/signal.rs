@@ -14,6 +14,12 @@ pub fn block(signals: &[i32]) -> io::Result<()> {
     crate::sys::unix::block_signals(signals)
 }
 
+/// Sends `signal` to this whole process (where it is blocked in every thread, a [`Signals`]
+/// stream receives it): how an admin endpoint asks for what the signal does.
+pub fn raise(signal: i32) -> io::Result<()> {
+    crate::sys::unix::raise_in_process(signal)
+}
+
 /// A stream of signals, read on the current runtime. Like every I/O handle it belongs to the
 /// core that created it (`!Send`, `!Sync`):
 ///

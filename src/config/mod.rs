@@ -73,6 +73,12 @@ pub struct Settings {
     pub db: DbSettings,
     pub cluster: ClusterSettings,
     pub channels: ringwire_services::channels::core::Settings,
+    /// `headers.*`.
+    pub headers: keys::HeaderSettings,
+    /// `auth.*`, `limits.*`, `shed.*`: the edge.
+    pub edge: ringwire_net::edge::EdgeConfig,
+    /// `auth.public_metrics`: the admin listener's /metrics needs no token.
+    pub public_metrics: bool,
 }
 
 /// `cluster.*`: the NATS bridge.
@@ -210,6 +216,9 @@ impl Settings {
             },
             cluster: ClusterSettings::default(),
             channels: Default::default(),
+            headers: Default::default(),
+            edge: Default::default(),
+            public_metrics: false,
         }
     }
 
@@ -307,7 +316,19 @@ impl Settings {
     pub fn to_toml(&self) -> String {
         let mut out = String::new();
         let mut section = "";
+        // Grouped by section (in the order sections first appear): a TOML table is written
+        // once, even where keys of one section are declared in several places.
+        let mut sections: Vec<&str> = Vec::new();
         for key in keys::all() {
+            let sec = key.name.rsplit_once('.').map_or("", |(s, _)| s);
+            if !sections.contains(&sec) {
+                sections.push(sec);
+            }
+        }
+        let ordered = sections.iter().flat_map(|want| {
+            keys::all().filter(move |k| k.name.rsplit_once('.').map_or("", |(s, _)| s) == *want)
+        });
+        for key in ordered {
             let (sec, name) = key.name.rsplit_once('.').unwrap_or(("", key.name));
             if sec != section {
                 out.push_str(&format!("\n[{sec}]\n"));
@@ -360,6 +381,7 @@ impl Settings {
                 ping_interval: self.stream_ping_interval,
                 ping_timeout: self.stream_ping_timeout,
             },
+            headers: self.headers.security_headers(),
         }
     }
 }
@@ -378,7 +400,11 @@ fn flatten(table: &toml::Table) -> Vec<(String, String)> {
             toml::Value::Array(items) => {
                 let parts: Vec<String> = items
                     .iter()
-                    .map(|i| i.to_string().trim_matches('"').to_string())
+                    .map(|i| match i {
+                        // `[[limits.rate]]`: each table becomes `MATCH;key=..;rate=..;burst=..`.
+                        toml::Value::Table(t) => table_item(t),
+                        _ => i.to_string().trim_matches('"').to_string(),
+                    })
                     .collect();
                 out.push((k.clone(), parts.join(",")));
             }
@@ -386,6 +412,20 @@ fn flatten(table: &toml::Table) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// One table of an array of tables as the list item its key parses: the `match` value first,
+/// then `name=value` for the other entries, `;`-separated.
+fn table_item(t: &toml::Table) -> String {
+    let text = |v: &toml::Value| match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut parts: Vec<String> = t.get("match").map(text).into_iter().collect();
+    for (name, value) in t.iter().filter(|(n, _)| *n != "match") {
+        parts.push(format!("{name}={}", text(value)));
+    }
+    parts.join(";")
 }
 
 /// Where a value came from.

@@ -84,6 +84,10 @@ fn printed_config_reads_back_to_the_same_settings() {
     let mut s = Settings::default();
     s.apply_flag("cpus", "0").unwrap();
     s.apply_flag("head-timeout", "1500ms").unwrap();
+    // limits.* keys are declared in two places: the table must still be written once.
+    s.apply_flag("rate-limit", "/kv/*;key=sub;rate=10/m;burst=3")
+        .unwrap();
+    s.apply_flag("insecure-open", "true").unwrap();
     let text = s.to_toml();
     let mut back = Settings::default();
     back.apply_toml(&text, "printed").unwrap();
@@ -192,4 +196,29 @@ fn the_postgres_backend_is_chosen_by_flag_or_environment_and_its_password_stays_
             "{flag} = {bad:?} is refused"
         );
     }
+}
+
+#[test]
+fn rate_limits_are_read_from_arrays_of_tables() {
+    let mut s = Settings::default();
+    let text = r#"
+[[limits.rate]]
+match = "/kv/*"
+key = "ip"
+rate = "100/s"
+burst = 200
+
+[[limits.rate]]
+match = "stream:kv"
+key = "sub"
+rate = "10/m"
+"#;
+    s.apply_toml(text, "t.toml").unwrap();
+    let rules: Vec<String> = s.edge.rules.iter().map(|(_, r)| r.to_string()).collect();
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    assert!(rules[0].starts_with("/kv/*;key=ip;rate=100/s;burst=200"), "{rules:?}");
+    assert!(rules[1].starts_with("stream:kv;key=sub;rate=10/m"), "{rules:?}");
+    let bad = "[[limits.rate]]\nmatch = \"/kv/*\"\nrate = \"lots\"\n";
+    let err = Settings::default().apply_toml(bad, "t.toml").unwrap_err();
+    assert!(err.to_string().contains("limits.rate"), "{err}");
 }

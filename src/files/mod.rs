@@ -8,7 +8,7 @@ use ringwire_protocol::http1::{path, range};
 
 use bytes::Bytes;
 use cache::{Cache, Meta};
-use ringwire_net::{Error, Request, Responder};
+use ringwire_net::{Error, Request, Responder, problem::send_error};
 use ringwire_protocol::http1::http_date;
 use std::{
     fs::File,
@@ -17,8 +17,6 @@ use std::{
     rc::Rc,
     time::UNIX_EPOCH,
 };
-
-const TEXT: (&str, &[u8]) = ("Content-Type", b"text/plain; charset=utf-8");
 
 /// Files under one root directory (one instance per core, with its own small-file cache).
 pub struct StaticFiles {
@@ -60,20 +58,31 @@ impl StaticFiles {
         let rel = match path::resolve(rel) {
             Ok(p) => p,
             Err(path::Refused::Malformed(why)) => {
-                return res.send(400, &[TEXT], format!("bad path: {why}\n").as_bytes());
+                let msg = format!("bad path: {why}");
+                return send_error(req, res, 400, "files.bad_path", &msg, &[]);
             }
-            Err(path::Refused::Hidden) => return not_found(res),
+            Err(path::Refused::Hidden) => return not_found(req, res),
         };
         let now = ringwire_reactor::time::now();
         let (meta, body) = match self.cache.fresh(&rel, now) {
             Some((meta, bytes)) => (meta, Body::Memory(bytes)),
             None => match self.load(&rel, now) {
                 Ok(Some(found)) => found,
-                Ok(None) => return not_found(res),
+                Ok(None) => return not_found(req, res),
                 Err(e) if e.raw_os_error() == Some(13) => {
-                    return res.send(403, &[TEXT], b"forbidden\n");
+                    let msg = "the server may not read this file";
+                    return send_error(req, res, 403, "files.forbidden", msg, &[]);
                 }
-                Err(e) => return Err(Error::Io(e)),
+                Err(e) => {
+                    // The error names a path on the server: for the log only.
+                    tracing::error!(
+                        file = %rel.display(),
+                        request_id = req.request_id(),
+                        "static file failed: {e}"
+                    );
+                    let msg = "the file could not be read; quote the request id to the operator";
+                    return send_error(req, res, 500, "server.internal", msg, &[]);
+                }
             },
         };
         respond(req, res, &meta, body)
@@ -165,11 +174,9 @@ fn respond(
         ),
         range::Ranged::Unsatisfiable => {
             let content_range = format!("bytes */{size}");
-            return res.send(
-                416,
-                &[("Content-Range", content_range.as_bytes()), TEXT],
-                b"range not satisfiable\n",
-            );
+            let headers = [("Content-Range", content_range.as_bytes())];
+            let msg = "no part of the file is in the requested range";
+            return send_error(req, res, 416, "files.range_not_satisfiable", msg, &headers);
         }
     };
     let mut headers: Vec<(&str, &[u8])> = vec![("Content-Type", content_type)];
@@ -191,8 +198,8 @@ fn respond(
     }
 }
 
-fn not_found(res: &mut Responder<'_>) -> Result<(), Error> {
-    res.send(404, &[TEXT], b"not found\n")
+fn not_found(req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), Error> {
+    send_error(req, res, 404, "files.not_found", "no such file", &[])
 }
 
 /// RFC 9110 §13.1.2 and §13.1.3: If-None-Match (weak comparison) wins over If-Modified-Since.

@@ -107,9 +107,27 @@ pub fn failed(status: Status, message: &str) -> io::Error {
         Status::Busy | Status::Unavailable => io::ErrorKind::WouldBlock,
         Status::TooLarge | Status::BadRequest | Status::NotDurable => io::ErrorKind::InvalidInput,
         Status::NotFound => io::ErrorKind::NotFound,
+        Status::Unauthorized | Status::Forbidden => io::ErrorKind::PermissionDenied,
+        Status::RateLimited => io::ErrorKind::WouldBlock,
         _ => io::ErrorKind::Other,
     };
-    io::Error::new(kind, format!("{status}: {message}"))
+    io::Error::new(kind, format!("{status}: {message}{}", refusal_hint(status)))
+}
+
+/// What to do about an answer that refuses this client.
+fn refusal_hint(status: Status) -> &'static str {
+    match status {
+        Status::Unauthorized => {
+            " (give a valid token with --token TOKEN or RINGWIRE_TOKEN; `ringwire token issue` \
+             makes one)"
+        }
+        Status::Forbidden => {
+            " (the token needs a pub:/sub: scope matching this channel, or the server serves \
+             only loopback clients until it has auth keys)"
+        }
+        Status::RateLimited => " (too many requests: retry later)",
+        _ => "",
+    }
 }
 
 /// The seq in a PUB's OK answer body.

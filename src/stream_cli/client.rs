@@ -1,7 +1,7 @@
 //! `ringwire client`: one connection, one small job, human-readable output.
 
 use super::{ClientArgs, ClientCmd, Target};
-use ringwire_net::stream::client::{Client, Options};
+use ringwire_net::stream::client::{Client, ErrorCode, Options, error_code};
 use ringwire_reactor::{Runtime, time};
 use std::{
     io::{self, Write},
@@ -21,10 +21,29 @@ pub fn run(args: ClientArgs) -> i32 {
     match rt.block_on(command(args)) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("ringwire client: {e}");
+            eprintln!("ringwire client: {}", explain(&e));
             1
         }
     }
+}
+
+/// `e`'s message, and for a refusal of this client what to do about it.
+pub(super) fn explain(e: &io::Error) -> String {
+    let hint = match error_code(e) {
+        Some(ErrorCode::UNAUTHENTICATED) => {
+            "\nhint: give a valid token with --token TOKEN or the RINGWIRE_TOKEN environment \
+             variable (`ringwire token issue --key DIR/<kid>.key --sub NAME --scope ...` makes \
+             one; check that it has not expired)"
+        }
+        Some(ErrorCode::FORBIDDEN) => {
+            "\nhint: the token lacks the scope this needs (kv:read:, kv:write:, pub:, sub:; see \
+             docs/SECURITY.md), or the server has no auth keys and serves only loopback clients \
+             (its operator configures --auth-keys, or --insecure-open)"
+        }
+        Some(ErrorCode::RATE_LIMITED) => "\nhint: the server limits request rates; retry later",
+        _ => "",
+    };
+    format!("{e}{hint}")
 }
 
 /// The first address `target.addr` resolves to.
@@ -42,6 +61,7 @@ pub(super) async fn connect(target: &Target) -> io::Result<Client> {
     let options = Options {
         upgrade: target.upgrade,
         timeout: target.timeout,
+        token: target.token.clone(),
         ..Options::default()
     };
     Client::connect_with(resolve(target)?, &options).await

@@ -244,15 +244,31 @@ pub async fn run(client: &Client, cmd: KvCmd, out: &mut impl Write) -> io::Resul
                 "conflict: the current version is {current}"
             )));
         }
+        Response::RateLimited { retry_after_ms, .. } => {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("rate limited: retry in {retry_after_ms} ms"),
+            ));
+        }
         Response::Failed {
             status, message, ..
         } => {
-            let kind = match status {
-                Status::Busy => io::ErrorKind::WouldBlock,
-                Status::TooLarge | Status::BadRequest => io::ErrorKind::InvalidInput,
-                _ => io::ErrorKind::Other,
+            let (kind, hint) = match status {
+                Status::Busy => (io::ErrorKind::WouldBlock, ""),
+                Status::TooLarge | Status::BadRequest => (io::ErrorKind::InvalidInput, ""),
+                Status::Unauthorized => (
+                    io::ErrorKind::PermissionDenied,
+                    " (give a valid token with --token TOKEN or RINGWIRE_TOKEN; `ringwire \
+                     token issue` makes one)",
+                ),
+                Status::Forbidden => (
+                    io::ErrorKind::PermissionDenied,
+                    " (the token needs a kv:read: or kv:write: scope covering this key, or the \
+                     server serves only loopback clients until it has auth keys)",
+                ),
+                _ => (io::ErrorKind::Other, ""),
             };
-            return Err(io::Error::new(kind, message.to_string()));
+            return Err(io::Error::new(kind, format!("{message}{hint}")));
         }
     }
     Ok(true)

@@ -321,9 +321,10 @@ async fn connect(plan: &Plan) -> Result<Client, String> {
     let options = Options {
         upgrade: plan.args.target.upgrade,
         timeout: plan.args.target.timeout,
+        token: plan.args.target.token.clone(),
         ..Options::default()
     };
     Client::connect_with(plan.addr, &options)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| super::client::explain(&e))
 }

@@ -31,7 +31,7 @@ const HTTP_ADDR: &str = "127.0.0.1:8080";
 pub const MAX_MESSAGE: usize = 16 * 1024;
 
 /// Where and how to connect.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Target {
     /// `host:port`, resolved when the command runs.
     pub addr: String,
@@ -41,6 +41,21 @@ pub struct Target {
     pub io: Backend,
     /// Limit on connecting (TCP, upgrade, handshake).
     pub timeout: Duration,
+    /// The token presented in the handshake (`--token`, env `RINGWIRE_TOKEN`).
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a credential: never printed.
+        f.debug_struct("Target")
+            .field("addr", &self.addr)
+            .field("upgrade", &self.upgrade)
+            .field("io", &self.io)
+            .field("timeout", &self.timeout)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// `ringwire client ...`.
@@ -101,6 +116,17 @@ pub(crate) fn target_args() -> Vec<Arg> {
             .global(true)
             .value_name("DURATION")
             .help("Limit on connecting and on the handshake [default: 10s]"),
+        Arg::new("token")
+            .long("token")
+            .global(true)
+            .value_name("TOKEN")
+            .env("RINGWIRE_TOKEN")
+            .hide_env_values(true)
+            .help(
+                "Token to present in the handshake (from `ringwire token issue`); needed by a \
+                 server with auth keys. Prefer the environment variable: arguments are visible \
+                 to other users in the process list",
+            ),
     ]
 }
 
@@ -180,7 +206,34 @@ pub(crate) fn target(m: &ArgMatches) -> Result<Target, String> {
         upgrade,
         io,
         timeout: duration_arg(m, "timeout", Duration::from_secs(10))?,
+        token: token_arg(m)?,
     })
+}
+
+/// `--token` (or `RINGWIRE_TOKEN`): what the stream protocol can carry, 1 to 4096 printable
+/// ASCII bytes (a token is base64url and dots); surrounding whitespace, as a file read into
+/// the variable leaves it, is dropped.
+fn token_arg(m: &ArgMatches) -> Result<Option<String>, String> {
+    let Some(raw) = m.get_one::<String>("token") else {
+        return Ok(None);
+    };
+    let token = raw.trim();
+    let max = ringwire_protocol::stream::MAX_AUTH_TOKEN;
+    if token.is_empty() {
+        return Err(
+            "--token (or RINGWIRE_TOKEN) is empty: give the token `ringwire token issue` printed, \
+             or unset RINGWIRE_TOKEN"
+                .into(),
+        );
+    }
+    if token.len() > max || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "--token (or RINGWIRE_TOKEN) is not a token: expected up to {max} printable ASCII \
+             characters as `ringwire token issue` prints them, got {} bytes",
+            token.len()
+        ));
+    }
+    Ok(Some(token.to_string()))
 }
 
 pub(crate) fn number<T>(m: &ArgMatches, name: &str, default: T, min: T) -> Result<T, String>

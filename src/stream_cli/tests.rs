@@ -45,6 +45,7 @@ fn client_defaults() {
             upgrade: false,
             io: Backend::Auto,
             timeout: Duration::from_secs(10),
+            token: None,
         }
     );
     assert_eq!(
@@ -333,4 +334,27 @@ fn durations_take_units_or_seconds() {
     assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
     assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
     assert!(parse_duration("-1").is_err());
+}
+
+#[test]
+fn a_token_goes_with_every_command_and_is_never_printed() {
+    let token = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ0In0.c2ln";
+    for args in [
+        &["client", "--token", token, "ping"][..],
+        &["client", "echo", "hi", "--token", token],
+        &["client", "pub", "orders", "m", "--token", token],
+        &["client", "sub", "orders", "--token", token],
+        &["client", "channel-info", "orders", "--token", token],
+        &["client", "kv", "get", "k", "--token", token],
+    ] {
+        let c = client(args);
+        assert_eq!(c.target.token.as_deref(), Some(token), "{args:?}");
+        assert!(!format!("{c:?}").contains(token), "{args:?}: printed");
+    }
+    let b = bench(&["bench-stream", "--token", &format!(" {token}\n")]);
+    assert_eq!(b.target.token.as_deref(), Some(token), "trimmed");
+    assert!(error(&["client", "--token", "", "ping"]).contains("RINGWIRE_TOKEN"));
+    let long = "a".repeat(4097);
+    assert!(error(&["client", "--token", &long, "ping"]).contains("4096"));
+    assert!(error(&["client", "--token", "a b", "ping"]).contains("printable"));
 }

@@ -114,6 +114,7 @@ impl Wire {
                         code: code.0,
                     },
                     Event::StreamOpened { .. } => unreachable!("servers open no streams"),
+                    Event::Auth(_) => unreachable!("a client is never sent AUTH"),
                 });
                 self.buf.drain(..used);
                 self.flush();

@@ -1,33 +1,28 @@
 //! Writing what a burst has queued: the responses, then their stats and access-log lines.
 
 use super::{Burst, output::FlushError};
-use crate::{CloseReason, Service};
-use ringwire_protocol::http1::{HTTP_DATE_LEN, Reply, Response, ResponseBody, Version};
+use crate::{CloseReason, Service, problem};
+use ringwire_protocol::http1::HTTP_DATE_LEN;
 use ringwire_reactor::time;
 use std::time::Instant;
 
 impl<S: Service> Burst<'_, S> {
-    /// A minimal response that closes the connection (408 and the like).
+    /// A connection-level error answer that closes the connection (a head the codec
+    /// refused, a head timeout): text with the code of `status` (`docs/ERRORS.md`), a fresh
+    /// request id and the default security fields.
     pub(super) fn simple(&mut self, status: u16, message: &str, now: Instant) {
         let date: [u8; HTTP_DATE_LEN] = self.core.date(now);
-        let reply = Reply {
-            version: Version::Http11,
-            keep_alive: false,
-            head_request: false,
-        };
-        let body = format!("{message}\n");
-        let response = Response {
+        let id = self.core.next_request_id();
+        let config = self.config.clone();
+        problem::encode_connection_error(
+            self.out.buf(self.core),
             status,
-            reason: None,
-            body: ResponseBody::Length(body.len() as u64),
-            headers: &[("Content-Type", b"text/plain; charset=utf-8")],
-            date: &date,
-            server: self.config.server_name.as_deref(),
-        };
-        let buf = self.out.buf(self.core);
-        if response.encode(reply, buf).is_ok() {
-            buf.extend_from_slice(body.as_bytes());
-        }
+            message,
+            &date,
+            config.server_name.as_deref(),
+            config.headers.for_path(""),
+            id.as_str(),
+        );
     }
 
     pub(super) async fn flush(&mut self) -> Result<(), CloseReason> {

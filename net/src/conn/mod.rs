@@ -18,19 +18,24 @@ use crate::{
     CloseReason, Config, Core, Error, Request, Responder, Service,
     access::{self, Access},
     body::{Body, Continue, Leftover},
+    problem::{self, RequestId, send_error},
     stats::method_class,
 };
 use deadline::{Expired, until};
 use idle::{Idle, linger};
 use input::Input;
 use output::Output;
-use ringwire_protocol::http1::{self, BodyDecoder, Parser, RequestHead, Status};
+use ringwire_protocol::http1::{BodyDecoder, Parser, RequestHead, Status};
 use ringwire_reactor::{
     buf::RecvBuf,
     net::TcpStream,
     time::{self, Sleep},
 };
 use std::{cell::Cell, future::Future, rc::Rc, time::Instant};
+
+/// The code and message of a 500: what went wrong is logged with the request id.
+const INTERNAL: &str = "server.internal";
+const INTERNAL_MESSAGE: &str = "internal server error; quote the request id to the operator";
 
 /// Removes the connection from the core's registry however its task ends (also when aborted).
 pub(crate) struct Registration<'a> {
@@ -88,7 +93,7 @@ pub(crate) fn run<S: Service>(
             // The scrutinee is a temporary of this statement only: held across the upgraded
             // connection's await below, it would grow every HTTP connection's future.
             let leftover =
-                match Box::pin(burst(&stream, &core, &*service, first, &mut timers)).await {
+                match Box::pin(burst(&stream, &core, &*service, first, &mut timers, key)).await {
                     Exit::Keep => continue,
                     Exit::Close(reason, linger) => break (reason, linger),
                     Exit::Upgrade(leftover) => leftover,
@@ -162,6 +167,8 @@ struct Burst<'a, S> {
     upgrade: Option<Vec<u8>>,
     /// The connection closes with request body bytes unread: close lingering.
     linger: bool,
+    /// The client's address.
+    peer: Option<std::net::IpAddr>,
 }
 
 /// Answers requests until the input is used up and every response is written, then says
@@ -172,6 +179,7 @@ async fn burst<S: Service>(
     service: &S,
     first: RecvBuf,
     timers: &mut Timers,
+    key: usize,
 ) -> Exit {
     let config = core.config();
     let Kit {
@@ -190,6 +198,7 @@ async fn burst<S: Service>(
         pending,
         upgrade: None,
         linger: false,
+        peer: core.peer(key),
     };
     let result = b.requests(&mut parser, &mut input, &mut timers.read).await;
     b.out.reset();
@@ -235,14 +244,7 @@ impl<S: Service> Burst<'_, S> {
             match parser.parse(input.bytes()) {
                 Err(e) => {
                     self.core.stats().protocol_error(e.status());
-                    let date = self.core.date(now);
-                    let config = self.config.clone();
-                    http1::encode_error(
-                        self.out.buf(self.core),
-                        &e,
-                        &date,
-                        config.server_name.as_deref(),
-                    );
+                    self.simple(e.status(), &e.to_string(), now);
                     let _ = self.flush().await;
                     return Some(CloseReason::ProtocolError);
                 }
@@ -315,21 +317,23 @@ impl<S: Service> Burst<'_, S> {
         let core = self.core;
         let method = method_class(head.method().as_str());
         let trace = head.header("traceparent").and_then(access::trace_id);
+        let request_id = match head
+            .header("x-request-id")
+            .and_then(access::client_request_id)
+        {
+            Some(id) => RequestId::Client(id),
+            None => core.next_request_id(),
+        };
+        let config = self.config.clone();
+        let security = config.headers.for_path(head.path());
         let mut access = core
             .sampler()
             .sample(self.config.access_log_sample)
             .then(|| {
-                let request_id = match head
-                    .header("x-request-id")
-                    .and_then(access::client_request_id)
-                {
-                    Some(id) => id.to_string(),
-                    None => core.next_request_id(),
-                };
                 Box::new(Access {
                     method: head.method().as_str().to_string(),
                     path: head.raw_target().to_string(),
-                    request_id,
+                    request_id: request_id.as_str().to_string(),
                     trace_id: trace.map(str::to_string),
                     status: 0,
                     bytes: 0,
@@ -360,11 +364,16 @@ impl<S: Service> Burst<'_, S> {
             self.config.body_timeout,
             &expect,
         );
+        let edge = core.edge();
         let mut req = Request {
             head,
             body,
             received: now,
             core: core.index(),
+            request_id,
+            peer: self.peer,
+            edge,
+            principal: std::cell::OnceCell::new(),
         };
         let date = core.date(now);
         let server = self.config.server_name.as_deref();
@@ -378,34 +387,49 @@ impl<S: Service> Burst<'_, S> {
             self.wtimer,
             self.config.write_timeout,
             &expect,
+            security,
+            request_id.as_str(),
         );
-        let outcome = match trace {
-            // A span only for traced requests, so their other log lines carry the trace id.
-            Some(trace_id) => {
-                let span = tracing::info_span!("request", trace_id);
-                tracing::Instrument::instrument(self.service.call(&mut req, &mut res), span).await
-            }
-            None => self.service.call(&mut req, &mut res).await,
+        // The edge first: a shedding core or a rate limit answers before any service runs.
+        let outcome = match req.edge_checks(now) {
+            Err(d) => Err(Error::Denied(d)),
+            Ok(()) => match trace {
+                // A span only for traced requests, so their other log lines carry the trace id.
+                Some(trace_id) => {
+                    let span = tracing::info_span!("request", trace_id);
+                    tracing::Instrument::instrument(self.service.call(&mut req, &mut res), span)
+                        .await
+                }
+                None => self.service.call(&mut req, &mut res).await,
+            },
         };
         let mut keep = true;
         let mut close_reason = None;
         match outcome {
+            Err(Error::Denied(d)) if !res.is_started() => {
+                if let Err(e) = crate::edge::answer(&req, &mut res, d) {
+                    tracing::error!(path = req.path(), "denial not sent: {e}");
+                    close_reason = Some(CloseReason::ProtocolError);
+                }
+            }
             Ok(()) if res.is_complete() => {}
             Ok(()) if !res.is_started() => {
                 tracing::error!(
                     path = req.path(),
+                    request_id = req.request_id(),
                     "service returned without a response; sending 500"
                 );
-                let _ = res.send(500, &[], b"internal server error: no response\n");
+                let _ = send_error(&req, &mut res, 500, INTERNAL, INTERNAL_MESSAGE, &[]);
             }
             Ok(()) => {
                 tracing::error!(
                     path = req.path(),
+                    request_id = req.request_id(),
                     "service left a streamed response unfinished; closing"
                 );
                 if res.retract() {
                     res.close_connection();
-                    let _ = res.send(500, &[], b"internal server error: unfinished response\n");
+                    let _ = send_error(&req, &mut res, 500, INTERNAL, INTERNAL_MESSAGE, &[]);
                 }
                 close_reason = Some(CloseReason::ProtocolError);
             }
@@ -417,20 +441,25 @@ impl<S: Service> Burst<'_, S> {
                     Error::Io(_) => (0, CloseReason::IoError),
                     _ => (500, CloseReason::ProtocolError),
                 };
-                if matches!(e, Error::Service(_) | Error::Listen { .. }) {
-                    tracing::error!(path = req.path(), "service failed: {e}");
+                if status == 500 {
+                    // The error's text is for the log only: the client gets a code and the id.
+                    tracing::error!(
+                        path = req.path(),
+                        request_id = req.request_id(),
+                        "service failed: {e}"
+                    );
                 }
                 if status >= 400 {
                     core.stats().protocol_error(status);
                 }
                 if status > 0 && (!res.is_started() || res.retract()) {
                     res.close_connection();
-                    let msg = format!("{e}\n");
-                    let _ = res.send(
-                        status,
-                        &[("Content-Type", b"text/plain; charset=utf-8")],
-                        msg.as_bytes(),
-                    );
+                    let (code, message) = match &e {
+                        Error::Http(pe) => (problem::http_code(status), pe.to_string()),
+                        Error::Timeout(_) => (problem::http_code(408), e.to_string()),
+                        _ => (INTERNAL, INTERNAL_MESSAGE.to_string()),
+                    };
+                    let _ = send_error(&req, &mut res, status, code, &message, &[]);
                 }
                 close_reason = Some(reason);
             }

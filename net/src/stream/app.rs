@@ -9,6 +9,8 @@
 //! another thread) calls [`Wakeup::wake`], and the loop polls it again.
 
 use super::hub::Signal;
+use crate::auth::Need;
+use crate::edge::Access;
 use ringwire_protocol::stream::{Connection, Error as ProtoError};
 use std::rc::Rc;
 
@@ -16,6 +18,23 @@ use std::rc::Rc;
 pub trait StreamService: 'static {
     /// A stream was opened naming this service.
     fn open(&self, wakeup: Wakeup) -> Box<dyn StreamHandler>;
+
+    /// What opening a stream needs, checked by the connection before [`open_for`]
+    /// (`None`: public). By default any client allowed data: a valid token, or protected
+    /// mode's loopback rule.
+    ///
+    /// [`open_for`]: StreamService::open_for
+    fn need(&self) -> Option<Need<'static>> {
+        Some(Need::Data)
+    }
+
+    /// [`open`](StreamService::open) with the client's [`Access`], for a service that checks
+    /// each request (a key's prefix, a channel's name) and counts it against its rate
+    /// limits. By default the access is dropped and `open` is called.
+    fn open_for(&self, wakeup: Wakeup, access: Access) -> Box<dyn StreamHandler> {
+        let _ = access;
+        self.open(wakeup)
+    }
 }
 
 /// One stream of a [`StreamService`].
@@ -86,9 +105,9 @@ pub(crate) struct App {
 }
 
 impl App {
-    pub(crate) fn new(service: &dyn StreamService, signal: &Rc<Signal>) -> App {
+    pub(crate) fn new(service: &dyn StreamService, signal: &Rc<Signal>, access: Access) -> App {
         App {
-            handler: service.open(Wakeup(signal.clone())),
+            handler: service.open_for(Wakeup(signal.clone()), access),
             backlog: Vec::new(),
             done: false,
         }

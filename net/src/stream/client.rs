@@ -65,7 +65,7 @@ use std::{
 };
 
 /// How to connect.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// The limits this client announces in its HELLO (what the server may send it).
     pub settings: Settings,
@@ -73,6 +73,10 @@ pub struct Options {
     pub upgrade: bool,
     /// Limit on the whole connect: TCP, the upgrade if any, and the server's HELLO.
     pub timeout: Duration,
+    /// A token (as `ringwire token issue` prints it) to present in the handshake: the HELLO
+    /// carries the AUTH flag and an AUTH frame follows. `None`: no token (a server with
+    /// auth keys then refuses data services with UNAUTHENTICATED). 1 to 4096 bytes.
+    pub token: Option<String>,
 }
 
 impl Default for Options {
@@ -81,7 +85,20 @@ impl Default for Options {
             settings: Settings::default(),
             upgrade: false,
             timeout: Duration::from_secs(10),
+            token: None,
         }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a credential: never in logs.
+        f.debug_struct("Options")
+            .field("settings", &self.settings)
+            .field("upgrade", &self.upgrade)
+            .field("timeout", &self.timeout)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
     }
 }
 
@@ -132,7 +149,9 @@ impl Client {
     }
 
     /// Connects as `options` say. Fails with `TimedOut` after `options.timeout`, and with the
-    /// server's code when it refuses the handshake with a GOAWAY.
+    /// server's code when it refuses the handshake with a GOAWAY: `PermissionDenied` for
+    /// UNAUTHENTICATED (no valid token) and FORBIDDEN (the token lacks the scope, or the
+    /// server is in protected mode), with the server's debug text in the message.
     pub async fn connect_with(addr: SocketAddr, options: &Options) -> stdio::Result<Client> {
         match time::timeout(options.timeout, Self::establish(addr, options)).await {
             Ok(result) => {
@@ -160,7 +179,8 @@ impl Client {
         } else {
             BytesMut::new()
         };
-        let mut state = State::new(options.settings)?;
+        let token = options.token.as_deref().map(str::as_bytes);
+        let mut state = State::new(options.settings, token)?;
         let State { conn, out, .. } = &mut state;
         conn.hello(out)
             .map_err(|e| error::usage(e, "cannot start the handshake"))?;

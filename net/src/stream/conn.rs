@@ -8,12 +8,15 @@
 
 use super::{
     StreamServer,
+    gate::Admission,
     hub::Signal,
     service::{self, After, Svc},
     timing::{Clock, Due},
 };
 use crate::{
     CloseReason, Core,
+    auth::Need,
+    edge::Access,
     conn::{
         deadline::{Expired, until},
         input::Input,
@@ -65,7 +68,10 @@ pub(crate) async fn serve(
     let reason = run(stream, core, server, key, initial).await;
     if matches!(
         reason,
-        CloseReason::ProtocolError | CloseReason::ReadTimeout | CloseReason::KeepAliveTimeout
+        CloseReason::ProtocolError
+            | CloseReason::ReadTimeout
+            | CloseReason::KeepAliveTimeout
+            | CloseReason::Rejected
     ) {
         // Each of these closes after a GOAWAY the client must get to read, even if it is
         // still sending. Boxed: rare, and it would otherwise enlarge every connection's future.
@@ -145,6 +151,7 @@ async fn run(
     };
     let mut out: Vec<u8> = Vec::new();
     let signal = Rc::new(Signal::default());
+    let mut admission = Admission::new(core.edge(), core.peer(key));
     let mut streams: Vec<(u32, Svc)> = Vec::new();
     let mut sink = Sink {
         stream,
@@ -189,6 +196,20 @@ async fn run(
                 Event::GoAway { .. } => peer_goaway = true,
                 _ => {}
             }
+            // The handshake decides who the client is, or refuses it.
+            let verdict = match event {
+                Event::Hello(_) => admission.on_hello(),
+                Event::Auth(token) => admission.on_auth(token).and_then(|()| {
+                    conn.accept_hello(&mut out)
+                        .map_err(|_| (ErrorCode::PROTOCOL_ERROR, &b"handshake"[..]))
+                }),
+                _ => Ok(()),
+            };
+            if let Err((code, debug)) = verdict {
+                input.advance(used);
+                sink.goaway(&mut conn, code, debug, &mut out).await;
+                return CloseReason::Rejected;
+            }
             let handled = on_event(
                 event,
                 &mut conn,
@@ -197,6 +218,7 @@ async fn run(
                 server,
                 &signal,
                 core,
+                &admission,
             );
             input.advance(used);
             let provoked = match handled {
@@ -363,38 +385,38 @@ fn on_event(
     server: &StreamServer,
     signal: &Rc<Signal>,
     core: &Core,
+    admission: &Admission,
 ) -> Result<bool, ringwire_protocol::stream::Error> {
     let hub = server.hub.as_ref();
     let stats = core.stats();
     match event {
-        Event::StreamOpened { id, service } => match service {
-            "echo" => {
-                stats.stream_opened(0);
-                streams.push((
-                    id,
-                    Svc::Echo {
-                        backlog: Vec::new(),
-                        end: false,
-                    },
-                ));
-            }
-            "pubsub" if hub.is_some() => {
-                stats.stream_opened(1);
-                streams.push((id, Svc::Command));
-            }
-            name if server.service(name).is_some() => {
-                stats.stream_opened(3);
-                if let Some(app) = server.service(name) {
-                    let app = super::app::App::new(app.as_ref(), signal);
-                    streams.push((id, Svc::App(app)));
+        Event::StreamOpened { id, service } => {
+            // The edge first: what the service needs, its rate limits, the core's load.
+            let (name, need): (&'static str, _) = match service {
+                "echo" => ("echo", None),
+                "pubsub" if hub.is_some() => ("pubsub", Some(Need::Data)),
+                name => match server.named(name) {
+                    Some((name, app)) => (name, app.need()),
+                    None => ("", None),
+                },
+            };
+            if !name.is_empty() {
+                match admission.open(name, need, std::time::Instant::now()) {
+                    Ok(access) => {
+                        open(id, name, access, streams, server, signal, core);
+                        return Ok(false);
+                    }
+                    Err(denial) => {
+                        stats.stream_error(denial.stream_code().0);
+                        conn.reset(id, denial.stream_code(), out)?;
+                        return Ok(true);
+                    }
                 }
             }
-            _ => {
-                stats.stream_opened(2);
-                conn.reset(id, ErrorCode::UNKNOWN_SERVICE, out)?;
-                return Ok(true);
-            }
-        },
+            stats.stream_opened(2);
+            conn.reset(id, ErrorCode::UNKNOWN_SERVICE, out)?;
+            return Ok(true);
+        }
         Event::Data { id, data, end } => {
             stats.stream_message_in();
             if let Some(i) = streams.iter().position(|(s, _)| *s == id) {
@@ -418,10 +440,45 @@ fn on_event(
         }
         Event::GoAway { .. }
         | Event::Hello(_)
+        | Event::Auth(_)
         | Event::Refused { .. }
         | Event::WindowOpened { .. }
         | Event::Ping(_)
         | Event::Pong(_) => {}
     }
     Ok(false)
+}
+
+/// Starts serving stream `id` with the service `name` the edge let through.
+fn open(
+    id: u32,
+    name: &'static str,
+    access: Access,
+    streams: &mut Vec<(u32, Svc)>,
+    server: &StreamServer,
+    signal: &Rc<Signal>,
+    core: &Core,
+) {
+    let stats = core.stats();
+    let svc = match name {
+        "echo" => {
+            stats.stream_opened(0);
+            Svc::Echo {
+                backlog: Vec::new(),
+                end: false,
+            }
+        }
+        "pubsub" => {
+            stats.stream_opened(1);
+            Svc::Command(Rc::new(access))
+        }
+        _ => {
+            stats.stream_opened(3);
+            let Some((_, app)) = server.named(name) else {
+                return;
+            };
+            Svc::App(super::app::App::new(app.as_ref(), signal, access))
+        }
+    };
+    streams.push((id, svc));
 }

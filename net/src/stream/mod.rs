@@ -9,6 +9,7 @@ mod app;
 pub mod client;
 pub(crate) mod conn;
 pub mod fuzzing;
+mod gate;
 pub mod hub;
 mod pubsub;
 mod server;

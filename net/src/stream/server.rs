@@ -35,12 +35,12 @@ impl StreamServer {
         })
     }
 
-    /// The plugged-in service called `name`.
-    pub(crate) fn service(&self, name: &str) -> Option<&Rc<dyn StreamService>> {
+    /// The plugged-in service called `name`, with its name as registered.
+    pub(crate) fn named(&self, name: &str) -> Option<(&'static str, &Rc<dyn StreamService>)> {
         self.services
             .iter()
             .find(|(n, _)| *n == name)
-            .map(|(_, s)| s)
+            .map(|(n, s)| (*n, s))
     }
 
     /// The hub's counters, if pub/sub is on.

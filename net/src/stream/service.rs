@@ -7,6 +7,7 @@ use super::{
     hub::{Hub, Signal},
     pubsub::{Command, Publisher, Subscriber, parse_command},
 };
+use crate::{auth::Need, edge::Access};
 use ringwire_protocol::stream::{Connection, Error as ProtoError, ErrorCode};
 use std::rc::Rc;
 
@@ -17,8 +18,10 @@ pub(crate) enum Svc {
         backlog: Vec<u8>,
         end: bool,
     },
-    /// A pubsub stream waiting for its command line.
-    Command,
+    /// A pubsub stream waiting for its command line; the client's access checks it.
+    Command(Rc<Access>),
+    /// A stream whose service is done with it.
+    Ended,
     Pub(Publisher),
     /// Dropping it ends the subscription, whatever ended the stream or the connection.
     Sub(Subscriber),
@@ -59,8 +62,17 @@ pub(crate) fn on_data(
                 backlog.extend_from_slice(data);
             }
         }
-        Svc::Command => {
+        Svc::Command(access) => {
             conn.consume(id, data.len(), out)?;
+            let need = match parse_command(data) {
+                Some(Command::Sub(name)) => Some(Need::Sub(name)),
+                Some(Command::Pub(name)) => Some(Need::Pub(name)),
+                None => None,
+            };
+            if let Some(Err(denial)) = need.map(|n| access.request(n)) {
+                conn.reset(id, denial.stream_code(), out)?;
+                return Ok(After::Remove);
+            }
             match (parse_command(data), hub) {
                 (Some(Command::Sub(name)), Some(hub)) => {
                     let sub = hub.subscribe(hub.channel_name(name), signal.clone());
@@ -100,6 +112,7 @@ pub(crate) fn on_data(
                 return pump(svc, id, conn, out);
             }
         }
+        Svc::Ended => conn.consume(id, data.len(), out)?,
         Svc::Sub(_) => {
             // A subscriber sends nothing after its command; END ends the subscription.
             conn.consume(id, data.len(), out)?;
@@ -170,7 +183,7 @@ fn finish(
     out: &mut Vec<u8>,
 ) -> Result<After, ProtoError> {
     // Leaves the channel now (a subscription is dropped with its state).
-    *svc = Svc::Command;
+    *svc = Svc::Ended;
     conn.end_stream(id, out)?;
     Ok(After::Remove)
 }

@@ -37,6 +37,8 @@ pub struct Config {
     pub refuse_handshake: Option<ErrorCode>,
     /// Write every output batch in 7-byte pieces, so frames reach the client split.
     pub dribble: bool,
+    /// The one token accepted in AUTH; any other gets GOAWAY UNAUTHENTICATED "invalid token".
+    pub token: Option<Vec<u8>>,
     pub log: Rc<RefCell<Log>>,
 }
 
@@ -47,6 +49,7 @@ impl Default for Config {
             upgrade: Upgrade::No,
             refuse_handshake: None,
             dribble: false,
+            token: None,
             log: Rc::default(),
         }
     }
@@ -63,6 +66,8 @@ pub struct Log {
     pub requests: Vec<String>,
     pub connections: usize,
     pub closed: usize,
+    /// Every token presented in AUTH.
+    pub tokens: Vec<Vec<u8>>,
 }
 
 /// Starts the server on an ephemeral loopback port of the current runtime.
@@ -130,6 +135,16 @@ async fn serve(sock: &TcpStream, cfg: &Config) {
             pos += used;
             let Some(event) = event else { break };
             match event {
+                Event::Auth(token) => {
+                    cfg.log.borrow_mut().tokens.push(token.to_vec());
+                    if cfg.token.as_deref() == Some(token) {
+                        conn.accept_hello(&mut out).unwrap();
+                    } else {
+                        conn.goaway(ErrorCode::UNAUTHENTICATED, b"invalid token", &mut out)
+                            .unwrap();
+                        fatal = true;
+                    }
+                }
                 Event::StreamOpened { id, service } => {
                     let kind = match service {
                         "echo" => Kind::Echo,

@@ -141,6 +141,12 @@ pub enum Status {
     Unavailable = 9,
     /// Another client attached this consumer.
     TakenOver = 10,
+    /// No valid token: none, or one invalid, expired or revoked.
+    Unauthorized = 11,
+    /// The token lacks the scope for this channel, or the server is in protected mode.
+    Forbidden = 12,
+    /// Over a rate limit: nothing was done; the message says when to retry.
+    RateLimited = 13,
 }
 
 impl Status {
@@ -158,6 +164,9 @@ impl Status {
             8 => Status::NotDurable,
             9 => Status::Unavailable,
             10 => Status::TakenOver,
+            11 => Status::Unauthorized,
+            12 => Status::Forbidden,
+            13 => Status::RateLimited,
             _ => return None,
         })
     }
@@ -176,6 +185,9 @@ impl Status {
             Status::NotDurable => "NOT_DURABLE",
             Status::Unavailable => "UNAVAILABLE",
             Status::TakenOver => "TAKEN_OVER",
+            Status::Unauthorized => "UNAUTHORIZED",
+            Status::Forbidden => "FORBIDDEN",
+            Status::RateLimited => "RATE_LIMITED",
         }
     }
 }

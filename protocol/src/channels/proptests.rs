@@ -97,7 +97,7 @@ fn op() -> impl Strategy<Value = Op> {
 fn server_message() -> impl Strategy<Value = OwnedServer> {
     let answer = prop_oneof![
         any::<[u64; 4]>().prop_map(OwnedAnswer::Ok),
-        (1u8..=10, ".{0,40}").prop_map(|(s, m)| OwnedAnswer::Failed(s, m)),
+        (1u8..=13, ".{0,40}").prop_map(|(s, m)| OwnedAnswer::Failed(s, m)),
     ];
     prop_oneof![
         (any::<u32>(), op(), answer).prop_map(|(i, o, a)| OwnedServer::Answer(i, o, a)),

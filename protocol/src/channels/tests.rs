@@ -202,15 +202,22 @@ fn answers_round_trip() {
     for op in [Op::Ack, Op::Nak, Op::DeleteConsumer] {
         answer_round_trip(5, op, Answer::Done);
     }
-    for status in (1..=10).map(|b| Status::from_u8(b).unwrap()) {
+    for status in (1..=13).map(|b| Status::from_u8(b).unwrap()) {
         let answer = Answer::Failed {
             status,
             message: "why",
         };
         answer_round_trip(6, Op::Sub, answer);
     }
-    assert_eq!(Status::from_u8(11), None);
+    assert_eq!(Status::from_u8(14), None);
     assert_eq!(Status::NotDurable.to_string(), "NOT_DURABLE");
+    for (status, n, name) in [
+        (Status::Unauthorized, 11, "UNAUTHORIZED"),
+        (Status::Forbidden, 12, "FORBIDDEN"),
+        (Status::RateLimited, 13, "RATE_LIMITED"),
+    ] {
+        assert_eq!((status as u8, status.name()), (n, name));
+    }
 }
 
 #[test]
@@ -224,10 +231,10 @@ fn bad_server_messages_name_their_fault() {
         }
     );
     assert_eq!(
-        err(&[0, 0, 0, 0, 1, 1, 11]),
+        err(&[0, 0, 0, 0, 1, 1, 14]),
         Error::Unknown {
             what: "status",
-            value: 11
+            value: 14
         }
     );
     assert_eq!(

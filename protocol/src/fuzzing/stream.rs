@@ -97,6 +97,8 @@ pub struct App {
     pub drain: bool,
     /// Put a valid client HELLO in front of the input.
     pub hello: bool,
+    /// With `hello`: a HELLO with the AUTH flag and an AUTH frame (token `token`) instead.
+    pub auth: bool,
 }
 
 impl App {
@@ -108,6 +110,16 @@ impl App {
             echo: b & 8 != 0,
             drain: b & 16 != 0,
             hello: b & 128 != 0,
+            auth: b & 64 != 0,
+        }
+    }
+
+    /// What goes in front of the fuzzed bytes: nothing, or a valid client handshake.
+    pub fn prefix(&self) -> Vec<u8> {
+        match (self.hello, self.auth) {
+            (false, _) => Vec::new(),
+            (true, false) => client_hello(),
+            (true, true) => client_hello_with_token(b"token"),
         }
     }
 }
@@ -199,6 +211,13 @@ impl Model {
             Event::Hello(s) => {
                 assert!(self.peer.is_none());
                 self.peer = Some(s);
+            }
+            Event::Auth(token) => {
+                assert!(
+                    self.peer.is_none() && self.frames_out == 0,
+                    "AUTH after the handshake"
+                );
+                assert!(!token.is_empty() && token.len() <= stream::MAX_AUTH_TOKEN);
             }
             Event::StreamOpened { id, service } => {
                 assert!(id % 2 == 1 && self.ever_opened.last().is_none_or(|&l| id > l));
@@ -318,6 +337,15 @@ fn act(
 ) {
     let ok = |r: Result<(), Error>| r.expect("a correct application call failed");
     match *ev {
+        // Tokens starting with `x` are refused, every other one accepted.
+        Event::Auth(token) if token.starts_with(b"x") => {
+            conn.goaway(ErrorCode::UNAUTHENTICATED, b"invalid token", out)
+                .expect("goaway");
+        }
+        Event::Auth(_) => {
+            ok(conn.accept_hello(out));
+            m.peer = conn.peer_settings().copied();
+        }
         Event::StreamOpened { id, service } if service.starts_with('x') => {
             ok(conn.reset(id, ErrorCode::UNKNOWN_SERVICE, out));
             m.open.remove(&id);
@@ -380,6 +408,14 @@ pub fn client_hello() -> Vec<u8> {
     out
 }
 
+/// A client HELLO with the AUTH flag and default settings, then AUTH carrying `token`.
+pub fn client_hello_with_token(token: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    Frame::HelloAuth(Settings::default()).encode(&mut out);
+    Frame::Auth(token).encode(&mut out);
+    out
+}
+
 /// Target `stream_conn`: byte 0 picks the application ([`App::from_byte`]), the rest is what
 /// a client sent. The server never panics, never delivers DATA beyond a window or on a
 /// stream that is not open, writes only well-formed frames within the peer's limits, keeps
@@ -390,11 +426,7 @@ pub fn stream_conn(data: &[u8]) {
         return;
     };
     let app = App::from_byte(control);
-    let mut input = if app.hello {
-        client_hello()
-    } else {
-        Vec::new()
-    };
+    let mut input = app.prefix();
     input.extend_from_slice(rest);
     let whole = run_server(app, &input, &[]);
     assert_eq!(run_server(app, &input, &random_cuts(&input)), whole);

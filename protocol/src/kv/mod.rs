@@ -21,6 +21,8 @@
 //!   1 NOT_FOUND -
 //!   2 CONFLICT  current:u64 (0: the key is absent)
 //!   3..=7       message:bytes16 (TOO_LARGE, BAD_REQUEST, FULL, BUSY, ERROR)
+//!   8..=9       message:bytes16 (UNAUTHORIZED, FORBIDDEN)
+//!   10 RATE_LIMITED retry_after_ms:u32
 //! ```
 
 use std::fmt;
@@ -118,6 +120,12 @@ pub enum Status {
     Busy = 6,
     /// Anything else.
     Error = 7,
+    /// No valid token: none, or one invalid, expired or revoked.
+    Unauthorized = 8,
+    /// The token lacks the scope for this key, or the server is in protected mode.
+    Forbidden = 9,
+    /// Over a rate limit; the answer says when to retry ([`Response::RateLimited`]).
+    RateLimited = 10,
 }
 
 impl Status {
@@ -131,6 +139,9 @@ impl Status {
             5 => Status::Full,
             6 => Status::Busy,
             7 => Status::Error,
+            8 => Status::Unauthorized,
+            9 => Status::Forbidden,
+            10 => Status::RateLimited,
             _ => return None,
         })
     }

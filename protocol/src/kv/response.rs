@@ -49,11 +49,18 @@ pub enum Response<'a> {
         /// Current version, 0 if absent.
         current: u64,
     },
+    /// Over a rate limit: nothing was done; retry after this many milliseconds.
+    RateLimited {
+        /// Request id.
+        id: u32,
+        /// When a retry may be admitted, in milliseconds from the answer.
+        retry_after_ms: u32,
+    },
     /// Any other failure, with what to do about it.
     Failed {
         /// Request id.
         id: u32,
-        /// TooLarge, BadRequest, Full, Busy or Error.
+        /// TooLarge, BadRequest, Full, Busy, Error, Unauthorized or Forbidden.
         status: Status,
         /// The reason.
         message: &'a str,
@@ -70,6 +77,7 @@ pub fn encode_response(r: &Response<'_>, out: &mut Vec<u8>) {
         | Response::Keys { id, .. } => (*id, Status::Ok),
         Response::NotFound { id } => (*id, Status::NotFound),
         Response::Conflict { id, .. } => (*id, Status::Conflict),
+        Response::RateLimited { id, .. } => (*id, Status::RateLimited),
         Response::Failed { id, status, .. } => (*id, *status),
     };
     out.extend_from_slice(&id.to_be_bytes());
@@ -101,6 +109,9 @@ pub fn encode_response(r: &Response<'_>, out: &mut Vec<u8>) {
             }
         }
         Response::Conflict { current, .. } => out.extend_from_slice(&current.to_be_bytes()),
+        Response::RateLimited { retry_after_ms, .. } => {
+            out.extend_from_slice(&retry_after_ms.to_be_bytes())
+        }
         Response::Failed { message, .. } => put_bytes16(out, message.as_bytes()),
     }
     finish(out, at);
@@ -163,6 +174,10 @@ pub fn decode_response(body: &[u8], op: Op) -> Result<Response<'_>, DecodeError>
         Status::Conflict => Response::Conflict {
             id,
             current: c.u64()?,
+        },
+        Status::RateLimited => Response::RateLimited {
+            id,
+            retry_after_ms: c.u32()?,
         },
         status => {
             let m = c.bytes16()?;

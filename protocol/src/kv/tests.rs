@@ -112,6 +112,29 @@ fn responses_round_trip() {
             },
             Op::Put,
         ),
+        (
+            Response::Failed {
+                id: 8,
+                status: Status::Unauthorized,
+                message: "a valid token is needed",
+            },
+            Op::Get,
+        ),
+        (
+            Response::Failed {
+                id: 9,
+                status: Status::Forbidden,
+                message: "",
+            },
+            Op::Scan,
+        ),
+        (
+            Response::RateLimited {
+                id: 10,
+                retry_after_ms: 1500,
+            },
+            Op::Put,
+        ),
     ];
     for (r, op) in cases {
         let mut out = Vec::new();
@@ -126,9 +149,42 @@ fn responses_round_trip() {
                 | Response::Keys { id, .. }
                 | Response::NotFound { id }
                 | Response::Conflict { id, .. }
+                | Response::RateLimited { id, .. }
                 | Response::Failed { id, .. } => id,
             }
         );
         assert_eq!(decode_response(body, op).unwrap(), r);
     }
+}
+
+#[test]
+fn edge_statuses_have_their_wire_numbers() {
+    let mut out = Vec::new();
+    encode_response(
+        &Response::RateLimited {
+            id: 3,
+            retry_after_ms: 0x0102_0304,
+        },
+        &mut out,
+    );
+    // length, id, status 10, retry-after in ms (u32 BE).
+    assert_eq!(out, [0, 0, 0, 9, 0, 0, 0, 3, 10, 1, 2, 3, 4]);
+    for (status, n) in [
+        (Status::Unauthorized, 8),
+        (Status::Forbidden, 9),
+        (Status::RateLimited, 10),
+    ] {
+        assert_eq!(status as u8, n);
+        assert_eq!(Status::from_u8(n), Some(status));
+    }
+    assert_eq!(Status::from_u8(11), None);
+    // A RATE_LIMITED answer without its 4 bytes, or with more, is refused.
+    assert_eq!(
+        decode_response(&[0, 0, 0, 3, 10, 0, 0], Op::Get),
+        Err(DecodeError::Truncated)
+    );
+    assert_eq!(
+        decode_response(&[0, 0, 0, 3, 10, 0, 0, 0, 1, 0], Op::Get),
+        Err(DecodeError::Truncated)
+    );
 }

@@ -5,7 +5,7 @@ use super::event::{Event, Role};
 use super::flow::{RecvWindow, SendWindow};
 use super::frame::{self, Frame};
 use super::header::FrameType;
-use super::settings::{MIN_FRAME_SIZE, Settings};
+use super::settings::{MAX_AUTH_TOKEN, MIN_FRAME_SIZE, Settings};
 use super::streams::{Stream, StreamState, Streams};
 
 /// One connection's protocol state, without any I/O. See the [module docs](super).
@@ -25,6 +25,30 @@ pub struct Connection {
     pub(crate) goaway_sent: Option<u32>,
     pub(crate) goaway_received: Option<u32>,
     pub(crate) failed: Option<Error>,
+    pub(crate) auth: Auth,
+}
+
+/// Where the handshake stands with respect to a token (docs/PROTOCOL.md, "Handshake").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Auth {
+    /// No token in this handshake, or its part is done.
+    None,
+    /// Client: the token its HELLO will carry.
+    Send(Token),
+    /// Server: a HELLO with the AUTH flag arrived (these settings); AUTH must come next.
+    AwaitToken(Settings),
+    /// Server: the token was reported; the application accepts or refuses the client.
+    AwaitDecision(Settings),
+}
+
+/// A token held by a client until it is sent. Its `Debug` does not print it.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Token(pub(crate) Box<[u8]>);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Token({} bytes)", self.0.len())
+    }
 }
 
 impl Connection {
@@ -46,7 +70,24 @@ impl Connection {
             goaway_sent: None,
             goaway_received: None,
             failed: None,
+            auth: Auth::None,
         })
+    }
+
+    /// A client whose HELLO carries the AUTH flag and is followed by an AUTH frame with
+    /// `token` (a signed token, as `ringwire token issue` prints it). The server answers with
+    /// its HELLO if it accepts the token, or with GOAWAY UNAUTHENTICATED or FORBIDDEN.
+    ///
+    /// Fails with [`Error::BadToken`] for an empty token or one over
+    /// [`MAX_AUTH_TOKEN`](super::MAX_AUTH_TOKEN) bytes, and as [`Connection::new`] for
+    /// settings out of range.
+    pub fn new_client_with_token(local: Settings, token: &[u8]) -> Result<Connection, Error> {
+        if token.is_empty() || token.len() > MAX_AUTH_TOKEN {
+            return Err(Error::BadToken);
+        }
+        let mut conn = Connection::new(Role::Client, local)?;
+        conn.auth = Auth::Send(Token(token.into()));
+        Ok(conn)
     }
 
     /// Decodes frames from `input` until one has something to report.
@@ -65,6 +106,9 @@ impl Connection {
         out: &mut Vec<u8>,
     ) -> Result<(usize, Option<Event<'a>>), Error> {
         self.check_alive()?;
+        if let Auth::AwaitDecision(_) = self.auth {
+            return Err(Error::NotReady);
+        }
         let mut pos = 0;
         loop {
             let decoded = frame::decode(&input[pos..], &self.local);
@@ -131,14 +175,11 @@ impl Connection {
         out: &mut Vec<u8>,
     ) -> Result<Option<Event<'a>>, Error> {
         let Some(peer) = self.peer else {
-            return match frame {
-                Frame::Hello(settings) => Ok(Some(self.on_hello(settings, out))),
-                Frame::GoAway { .. } if self.role == Role::Client => Ok(self.on_goaway(frame)),
-                _ => Err(Error::ExpectedHello),
-            };
+            return self.on_handshake_frame(frame, out);
         };
         match frame {
-            Frame::Hello(_) => Err(Error::UnexpectedHello),
+            Frame::Hello(_) | Frame::HelloAuth(_) => Err(Error::UnexpectedHello),
+            Frame::Auth(_) => Err(Error::UnexpectedAuth),
             Frame::Open { id, service } => self.on_open(id, service, peer, out),
             Frame::Data { id, data, end } => self.on_data(id, data, end, out),
             Frame::Reset { id, code } => {
@@ -176,7 +217,33 @@ impl Connection {
         }
     }
 
-    fn on_hello<'a>(&mut self, peer: Settings, out: &mut Vec<u8>) -> Event<'a> {
+    /// A frame before the peer's HELLO took effect.
+    fn on_handshake_frame<'a>(
+        &mut self,
+        frame: Frame<'a>,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Event<'a>>, Error> {
+        if let Auth::AwaitToken(settings) = self.auth {
+            let Frame::Auth(token) = frame else {
+                return Err(Error::ExpectedAuth);
+            };
+            self.auth = Auth::AwaitDecision(settings);
+            return Ok(Some(Event::Auth(token)));
+        }
+        match frame {
+            Frame::Hello(settings) => Ok(Some(self.on_hello(settings, out))),
+            // Not answered: the token decides, once it has arrived.
+            Frame::HelloAuth(settings) if self.role == Role::Server => {
+                self.auth = Auth::AwaitToken(settings);
+                Ok(None)
+            }
+            Frame::HelloAuth(_) => Err(Error::UnexpectedAuth),
+            Frame::GoAway { .. } if self.role == Role::Client => Ok(self.on_goaway(frame)),
+            _ => Err(Error::ExpectedHello),
+        }
+    }
+
+    pub(crate) fn on_hello<'a>(&mut self, peer: Settings, out: &mut Vec<u8>) -> Event<'a> {
         self.peer = Some(peer);
         self.send = SendWindow::new(peer.initial_connection_window);
         if self.role == Role::Server {

@@ -46,8 +46,16 @@ impl ErrorCode {
     /// The service cannot take the message now and did not act on it (a publish refused
     /// while the cluster is unreachable and the node's cluster buffer is full); retry later.
     pub const UNAVAILABLE: ErrorCode = ErrorCode(0xe);
+    /// The client presented no token, or one that is invalid, expired or revoked (which of
+    /// these is not said). Connection error, in answer to the handshake or an OPEN.
+    pub const UNAUTHENTICATED: ErrorCode = ErrorCode(0xf);
+    /// The client is known but not allowed: its token lacks the scope, or the server is in
+    /// protected mode (no keys configured, and the client is not on loopback).
+    pub const FORBIDDEN: ErrorCode = ErrorCode(0x10);
+    /// The client exceeded a rate limit; retry later.
+    pub const RATE_LIMITED: ErrorCode = ErrorCode(0x11);
 
-    const NAMES: [&'static str; 15] = [
+    const NAMES: [&'static str; 18] = [
         "NO_ERROR",
         "PROTOCOL_ERROR",
         "INTERNAL_ERROR",
@@ -63,6 +71,9 @@ impl ErrorCode {
         "ENHANCE_YOUR_CALM",
         "TIMEOUT",
         "UNAVAILABLE",
+        "UNAUTHENTICATED",
+        "FORBIDDEN",
+        "RATE_LIMITED",
     ];
 
     /// The code's name in the specification, or `None` for a code this version does not know.
@@ -110,6 +121,11 @@ pub enum Error {
     ExpectedHello,
     /// A second HELLO. PROTOCOL_ERROR.
     UnexpectedHello,
+    /// An AUTH frame anywhere but right after a HELLO with the AUTH flag, or a HELLO with
+    /// the AUTH flag received by a client. PROTOCOL_ERROR.
+    UnexpectedAuth,
+    /// A HELLO with the AUTH flag followed by a frame other than AUTH. PROTOCOL_ERROR.
+    ExpectedAuth,
     /// A frame type this version does not define. PROTOCOL_ERROR.
     UnknownFrameType(u8),
     /// A flag bit the frame type does not define is set. PROTOCOL_ERROR.
@@ -170,6 +186,9 @@ pub enum Error {
     WindowOverflow,
     /// A [`Settings`](super::Settings) field is out of range; the field is named. Usage error.
     InvalidSettings(&'static str),
+    /// A token to send in AUTH is empty or longer than
+    /// [`MAX_AUTH_TOKEN`](super::MAX_AUTH_TOKEN). Usage error.
+    BadToken,
 }
 
 impl Error {
@@ -184,6 +203,8 @@ impl Error {
             PeerError(c) | Aborted(c) => *c,
             ExpectedHello
             | UnexpectedHello
+            | UnexpectedAuth
+            | ExpectedAuth
             | UnknownFrameType(_)
             | InvalidFlags
             | InvalidStreamId
@@ -195,7 +216,7 @@ impl Error {
             | InvalidWindowIncrement => ErrorCode::PROTOCOL_ERROR,
             NotReady | WrongRole | StreamNotOpen | SendAfterEnd | TooManyStreams
             | StreamIdsExhausted | GoingAway | BadServiceName | ConsumedTooMuch
-            | WindowOverflow | InvalidSettings(_) => return None,
+            | WindowOverflow | InvalidSettings(_) | BadToken => return None,
         })
     }
 
@@ -211,6 +232,10 @@ impl Error {
             UnsupportedVersion(_) => "this server speaks ringwire-stream version 1 only",
             ExpectedHello => "the first frame must be HELLO",
             UnexpectedHello => "HELLO may be sent only once",
+            UnexpectedAuth => {
+                "AUTH is allowed only right after a client HELLO carrying the AUTH flag"
+            }
+            ExpectedAuth => "a HELLO with the AUTH flag must be followed by AUTH",
             UnknownFrameType(_) => "unknown frame type",
             InvalidFlags => "a flag the frame type does not define is set",
             InvalidStreamId => "the stream id does not fit the frame type",
@@ -241,6 +266,7 @@ impl Error {
             ConsumedTooMuch => "consumed more bytes than were delivered",
             WindowOverflow => "the grant would take the window above 2^31-1",
             InvalidSettings(_) => "a setting is out of range",
+            BadToken => "a token must be 1 to 4096 bytes",
         }
     }
 }
@@ -276,7 +302,11 @@ mod tests {
         );
         assert_eq!(ErrorCode::TIMEOUT.name(), Some("TIMEOUT"));
         assert_eq!(ErrorCode::UNAVAILABLE.name(), Some("UNAVAILABLE"));
-        assert_eq!(ErrorCode(0xf).name(), None);
+        assert_eq!(ErrorCode::UNAUTHENTICATED.name(), Some("UNAUTHENTICATED"));
+        assert_eq!(ErrorCode::FORBIDDEN.to_string(), "FORBIDDEN");
+        assert_eq!(ErrorCode::RATE_LIMITED, ErrorCode(0x11));
+        assert_eq!(ErrorCode::RATE_LIMITED.name(), Some("RATE_LIMITED"));
+        assert_eq!(ErrorCode(0x12).name(), None);
         assert_eq!(ErrorCode(0x2a).to_string(), "unknown error code 0x2a");
         assert_eq!(ErrorCode::PROTOCOL_ERROR.to_string(), "PROTOCOL_ERROR");
     }

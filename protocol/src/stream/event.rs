@@ -18,6 +18,13 @@ pub enum Event<'a> {
     /// The peer's HELLO: its settings, now in force. A server has written its own HELLO in
     /// reply; a client may now open streams.
     Hello(Settings),
+    /// Server: the client's token, from the AUTH frame after a HELLO with the AUTH flag.
+    /// Nothing has been answered yet: the application checks the token, then calls
+    /// [`accept_hello`](super::Connection::accept_hello) (which writes this side's HELLO;
+    /// no [`Event::Hello`] follows) or [`goaway`](super::Connection::goaway) with
+    /// UNAUTHENTICATED or FORBIDDEN. Until it does, `decode` returns
+    /// [`Error::NotReady`](super::Error::NotReady) and consumes nothing.
+    Auth(&'a [u8]),
     /// Server: the client opened a stream to `service`. Serve it, or
     /// [`reset`](super::Connection::reset) it with `UNKNOWN_SERVICE`.
     StreamOpened {

@@ -4,14 +4,20 @@
 //! what depends on history: handshake order, stream states, windows.
 
 use super::error::{Error, ErrorCode};
-use super::header::{END_STREAM, FrameHeader, FrameType, HEADER_LEN, MAX_STREAM_ID, VERSION};
-use super::settings::{MAX_HELLO_PAYLOAD, MAX_WINDOW, SETTING_LEN, Settings};
+use super::header::{
+    END_STREAM, FrameHeader, FrameType, HEADER_LEN, HELLO_AUTH, MAX_STREAM_ID, VERSION,
+};
+use super::settings::{MAX_AUTH_TOKEN, MAX_HELLO_PAYLOAD, MAX_WINDOW, SETTING_LEN, Settings};
 
 /// One decoded frame. Byte payloads are slices of the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Frame<'a> {
     /// HELLO: the sender's settings (unmentioned ones at their defaults).
     Hello(Settings),
+    /// HELLO with the [`HELLO_AUTH`] flag: a client's settings, and an AUTH frame follows.
+    HelloAuth(Settings),
+    /// AUTH: the client's token (1..=[`MAX_AUTH_TOKEN`] bytes), a slice of the input.
+    Auth(&'a [u8]),
     /// OPEN: a new stream to the named service (printable ASCII).
     Open {
         /// The new stream's id.
@@ -75,7 +81,13 @@ pub fn check_header(h: &FrameHeader, local: &Settings) -> Result<(FrameType, usi
         return Err(Error::InvalidStreamId);
     }
     let len = h.length();
-    if len > local.max_frame_size {
+    if kind == FrameType::Auth {
+        // Bounded by its own limit, not MAX_FRAME_SIZE: a token may be longer than the
+        // smallest frame size, and the client sends it before it knows the server's.
+        if len == 0 || len as usize > MAX_AUTH_TOKEN {
+            return Err(Error::InvalidFrameLength);
+        }
+    } else if len > local.max_frame_size {
         return Err(Error::FrameTooLarge);
     }
     let len = len as usize;
@@ -90,7 +102,7 @@ pub fn check_header(h: &FrameHeader, local: &Settings) -> Result<(FrameType, usi
             }
             true
         }
-        FrameType::Data => true,
+        FrameType::Data | FrameType::Auth => true,
     };
     if !shape_ok {
         return Err(Error::InvalidFrameLength);
@@ -114,7 +126,11 @@ pub fn decode<'a>(input: &'a [u8], local: &Settings) -> Result<Option<(Frame<'a>
     };
     let id = header.stream_id();
     let frame = match kind {
+        FrameType::Hello if header.flags() & HELLO_AUTH != 0 => {
+            Frame::HelloAuth(Settings::decode_payload(payload)?)
+        }
         FrameType::Hello => Frame::Hello(Settings::decode_payload(payload)?),
+        FrameType::Auth => Frame::Auth(payload),
         FrameType::Open => {
             if !payload.iter().all(|b| (0x21..=0x7e).contains(b)) {
                 return Err(Error::InvalidServiceName);
@@ -176,7 +192,8 @@ impl Frame<'_> {
     /// The frame's type.
     pub fn kind(&self) -> FrameType {
         match self {
-            Frame::Hello(_) => FrameType::Hello,
+            Frame::Hello(_) | Frame::HelloAuth(_) => FrameType::Hello,
+            Frame::Auth(_) => FrameType::Auth,
             Frame::Open { .. } => FrameType::Open,
             Frame::Data { .. } => FrameType::Data,
             Frame::Reset { .. } => FrameType::Reset,
@@ -191,7 +208,8 @@ impl Frame<'_> {
     pub fn encoded_len(&self) -> usize {
         HEADER_LEN
             + match self {
-                Frame::Hello(_) => Settings::PAYLOAD_LEN,
+                Frame::Hello(_) | Frame::HelloAuth(_) => Settings::PAYLOAD_LEN,
+                Frame::Auth(token) => token.len(),
                 Frame::Open { service, .. } => service.len(),
                 Frame::Data { data, .. } => data.len(),
                 Frame::Reset { .. } | Frame::WindowUpdate { .. } => 4,
@@ -210,11 +228,13 @@ impl Frame<'_> {
                 (id, 0)
             }
             Frame::Data { id, end, .. } => (id, if end { END_STREAM } else { 0 }),
+            Frame::HelloAuth(_) => (0, HELLO_AUTH),
             _ => (0, 0),
         };
         encode_header(out, self.kind(), flags, id, len);
         match self {
-            Frame::Hello(s) => s.encode_payload(out),
+            Frame::Hello(s) | Frame::HelloAuth(s) => s.encode_payload(out),
+            Frame::Auth(token) => out.extend_from_slice(token),
             Frame::Open { service, .. } => out.extend_from_slice(service.as_bytes()),
             Frame::Data { data, .. } => out.extend_from_slice(data),
             Frame::Reset { code, .. } => out.extend_from_slice(&code.0.to_be_bytes()),

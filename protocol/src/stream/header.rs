@@ -15,6 +15,9 @@ pub const MAX_STREAM_ID: u32 = 0x7fff_ffff;
 /// DATA flag: the sender's last frame on this stream (it half-closes the stream).
 pub const END_STREAM: u16 = 0x1;
 
+/// HELLO flag (client to server only): an AUTH frame carrying a token follows this HELLO.
+pub const HELLO_AUTH: u16 = 0x1;
+
 /// A frame header as it lies in the buffer: version, type, flags, stream id, payload length,
 /// all in network byte order.
 ///
@@ -116,6 +119,8 @@ pub enum FrameType {
     Pong = 0x6,
     /// No new streams: last processed stream id, error code, debug text.
     GoAway = 0x7,
+    /// The client's token, right after a HELLO flagged [`HELLO_AUTH`]. Stream 0.
+    Auth = 0x8,
 }
 
 impl FrameType {
@@ -131,6 +136,7 @@ impl FrameType {
             0x5 => Ping,
             0x6 => Pong,
             0x7 => GoAway,
+            0x8 => Auth,
             _ => return None,
         })
     }
@@ -139,6 +145,7 @@ impl FrameType {
     pub fn allowed_flags(self) -> u16 {
         match self {
             FrameType::Data => END_STREAM,
+            FrameType::Hello => HELLO_AUTH,
             _ => 0,
         }
     }
@@ -147,7 +154,11 @@ impl FrameType {
     /// WINDOW_UPDATE is both, and answers `None`.
     pub fn on_connection(self) -> Option<bool> {
         match self {
-            FrameType::Hello | FrameType::Ping | FrameType::Pong | FrameType::GoAway => Some(true),
+            FrameType::Hello
+            | FrameType::Ping
+            | FrameType::Pong
+            | FrameType::GoAway
+            | FrameType::Auth => Some(true),
             FrameType::Open | FrameType::Data | FrameType::Reset => Some(false),
             FrameType::WindowUpdate => None,
         }
@@ -180,7 +191,7 @@ mod tests {
         for v in 0..=255u8 {
             match FrameType::from_u8(v) {
                 Some(t) => assert_eq!(t as u8, v),
-                None => assert!(v > 7),
+                None => assert!(v > 8),
             }
         }
     }

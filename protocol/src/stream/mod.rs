@@ -109,10 +109,12 @@ pub use conn::Connection;
 pub use error::{Error, ErrorCode};
 pub use event::{Event, Role};
 pub use frame::{Frame, check_header, decode, encode_header};
-pub use header::{END_STREAM, FrameHeader, FrameType, HEADER_LEN, MAX_STREAM_ID, VERSION};
+pub use header::{
+    END_STREAM, FrameHeader, FrameType, HEADER_LEN, HELLO_AUTH, MAX_STREAM_ID, VERSION,
+};
 pub use send::DataFrame;
 pub use settings::{
-    MAX_FRAME_SIZE, MAX_HELLO_PAYLOAD, MAX_SERVICE_NAME, MAX_WINDOW, MIN_FRAME_SIZE, SETTING_LEN,
-    SettingId, Settings,
+    MAX_AUTH_TOKEN, MAX_FRAME_SIZE, MAX_HELLO_PAYLOAD, MAX_SERVICE_NAME, MAX_WINDOW,
+    MIN_FRAME_SIZE, SETTING_LEN, SettingId, Settings,
 };
 pub use streams::StreamState;

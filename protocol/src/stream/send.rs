@@ -4,7 +4,7 @@
 //! [`Connection::prepare_data`], hands back a header to write in front of the caller's own
 //! payload) and never exceeds a limit or a window the peer announced.
 
-use super::conn::{Connection, write_reset, write_window_update};
+use super::conn::{Auth, Connection, write_reset, write_window_update};
 use super::error::{Error, ErrorCode};
 use super::event::Role;
 use super::frame::Frame;
@@ -32,8 +32,34 @@ impl Connection {
         if self.role != Role::Client || self.hello_sent {
             return Err(Error::WrongRole);
         }
-        Frame::Hello(self.local).encode(out);
+        match std::mem::replace(&mut self.auth, Auth::None) {
+            Auth::Send(token) => {
+                Frame::HelloAuth(self.local).encode(out);
+                Frame::Auth(&token.0).encode(out);
+            }
+            _ => Frame::Hello(self.local).encode(out),
+        }
         self.hello_sent = true;
+        Ok(())
+    }
+
+    /// Server: accepts a client whose token was reported by
+    /// [`Event::Auth`](super::Event::Auth), and appends this side's HELLO. Streams may flow
+    /// from now on. To refuse the client instead, call [`goaway`](Self::goaway) with
+    /// UNAUTHENTICATED or FORBIDDEN and a short debug text, then close.
+    ///
+    /// [`Error::NotReady`] if no token is waiting for a decision; [`Error::WrongRole`] on a
+    /// client, or once the handshake is done.
+    pub fn accept_hello(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
+        self.check_alive()?;
+        if self.role != Role::Server || self.peer.is_some() {
+            return Err(Error::WrongRole);
+        }
+        let Auth::AwaitDecision(peer) = self.auth else {
+            return Err(Error::NotReady);
+        };
+        self.auth = Auth::None;
+        self.on_hello(peer, out);
         Ok(())
     }
 

@@ -78,6 +78,10 @@ pub const SETTING_LEN: usize = 6;
 /// because it is sent before the peer's settings are known.
 pub const MAX_HELLO_PAYLOAD: usize = 1020;
 
+/// The longest AUTH payload (a token), whatever the receiver's MAX_FRAME_SIZE: the only frame
+/// a client sends before it knows the server's settings that may exceed [`MIN_FRAME_SIZE`].
+pub const MAX_AUTH_TOKEN: usize = 4096;
+
 /// One side's limits. Each constrains what the *other* side may send, and is announced to
 /// it in this side's HELLO. A value missing from a HELLO takes its default.
 ///

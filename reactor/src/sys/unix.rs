@@ -109,6 +109,13 @@ pub(crate) fn block_signals(signals: &[i32]) -> io::Result<()> {
     }
 }
 
+/// `kill(getpid(), signal)`: sends `signal` to this process.
+pub(crate) fn raise_in_process(signal: i32) -> io::Result<()> {
+    // SAFETY: getpid has no preconditions; kill takes plain integers and touches no memory of
+    // ours.
+    cvt(unsafe { libc::kill(libc::getpid(), signal) }).map(drop)
+}
+
 /// A signalfd for `signals` (which must be blocked in every thread to be delivered to it).
 #[cfg(target_os = "linux")]
 pub(crate) fn signalfd(signals: &[i32], nonblocking: bool) -> io::Result<OwnedFd> {

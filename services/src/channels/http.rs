@@ -6,7 +6,7 @@
 //! | `GET /channels/{name}/messages?from=N&limit=M` | `200 {"channel","first","next","messages":[...]}` (durable only) |
 //! | `GET /channels/{name}/events` | Server-Sent Events until the client goes or the server drains |
 //!
-//! Errors are `application/problem+json` (RFC 9457).
+//! Errors are the server's structured errors (`docs/ERRORS.md`): JSON or text by `Accept`.
 
 use super::{
     core::{ChannelError, Channels},
@@ -17,7 +17,9 @@ use super::{
 use crate::kv::{http::read_body, query::param};
 use base64::Engine as _;
 use ringwire_db::Error as DbError;
-use ringwire_net::{Core, Error, Request, Responder, stream::Wakeup};
+use ringwire_net::{
+    Core, Error, Request, Responder, auth::Need, problem::send_error, stream::Wakeup,
+};
 use ringwire_protocol::channels::Start;
 use std::{future::poll_fn, pin::pin, rc::Rc, task::Poll};
 
@@ -31,7 +33,6 @@ pub const SSE_RETRY_MS: u64 = 2000;
 const SSE_BATCH: usize = 256;
 
 const JSON: (&str, &[u8]) = ("Content-Type", b"application/json");
-const PROBLEM: (&str, &[u8]) = ("Content-Type", b"application/problem+json");
 
 /// The `/channels/` routes of one core.
 pub struct ChannelsHttp {
@@ -56,17 +57,30 @@ impl ChannelsHttp {
             Some((name, what)) => (name, Some(what)),
             None => (rest, None),
         };
+        // The edge decides first: publishing needs pub:, reading sub:.
+        req.authorize(match (method, what) {
+            ("POST", None) => Need::Pub(name),
+            (_, Some("messages" | "events")) => Need::Sub(name),
+            _ => Need::Data,
+        })?;
         if let Err(e) = self.channels.durable(name) {
-            return problem(res, 400, "bad channel name", &e.to_string());
+            return send_error(req, res, 400, "channels.bad_name", &e.to_string(), &[]);
         }
         match (method, what) {
             ("POST", None) => self.publish(req, res, name).await,
             ("GET" | "HEAD", Some("messages")) => self.messages(req, res, name).await,
             ("GET", Some("events")) => self.events(req, res, name).await,
-            (_, None) => not_allowed(res, b"POST"),
-            (_, Some("messages")) => not_allowed(res, b"GET, HEAD"),
-            (_, Some("events")) => not_allowed(res, b"GET"),
-            _ => problem(res, 404, "not found", "no such channel route"),
+            (_, None) => not_allowed(req, res, b"POST"),
+            (_, Some("messages")) => not_allowed(req, res, b"GET, HEAD"),
+            (_, Some("events")) => not_allowed(req, res, b"GET"),
+            _ => send_error(
+                req,
+                res,
+                404,
+                "route.not_found",
+                "no such channel route",
+                &[],
+            ),
         }
     }
 
@@ -79,7 +93,7 @@ impl ChannelsHttp {
         let max = self.channels.db().max_value();
         let Some(body) = read_body(req, max).await? else {
             let detail = format!("a message is at most {max} bytes (kv.max_value)");
-            return problem(res, 413, "message too large", &detail);
+            return send_error(req, res, 413, "channels.message_too_large", &detail, &[]);
         };
         let published = match self.channels.publish(name, body) {
             Ok(p) => p.await,
@@ -91,7 +105,7 @@ impl ChannelsHttp {
                 let body = serde_json::json!({ "channel": name, "seq": seq });
                 res.send(200, &[JSON], body.to_string().as_bytes())
             }
-            Err(e) => channel_error(res, &e),
+            Err(e) => channel_error(req, res, &e),
         }
     }
 
@@ -104,17 +118,17 @@ impl ChannelsHttp {
         let q = req.query();
         let (Some(from), Some(limit)) = (number(q, "from"), number(q, "limit")) else {
             let detail = "from and limit are whole numbers";
-            return problem(res, 400, "bad query", detail);
+            return send_error(req, res, 400, "channels.bad_request", detail, &[]);
         };
         let limit = limit.map_or(DEFAULT_PAGE, |l| (l as usize).clamp(1, MAX_PAGE));
         let info = match self.channels.info(name).await {
             Ok(i) => i,
-            Err(e) => return channel_error(res, &e),
+            Err(e) => return channel_error(req, res, &e),
         };
         let from = from.unwrap_or(info.first).max(info.first);
         let entries = match self.channels.read(name, from, limit).await {
             Ok(e) => e,
-            Err(e) => return channel_error(res, &e),
+            Err(e) => return channel_error(req, res, &e),
         };
         let messages: Vec<_> = entries
             .iter()
@@ -145,7 +159,7 @@ impl ChannelsHttp {
         let q = req.query();
         let start = match start_of(req.header("last-event-id"), q) {
             Ok(s) => s,
-            Err(why) => return problem(res, 400, "bad query", why),
+            Err(why) => return send_error(req, res, 400, "channels.bad_request", why, &[]),
         };
         let wakeup = Wakeup::new();
         // Subscribed before the start is looked up, so nothing published in between is lost.
@@ -154,10 +168,10 @@ impl ChannelsHttp {
         if feed.durable() {
             match self.channels.start_seq(name, start).await {
                 Ok(seq) => feed.start_at(seq),
-                Err(e) => return channel_error(res, &e),
+                Err(e) => return channel_error(req, res, &e),
             }
         } else if start != Start::New {
-            return channel_error(res, &ChannelError::NotDurable);
+            return channel_error(req, res, &ChannelError::NotDurable);
         }
         let Some(core) = Core::current() else {
             return Err(Error::Service("no core on this thread".into()));
@@ -273,42 +287,54 @@ fn number(q: Option<&str>, key: &str) -> Option<Option<u64>> {
     }
 }
 
-fn not_allowed(res: &mut Responder<'_>, allow: &[u8]) -> Result<(), Error> {
-    let body = problem_body(405, "method not allowed", "see the Allow header");
-    res.send(405, &[("Allow", allow), PROBLEM], body.as_bytes())
+fn not_allowed(req: &Request<'_>, res: &mut Responder<'_>, allow: &[u8]) -> Result<(), Error> {
+    let msg = "this route does not take that method; see the Allow header";
+    send_error(
+        req,
+        res,
+        405,
+        "http.method_not_allowed",
+        msg,
+        &[("Allow", allow)],
+    )
 }
 
-fn channel_error(res: &mut Responder<'_>, e: &ChannelError) -> Result<(), Error> {
-    let (status, title) = match e {
-        ChannelError::BadName => (400, "bad channel name"),
-        ChannelError::TooLarge { .. } => (413, "message too large"),
-        ChannelError::NotDurable => (409, "not durable"),
-        ChannelError::Unavailable(_) => (503, "cluster unavailable"),
-        ChannelError::Conflict | ChannelError::TakenOver => (409, "conflict"),
-        ChannelError::Db(DbError::MapFull { .. }) => (507, "store full"),
+/// A channel error as an answer: errors about the request keep their text; server-side ones
+/// are logged with the request id and answered with a code and a generic message.
+fn channel_error(
+    req: &Request<'_>,
+    res: &mut Responder<'_>,
+    e: &ChannelError,
+) -> Result<(), Error> {
+    let (status, code) = match e {
+        ChannelError::BadName => (400, "channels.bad_name"),
+        ChannelError::TooLarge { .. } => (413, "channels.message_too_large"),
+        ChannelError::NotDurable => (409, "channels.not_durable"),
+        ChannelError::Unavailable(_) => (503, "channels.unavailable"),
+        ChannelError::Conflict | ChannelError::TakenOver => (409, "channels.conflict"),
+        ChannelError::Db(DbError::MapFull { .. }) => (507, "channels.store_full"),
         ChannelError::Db(DbError::Busy | DbError::WriterGone | DbError::Unavailable { .. }) => {
-            (503, "store unavailable")
+            (503, "channels.unavailable")
         }
-        ChannelError::Db(_) => (500, "store error"),
+        ChannelError::Db(_) => (500, "channels.internal"),
     };
-    problem(res, status, title, &e.to_string())
-}
-
-fn problem(res: &mut Responder<'_>, status: u16, title: &str, detail: &str) -> Result<(), Error> {
-    let body = problem_body(status, title, detail);
-    if status == 503 {
-        res.send(status, &[PROBLEM, ("Retry-After", b"1")], body.as_bytes())
-    } else {
-        res.send(status, &[PROBLEM], body.as_bytes())
+    let message = match status {
+        507 => "the store is full: the operator must grow it".to_string(),
+        503 => "the channel is unavailable: retry after Retry-After seconds".to_string(),
+        500 => "the store failed; quote the request id to the operator".to_string(),
+        _ => e.to_string(),
+    };
+    if status >= 500 {
+        tracing::error!(
+            path = req.path(),
+            request_id = req.request_id(),
+            "channel request failed: {e}"
+        );
     }
-}
-
-fn problem_body(status: u16, title: &str, detail: &str) -> String {
-    serde_json::json!({
-        "type": "about:blank",
-        "title": title,
-        "status": status,
-        "detail": detail,
-    })
-    .to_string()
+    let retry: &[(&str, &[u8])] = if status == 503 {
+        &[("Retry-After", b"1")]
+    } else {
+        &[]
+    };
+    send_error(req, res, status, code, &message, retry)
 }

@@ -21,6 +21,8 @@ use crate::{
 };
 use bytes::Bytes;
 use ringwire_db::Error as DbError;
+use ringwire_net::auth::Need;
+use ringwire_net::edge::{Access, Denial};
 use ringwire_net::stream::{Progress, StreamHandler, StreamService, Wakeup};
 use ringwire_protocol::channels::{
     self as wire, Answer, Op, Request, Status, encode_answer, encode_message,
@@ -57,6 +59,10 @@ impl ChannelsStream {
 
 impl StreamService for ChannelsStream {
     fn open(&self, wakeup: Wakeup) -> Box<dyn StreamHandler> {
+        self.open_for(wakeup, Access::open())
+    }
+
+    fn open_for(&self, wakeup: Wakeup, access: Access) -> Box<dyn StreamHandler> {
         Box::new(Handler {
             inbox: Inbox::new(self.prepaid.clone()),
             st: State {
@@ -66,6 +72,7 @@ impl StreamService for ChannelsStream {
                 outbox: Rc::new(Outbox::default()),
                 attached: None,
                 wakeup,
+                access,
             },
         })
     }
@@ -118,6 +125,8 @@ struct State {
     outbox: Rc<Outbox>,
     attached: Option<Attached>,
     wakeup: Wakeup,
+    /// The client, as the edge sees it: every request is checked and counted here.
+    access: Access,
 }
 
 impl Drop for State {
@@ -253,6 +262,25 @@ impl State {
     /// Handles a request; true if the stream cannot go on.
     fn handle(&mut self, req: Request<'_>) -> bool {
         let (id, op) = (req.id(), req.op());
+        let checked = match &req {
+            Request::Pub { channel, .. } => self.access.request(Need::Pub(channel)),
+            Request::Info { channel, .. }
+            | Request::Sub { channel, .. }
+            | Request::Consume { channel, .. }
+            | Request::DeleteConsumer { channel, .. } => self.access.request(Need::Sub(channel)),
+            // Within a CONSUME this stream was allowed.
+            Request::Ack { .. } | Request::Nak { .. } => self.access.admit(),
+        };
+        if let Err(denial) = checked {
+            let status = match denial {
+                Denial::MissingToken | Denial::InvalidToken => Status::Unauthorized,
+                Denial::Forbidden | Denial::ProtectedMode => Status::Forbidden,
+                Denial::RateLimited(_) => Status::RateLimited,
+                Denial::Overloaded => Status::Unavailable,
+            };
+            self.refuse(id, op, status, denial.code());
+            return false;
+        }
         match req {
             Request::Pub { channel, data, .. } => {
                 let publish = match self.channels.publish(channel, Bytes::copy_from_slice(data)) {

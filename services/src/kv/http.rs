@@ -3,10 +3,9 @@
 use super::query::{Tags, decode, etag, param, parse_etags};
 use bytes::{Bytes, BytesMut};
 use ringwire_db::{Cond, Db, Error as DbError, Op, Outcome};
-use ringwire_net::{Error, Request, Responder};
+use ringwire_net::{Error, Request, Responder, auth::Need, problem::send_error};
 use ringwire_protocol::http1::Framing;
 
-const TEXT: (&str, &[u8]) = ("Content-Type", b"text/plain; charset=utf-8");
 const BINARY: (&str, &[u8]) = ("Content-Type", b"application/octet-stream");
 const JSON: (&str, &[u8]) = ("Content-Type", b"application/json");
 
@@ -36,26 +35,27 @@ impl KvHttp {
         if rest.is_empty() {
             return match method {
                 "GET" | "HEAD" => self.list(req, res).await,
-                _ => res.send(
-                    405,
-                    &[("Allow", b"GET, HEAD"), TEXT],
-                    b"method not allowed\n",
-                ),
+                _ => {
+                    req.authorize(Need::Data)?;
+                    not_allowed(req, res, b"GET, HEAD")
+                }
             };
         }
         let key = decode(rest);
+        // The edge decides before anything about the key is told (reserved, too long...).
+        req.authorize(match method {
+            "GET" | "HEAD" => Need::KvRead(&key),
+            "PUT" | "DELETE" => Need::KvWrite(&key),
+            _ => Need::Data,
+        })?;
         if super::reserved(&key) {
-            return res.send(400, &[TEXT], format!("{}\n", super::RESERVED).as_bytes());
+            return reserved(req, res);
         }
         match method {
             "GET" | "HEAD" => self.get(req, res, &key).await,
             "PUT" => self.put(req, res, key).await,
             "DELETE" => self.delete(req, res, key).await,
-            _ => res.send(
-                405,
-                &[("Allow", b"GET, HEAD, PUT, DELETE"), TEXT],
-                b"method not allowed\n",
-            ),
+            _ => not_allowed(req, res, b"GET, HEAD, PUT, DELETE"),
         }
     }
 
@@ -66,7 +66,7 @@ impl KvHttp {
         key: &[u8],
     ) -> Result<(), Error> {
         if key.len() > ringwire_db::MAX_KEY {
-            return db_error(res, &DbError::BadKey { len: key.len() });
+            return db_error(req, res, &DbError::BadKey { len: key.len() });
         }
         let none_match = req
             .header("if-none-match")
@@ -74,7 +74,7 @@ impl KvHttp {
         // On the embedded store the value is copied straight from the map into the response:
         // one copy, no Bytes.
         let r = self.db.with_value(key, |found| match found {
-            None => res.send(404, &[TEXT], b"not found\n"),
+            None => not_found(req, res),
             Some((version, value)) => {
                 let tag = etag(version);
                 let fresh = match &none_match {
@@ -92,7 +92,7 @@ impl KvHttp {
         let r = r.await;
         match r {
             Ok(sent) => sent,
-            Err(e) => db_error(res, &e),
+            Err(e) => db_error(req, res, &e),
         }
     }
 
@@ -104,15 +104,15 @@ impl KvHttp {
     ) -> Result<(), Error> {
         let cond = match condition(req, &self.db, &key, true).await {
             Ok(c) => c,
-            Err(r) => return refused(res, r),
+            Err(r) => return refused(req, res, r),
         };
         let max = self.db.max_value();
         let value = match read_body(req, max).await? {
             Some(v) => v,
             None => {
                 res.close_connection();
-                let msg = format!("the value is over the limit of {max} bytes (kv.max_value)\n");
-                return res.send(413, &[TEXT], msg.as_bytes());
+                let msg = format!("the value is over the limit of {max} bytes (kv.max_value)");
+                return send_error(req, res, 413, "kv.value_too_large", &msg, &[]);
             }
         };
         match self.db.write(vec![Op::put(key, value, cond)]).await {
@@ -122,9 +122,12 @@ impl KvHttp {
                     let status = if *created { 201 } else { 204 };
                     res.send(status, &[("ETag", tag.as_bytes())], b"")
                 }
-                _ => res.send(500, &[TEXT], b"unexpected outcome\n"),
+                other => {
+                    let e = DbError::Storage(format!("unexpected outcome {other:?}"));
+                    db_error(req, res, &e)
+                }
             },
-            Err(e) => db_error(res, &e),
+            Err(e) => db_error(req, res, &e),
         }
     }
 
@@ -136,20 +139,21 @@ impl KvHttp {
     ) -> Result<(), Error> {
         let cond = match condition(req, &self.db, &key, false).await {
             Ok(c) => c,
-            Err(r) => return refused(res, r),
+            Err(r) => return refused(req, res, r),
         };
         match self.db.write(vec![Op::delete(key, cond)]).await {
             Ok(out) => match out.first() {
                 Some(Outcome::Delete { existed: true }) => res.send(204, &[], b""),
-                _ => res.send(404, &[TEXT], b"not found\n"),
+                _ => not_found(req, res),
             },
-            Err(e) => db_error(res, &e),
+            Err(e) => db_error(req, res, &e),
         }
     }
 
     async fn list(&self, req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), Error> {
         let q = req.query();
         let prefix = param(q, "prefix").unwrap_or_default();
+        req.authorize(Need::KvScan(&prefix))?;
         let after = param(q, "after").filter(|a| !a.is_empty());
         let limit = match param(q, "limit") {
             None => DEFAULT_LIMIT,
@@ -158,16 +162,19 @@ impl KvHttp {
                 .and_then(|l| l.parse::<usize>().ok())
             {
                 Some(n) if n >= 1 => n.min(MAX_LIMIT),
-                _ => return res.send(400, &[TEXT], b"limit must be a number from 1\n"),
+                _ => {
+                    let msg = "limit must be a whole number from 1";
+                    return send_error(req, res, 400, "kv.bad_request", msg, &[]);
+                }
             },
         };
         if super::reserved(&prefix) {
-            return res.send(400, &[TEXT], format!("{}\n", super::RESERVED).as_bytes());
+            return reserved(req, res);
         }
         let after = super::listing_after(&prefix, after.as_deref());
         let page = match self.db.scan(&prefix, after.as_deref(), limit).await {
             Ok(p) => p,
-            Err(e) => return db_error(res, &e),
+            Err(e) => return db_error(req, res, &e),
         };
         let text = |k: &Bytes| String::from_utf8_lossy(k).into_owned();
         let body = serde_json::json!({
@@ -244,36 +251,78 @@ pub(crate) async fn read_body(req: &mut Request<'_>, max: usize) -> Result<Optio
     Ok(Some(buf.freeze()))
 }
 
-fn refused(res: &mut Responder<'_>, r: Refused) -> Result<(), Error> {
+fn refused(req: &Request<'_>, res: &mut Responder<'_>, r: Refused) -> Result<(), Error> {
     match r {
-        Refused::Malformed => res.send(400, &[TEXT], b"malformed If-Match or If-None-Match\n"),
-        Refused::Failed => res.send(412, &[TEXT], b"precondition failed\n"),
-        Refused::Db(e) => db_error(res, &e),
+        Refused::Malformed => {
+            let msg = "malformed If-Match or If-None-Match";
+            send_error(req, res, 400, "kv.bad_request", msg, &[])
+        }
+        Refused::Failed => {
+            let msg = "a precondition (If-Match or If-None-Match) is false";
+            send_error(req, res, 412, "kv.precondition_failed", msg, &[])
+        }
+        Refused::Db(e) => db_error(req, res, &e),
     }
 }
 
-fn db_error(res: &mut Responder<'_>, e: &DbError) -> Result<(), Error> {
-    let status = match e {
-        DbError::BadKey { .. } | DbError::BadLogName => 400,
-        DbError::ValueTooLarge { .. } => 413,
-        DbError::VersionMismatch { .. } => 412,
-        DbError::MapFull { .. } => 507,
-        DbError::Busy | DbError::WriterGone | DbError::Unavailable { .. } => 503,
-        DbError::Storage(_) => 500,
+fn not_found(req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), Error> {
+    send_error(req, res, 404, "kv.not_found", "no such key", &[])
+}
+
+fn reserved(req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), Error> {
+    send_error(req, res, 400, "kv.reserved_key", super::RESERVED, &[])
+}
+
+fn not_allowed(req: &Request<'_>, res: &mut Responder<'_>, allow: &[u8]) -> Result<(), Error> {
+    let msg = "this route does not take that method; see the Allow header";
+    send_error(
+        req,
+        res,
+        405,
+        "http.method_not_allowed",
+        msg,
+        &[("Allow", allow)],
+    )
+}
+
+/// A store error as an answer. Only errors about the request itself keep their text; the
+/// others are logged with the request id and answered with a code and a generic message.
+fn db_error(req: &Request<'_>, res: &mut Responder<'_>, e: &DbError) -> Result<(), Error> {
+    let (status, code) = match e {
+        DbError::BadKey { .. } | DbError::BadLogName => (400, "kv.bad_key"),
+        DbError::ValueTooLarge { .. } => (413, "kv.value_too_large"),
+        DbError::VersionMismatch { .. } => (412, "kv.precondition_failed"),
+        DbError::MapFull { .. } => (507, "kv.store_full"),
+        DbError::Busy | DbError::WriterGone | DbError::Unavailable { .. } => {
+            (503, "kv.unavailable")
+        }
+        DbError::Storage(_) => (500, "kv.internal"),
     };
-    let msg = format!("{e}\n");
+    let message = match e {
+        DbError::BadKey { .. }
+        | DbError::BadLogName
+        | DbError::ValueTooLarge { .. }
+        | DbError::VersionMismatch { .. } => e.to_string(),
+        DbError::MapFull { .. } => "the store is full: the operator must grow it".into(),
+        DbError::Storage(_) => "the store failed; quote the request id to the operator".into(),
+        _ => "the store is unavailable: retry after Retry-After seconds".into(),
+    };
+    if status >= 500 {
+        tracing::error!(
+            path = req.path(),
+            request_id = req.request_id(),
+            "kv request failed: {e}"
+        );
+    }
     if status == 503 {
         let after = match e {
             DbError::Unavailable { retry_after, .. } => retry_after.as_secs_f64().ceil().max(1.0),
             _ => 1.0,
         };
         let after = format!("{after}");
-        res.send(
-            status,
-            &[TEXT, ("Retry-After", after.as_bytes())],
-            msg.as_bytes(),
-        )
+        let headers = [("Retry-After", after.as_bytes())];
+        send_error(req, res, status, code, &message, &headers)
     } else {
-        res.send(status, &[TEXT], msg.as_bytes())
+        send_error(req, res, status, code, &message, &[])
     }
 }

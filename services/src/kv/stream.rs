@@ -14,6 +14,8 @@ use crate::{
 };
 use bytes::Bytes;
 use ringwire_db::{Cond, Db, Error as DbError, Op, Outcome, Write};
+use ringwire_net::auth::Need;
+use ringwire_net::edge::{Access, Denial};
 use ringwire_net::stream::{Progress, StreamHandler, StreamService, Wakeup};
 use ringwire_protocol::kv::{self, Request, Response, Status};
 use std::{
@@ -45,12 +47,17 @@ impl KvStream {
 
 impl StreamService for KvStream {
     fn open(&self, wakeup: Wakeup) -> Box<dyn StreamHandler> {
+        self.open_for(wakeup, Access::open())
+    }
+
+    fn open_for(&self, wakeup: Wakeup, access: Access) -> Box<dyn StreamHandler> {
         Box::new(KvHandler {
             db: self.db.clone(),
             inbox: Inbox::new(self.prepaid.clone()),
             shared: Rc::new(RefCell::new(Shared::default())),
             last_write: RefCell::new(None),
             wakeup,
+            access,
         })
     }
 }
@@ -69,6 +76,8 @@ struct KvHandler {
     wakeup: Wakeup,
     /// The turn of this stream's latest write (PostgreSQL: writes wait for the one before).
     last_write: RefCell<Option<Rc<Turn>>>,
+    /// The client, as the edge sees it: every request is checked and counted here.
+    access: Access,
 }
 
 impl StreamHandler for KvHandler {
@@ -125,6 +134,22 @@ impl StreamHandler for KvHandler {
     }
 }
 
+/// Answers a request the edge refused; the stream goes on.
+fn deny(id: u32, denial: Denial, out: &mut Vec<u8>) {
+    let status = match denial {
+        Denial::RateLimited(after) => {
+            let retry_after_ms = u32::try_from(after.as_millis().max(1)).unwrap_or(u32::MAX);
+            let answer = Response::RateLimited { id, retry_after_ms };
+            return kv::encode_response(&answer, out);
+        }
+        Denial::MissingToken | Denial::InvalidToken => Status::Unauthorized,
+        Denial::Forbidden | Denial::ProtectedMode => Status::Forbidden,
+        Denial::Overloaded => Status::Busy,
+    };
+    let message = denial.code();
+    kv::encode_response(&Response::Failed { id, status, message }, out);
+}
+
 /// Answers why the stream cannot go on; the stream then ends (the next message's start is
 /// unknown).
 fn fail(inbox: &mut Inbox, id: u32, status: Status, why: &str, out: &mut Vec<u8>) {
@@ -148,6 +173,14 @@ impl KvHandler {
             }
             Request::Scan { prefix, .. } => prefix,
         };
+        let need = match &req {
+            Request::Get { key, .. } => Need::KvRead(key),
+            Request::Put { key, .. } | Request::Delete { key, .. } => Need::KvWrite(key),
+            Request::Scan { prefix, .. } => Need::KvScan(prefix),
+        };
+        if let Err(denial) = self.access.request(need) {
+            return deny(id, denial, out);
+        }
         if super::reserved(key) {
             let message = super::RESERVED;
             let status = Status::BadRequest;

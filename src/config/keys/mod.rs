@@ -3,11 +3,14 @@
 
 mod channels;
 mod cluster;
+mod edge;
+mod headers;
 mod postgres;
 mod server;
 mod storage;
 mod subsystems;
 
+pub use headers::HeaderSettings;
 pub use postgres::redact;
 
 use super::Settings;
@@ -51,6 +54,8 @@ pub fn all() -> impl Iterator<Item = &'static Key> {
     server::KEYS
         .iter()
         .chain(subsystems::KEYS)
+        .chain(headers::KEYS)
+        .chain(edge::KEYS)
         .chain(storage::KEYS)
         .chain(postgres::KEYS)
         .chain(storage::KV_KEYS)

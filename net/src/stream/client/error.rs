@@ -63,7 +63,8 @@ impl Failure {
     }
 
     /// The connection broke because the codec found the server breaking a rule (this client
-    /// sent GOAWAY with the code) or the server sent GOAWAY with an error.
+    /// sent GOAWAY with the code) or the server sent GOAWAY with an error. A refusal of the
+    /// client (UNAUTHENTICATED, FORBIDDEN) is `PermissionDenied`.
     pub(crate) fn from_codec(e: CodecError, server_debug: Option<&str>) -> Self {
         match e {
             CodecError::PeerError(code) => {
@@ -71,10 +72,27 @@ impl Failure {
                     .filter(|d| !d.is_empty())
                     .map(|d| format!(": \"{d}\""))
                     .unwrap_or_default();
+                let (kind, hint) = match code {
+                    ErrorCode::UNAUTHENTICATED => (
+                        io::ErrorKind::PermissionDenied,
+                        " (this client needs a valid token: none was given, or it is \
+                         invalid, expired or revoked)",
+                    ),
+                    ErrorCode::FORBIDDEN => (
+                        io::ErrorKind::PermissionDenied,
+                        " (the token does not allow this, or the server answers only \
+                         loopback clients until it has auth keys)",
+                    ),
+                    ErrorCode::RATE_LIMITED => (
+                        io::ErrorKind::ConnectionRefused,
+                        " (too many requests: retry later)",
+                    ),
+                    _ => (io::ErrorKind::ConnectionAborted, ""),
+                };
                 Failure::new(
-                    io::ErrorKind::ConnectionAborted,
+                    kind,
                     Some(code),
-                    format!("the server closed the connection with GOAWAY {code}{why}"),
+                    format!("the server closed the connection with GOAWAY {code}{why}{hint}"),
                 )
             }
             CodecError::Aborted(code) => Failure::new(
@@ -94,7 +112,7 @@ impl Failure {
 /// A usage error from the codec (`code() == None`) as an `io::Error` for the caller.
 pub(crate) fn usage(e: CodecError, what: &str) -> io::Error {
     let kind = match e {
-        CodecError::BadServiceName => io::ErrorKind::InvalidInput,
+        CodecError::BadServiceName | CodecError::BadToken => io::ErrorKind::InvalidInput,
         _ => io::ErrorKind::Other,
     };
     io::Error::new(kind, ClientError::new(None, format!("{what}: {e}")))
@@ -125,6 +143,9 @@ pub(crate) fn reset_message(id: u32, service: &str, code: ErrorCode, by_server: 
         ErrorCode::SLOW_CONSUMER => " (this client did not read fast enough and was dropped)",
         ErrorCode::FLOW_CONTROL_ERROR => " (a window was exceeded)",
         ErrorCode::STREAM_CLOSED => " (data after END_STREAM)",
+        ErrorCode::UNAUTHENTICATED => " (this service needs a valid token)",
+        ErrorCode::FORBIDDEN => " (the token does not allow this service)",
+        ErrorCode::RATE_LIMITED => " (too many requests: retry later)",
         _ => "",
     };
     format!("{who} stream {id} to service \"{service}\": {code}{hint}")
@@ -146,6 +167,21 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
         assert!(e.to_string().contains("UNKNOWN_SERVICE"), "{e}");
         assert_eq!(error_code(&io::Error::other("plain")), None);
+    }
+
+    #[test]
+    fn refusals_are_permission_denied_with_the_servers_text() {
+        for code in [ErrorCode::UNAUTHENTICATED, ErrorCode::FORBIDDEN] {
+            let e = Failure::from_codec(CodecError::PeerError(code), Some("token expired")).to_io();
+            assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+            assert_eq!(error_code(&e), Some(code));
+            let msg = e.to_string();
+            assert!(
+                msg.contains(&code.to_string()) && msg.contains("\"token expired\""),
+                "{msg}"
+            );
+            assert!(msg.contains("token"), "{msg}");
+        }
     }
 
     #[test]

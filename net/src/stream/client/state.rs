@@ -83,9 +83,13 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(settings: Settings) -> io::Result<State> {
-        let conn = Connection::new(ringwire_protocol::stream::Role::Client, settings)
-            .map_err(|e| super::error::usage(e, "invalid client settings"))?;
+    pub(crate) fn new(settings: Settings, token: Option<&[u8]>) -> io::Result<State> {
+        let conn = match token {
+            Some(token) => Connection::new_client_with_token(settings, token)
+                .map_err(|e| super::error::usage(e, "cannot use this token"))?,
+            None => Connection::new(ringwire_protocol::stream::Role::Client, settings)
+                .map_err(|e| super::error::usage(e, "invalid client settings"))?,
+        };
         Ok(State {
             conn,
             out: Vec::with_capacity(4096),
@@ -287,8 +291,11 @@ impl State {
                 code,
                 debug,
             } => self.on_goaway(last_id, code, &String::from_utf8_lossy(debug)),
-            // The codec already answered the PING; OPEN and refusals are server events.
-            Event::Ping(_) | Event::StreamOpened { .. } | Event::Refused { .. } => {}
+            // The codec already answered the PING; OPEN, refusals and tokens are server events.
+            Event::Ping(_)
+            | Event::StreamOpened { .. }
+            | Event::Refused { .. }
+            | Event::Auth(_) => {}
         }
     }
 

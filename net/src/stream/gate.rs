@@ -1,0 +1,78 @@
+//! The edge on a stream connection: the handshake decides who the client is (a token in the
+//! HELLO's AUTH frame, or none), protected mode may refuse it there, and every OPEN is checked
+//! against the service's need and rate limits before a service sees the stream.
+
+use crate::auth::Need;
+use crate::edge::{
+    Access, Denial, DenialKind, EdgeLocal, PROTECTED_MESSAGE, Principal, is_loopback,
+};
+use ringwire_protocol::stream::ErrorCode;
+use std::{net::IpAddr, rc::Rc, time::Instant};
+
+/// A refused handshake: the GOAWAY's code and debug text.
+pub(crate) type Refusal = (ErrorCode, &'static [u8]);
+
+/// One connection's client, as the edge sees it.
+pub(crate) struct Admission {
+    edge: Rc<EdgeLocal>,
+    peer: Option<IpAddr>,
+    principal: Principal,
+}
+
+impl Admission {
+    pub(crate) fn new(edge: Rc<EdgeLocal>, peer: Option<IpAddr>) -> Admission {
+        Admission {
+            edge,
+            peer,
+            principal: Principal::Anonymous,
+        }
+    }
+
+    /// The client's HELLO came without a token.
+    pub(crate) fn on_hello(&mut self) -> Result<(), Refusal> {
+        self.protected()
+    }
+
+    /// The client's HELLO came with `token`: `Ok` to answer with our HELLO.
+    pub(crate) fn on_auth(&mut self, token: &[u8]) -> Result<(), Refusal> {
+        self.protected()?;
+        if !self.edge.edge().has_keys() {
+            return Ok(()); // a token means nothing without keys; loopback or open, as above
+        }
+        self.principal = self.edge.principal(Some(token));
+        match self.principal {
+            Principal::Invalid => {
+                self.edge.edge().counters().denied(DenialKind::InvalidToken);
+                Err((ErrorCode::UNAUTHENTICATED, b"invalid token"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Protected mode refuses the connection itself: nothing on it would be served.
+    fn protected(&self) -> Result<(), Refusal> {
+        let edge = self.edge.edge();
+        if edge.has_keys() || edge.config().insecure_open || self.peer.is_some_and(is_loopback) {
+            return Ok(());
+        }
+        edge.counters().denied(DenialKind::ProtectedMode);
+        Err((ErrorCode::FORBIDDEN, PROTECTED_MESSAGE.as_bytes()))
+    }
+
+    /// A stream opened to `service`, which needs `need` (`None`: public, like `echo`): the
+    /// service's handle on the client, or why the stream is refused.
+    pub(crate) fn open(
+        &self,
+        service: &'static str,
+        need: Option<Need<'_>>,
+        now: Instant,
+    ) -> Result<Access, Denial> {
+        self.edge.check_load(now)?;
+        if let Some(need) = need {
+            self.edge.authorize(self.peer, &self.principal, need)?;
+        }
+        let access = Access::new(self.edge.clone(), self.peer, self.principal.clone(), service);
+        access.admit()?;
+        Ok(access)
+    }
+}
