@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 /// The families of HTTP error codes (docs/ERRORS.md).
-const FAMILIES: &[&str] = &["http", "route", "server", "auth", "rate", "kv", "channels", "files"];
+const FAMILIES: &[&str] = &[
+    "http", "route", "server", "auth", "rate", "kv", "channels", "files",
+];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
@@ -49,9 +51,14 @@ fn every_error_code_in_the_sources_is_documented() {
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
         // Only files that answer with the writer: config key names look alike.
-        let writes = ["send_error(", "write_error(", "error_body(", "fn http_code("]
-            .iter()
-            .any(|w| text.contains(w));
+        let writes = [
+            "send_error(",
+            "write_error(",
+            "error_body(",
+            "fn http_code(",
+        ]
+        .iter()
+        .any(|w| text.contains(w));
         if writes {
             for code in codes_in(&text) {
                 codes.push((code, file.strip_prefix(root).unwrap().display().to_string()));
@@ -63,11 +70,15 @@ fn every_error_code_in_the_sources_is_documented() {
         .iter()
         .filter(|(code, _)| !doc.contains(&format!("`{code}`")))
         .collect();
-    assert!(missing.is_empty(), "codes not listed in docs/ERRORS.md: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "codes not listed in docs/ERRORS.md: {missing:?}"
+    );
 }
 
 #[test]
 fn the_scan_finds_whole_code_literals_only() {
-    let text = r#"send_error(req, res, 404, "kv.not_found", "see (kv.max_value)", &[]); "Kv.X" "kv.""#;
+    let text =
+        r#"send_error(req, res, 404, "kv.not_found", "see (kv.max_value)", &[]); "Kv.X" "kv.""#;
     assert_eq!(codes_in(text), ["kv.not_found"]);
 }

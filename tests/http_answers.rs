@@ -21,7 +21,11 @@ fn json(r: &Response) -> serde_json::Value {
 }
 
 fn text(r: &Response) -> String {
-    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"), "{r:?}");
+    assert_eq!(
+        r.header("content-type"),
+        Some("text/plain; charset=utf-8"),
+        "{r:?}"
+    );
     String::from_utf8(r.body.clone()).unwrap()
 }
 
@@ -121,9 +125,28 @@ both_backends! {
         let r = raw(&s, b"PUT /kv/k HTTP/1.1\r\nHost: x\r\nIf-Match: \"7\"\r\nContent-Length: 1\r\n\r\nv").unwrap();
         assert_eq!(r.status, 412);
         assert!(text(&r).starts_with("kv.precondition_failed: "), "{r:?}");
-        let data = s.data.as_ref().unwrap().path().display().to_string();
-        for r in [&r] {
-            assert!(!String::from_utf8_lossy(&r.body).contains(&data), "a path leaked: {r:?}");
+        // A full store: the client gets a code, the operator's details (the map size) only
+        // reach the log, under the request id.
+        let full = Server::start(io, &["--workers", "1", "--db-map-size", "1MiB"]);
+        let value = "v".repeat(64 * 1024);
+        let mut last = None;
+        for i in 0..64 {
+            let put = format!("PUT /kv/k{i} HTTP/1.1\r\nHost: x\r\nX-Request-Id: full-{i}\r\nContent-Length: {}\r\n\r\n{value}", value.len());
+            let r = raw(&full, put.as_bytes()).unwrap();
+            if r.status != 201 {
+                last = Some((i, r));
+                break;
+            }
+        }
+        let (i, r) = last.expect("a 1 MiB store took 64 values of 64 KiB");
+        assert_eq!(r.status, 507);
+        let body = text(&r);
+        assert!(body.starts_with("kv.store_full: ") && !body.contains("map_size"), "{body}");
+        let id = format!("full-{i}");
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !full.log().lines().any(|l| l.contains(&id) && l.contains("map_size")) {
+            assert!(std::time::Instant::now() < end, "no log line with {id}:\n{}", full.log());
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 }
@@ -139,6 +162,14 @@ both_backends! {
             assert_eq!(r.header("strict-transport-security"), None, "opt-in only");
             assert_eq!(r.header("content-security-policy"), None, "opt-in only");
         }
+        // The admin listener: the default fields, and structured errors.
+        let mut admin = std::net::TcpStream::connect(s.admin.unwrap()).unwrap();
+        std::io::Write::write_all(&mut admin, b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let r = util::read_response(&mut std::io::BufReader::new(admin), false).unwrap();
+        assert_eq!(r.status, 404);
+        assert!(text(&r).starts_with("route.not_found: "), "{r:?}");
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+        assert!(is_own_id(r.header("x-request-id").unwrap()));
         let off = Server::start(io, &[
             "--headers-nosniff", "false",
             "--headers-referrer-policy", "",
@@ -204,5 +235,36 @@ both_backends! {
         let r = post("application/json");
         assert_eq!(r.header("content-type"), Some("application/json"));
         assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    }
+}
+
+both_backends! {
+    fn the_access_log_has_the_answered_id(io) {
+        let s = Server::start(io, &["--access-log-sample", "1"]);
+        let r = get(&s, "/json", "");
+        let id = r.header("x-request-id").unwrap().to_string();
+        assert!(is_own_id(&id));
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !s.log().lines().any(|l| l.contains("ringwire::access") && l.contains(&id)) {
+            assert!(std::time::Instant::now() < end, "no access line with {id}:\n{}", s.log());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+both_backends! {
+    fn the_stream_upgrade_carries_the_request_id(io) {
+        use std::io::{BufRead, Write};
+        let s = Server::start(io, &["--stream-listen", ""]);
+        let mut sock = s.connect();
+        sock.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: ringwire-stream/1\r\nX-Request-Id: up-1\r\n\r\n").unwrap();
+        let mut reader = std::io::BufReader::new(sock);
+        let mut head = String::new();
+        let mut line = String::new();
+        while { line.clear(); reader.read_line(&mut line).unwrap() > 2 } {
+            head.push_str(&line);
+        }
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        assert!(head.contains("\r\nX-Request-Id: up-1\r\n"), "{head}");
     }
 }

@@ -2,9 +2,9 @@
 
 use crate::{
     Core, Error,
-    headers::Block,
     body::Continue,
     conn::output::{FLUSH_AT, FlushError, Output},
+    headers::Block,
 };
 use bytes::Bytes;
 use ringwire_protocol::http1::{
@@ -28,7 +28,9 @@ enum State {
 /// together in one write; `send_bytes` and `send_file` bodies are sent without copying.
 ///
 /// Extra header fields are `(name, value)` pairs; the responder writes `Date`, `Server`,
-/// `Content-Length`/`Transfer-Encoding` and `Connection` itself.
+/// `Content-Length`/`Transfer-Encoding` and `Connection` itself, then the configured security
+/// fields ([`crate::SecurityHeaders`]; one the service set itself is left out) and
+/// `X-Request-Id`. Error answers: [`crate::problem::send_error`].
 ///
 /// A response the encoder refuses is an [`Error::Service`] naming the rule, and nothing is
 /// sent (returning it answers 500): a status below 200 (interim responses are the server's),

@@ -24,10 +24,10 @@
 //! }
 //! ```
 
-use crate::{Error, Responder, body::Body};
-use ringwire_protocol::http1::{Method, RequestHead};
 use crate::auth::Need;
 use crate::edge::{Denial, EdgeLocal, Principal};
+use crate::{Error, Responder, body::Body};
+use ringwire_protocol::http1::{Method, RequestHead};
 use std::{cell::OnceCell, future::Future, net::IpAddr, rc::Rc, time::Instant};
 
 /// A request handler, one instance per core (it need not be `Send` or `Sync`).
@@ -112,8 +112,10 @@ impl<'r> Request<'r> {
     /// Who is asking: the verified `Authorization: Bearer` token, if any (verified once per
     /// core and cached; see [`EdgeLocal::principal`]).
     pub fn principal(&self) -> &Principal {
-        self.principal
-            .get_or_init(|| self.edge.principal(bearer(self.head.header("authorization"))))
+        self.principal.get_or_init(|| {
+            self.edge
+                .principal(bearer(self.head.header("authorization")))
+        })
     }
 
     /// Declares what this request needs and asks the edge: `Err(Error::Denied)` (return it
@@ -131,6 +133,10 @@ impl<'r> Request<'r> {
         if self.edge.has_rules() {
             let edge = self.edge.clone();
             edge.rate(edge.http_rules(self.path()), self.peer, self.principal())?;
+        }
+        if self.edge.protects_path(self.path()) {
+            self.edge
+                .authorize(self.peer, self.principal(), Need::Data)?;
         }
         Ok(())
     }

@@ -5,7 +5,7 @@
 //! with the `admin` scope (without keys: a loopback client).
 
 use crate::{control::State, health, metrics};
-use ringwire_net::{Error, Request, Responder, Service, auth::Need};
+use ringwire_net::{Error, Request, Responder, Service, auth::Need, problem::send_error};
 use ringwire_reactor::signal::{SIGHUP, SIGTERM};
 use std::rc::Rc;
 
@@ -35,7 +35,7 @@ impl Service for Admin {
         if let Some(signal) = action(req.path()) {
             req.authorize(Need::Admin)?;
             if method != "POST" {
-                return res.send(405, &[("Allow", b"POST")], b"method not allowed\n");
+                return not_allowed(req, res, b"POST");
             }
             return match ringwire_reactor::signal::raise(signal) {
                 Ok(()) => res.send(202, &[JSON, NO_STORE], b"{\"accepted\":true}\n"),
@@ -43,7 +43,7 @@ impl Service for Admin {
             };
         }
         if method != "GET" && method != "HEAD" {
-            return res.send(405, &[("Allow", b"GET, HEAD")], b"method not allowed\n");
+            return not_allowed(req, res, b"GET, HEAD");
         }
         match req.path() {
             "/health/live" => {
@@ -77,11 +77,22 @@ impl Service for Admin {
                 }
                 res.send(200, &[PROMETHEUS, NO_STORE], text.as_bytes())
             }
-            _ => res.send(
-                404,
-                &[],
-                b"not found: try /metrics, /health/{live,ready,startup}, POST /admin/{reload,drain}\n",
-            ),
+            _ => {
+                let msg = "try /metrics, /health/{live,ready,startup}, POST /admin/{reload,drain}";
+                send_error(req, res, 404, "route.not_found", msg, &[])
+            }
         }
     }
+}
+
+fn not_allowed(req: &Request<'_>, res: &mut Responder<'_>, allow: &[u8]) -> Result<(), Error> {
+    let msg = "this route does not take that method; see the Allow header";
+    send_error(
+        req,
+        res,
+        405,
+        "http.method_not_allowed",
+        msg,
+        &[("Allow", allow)],
+    )
 }

@@ -60,12 +60,41 @@ def nginx_bin():
     return shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def definitions(work, root, cpu):
-    """name -> (argv factory taking a port, set of scenario kinds it supports)."""
-    release = os.path.join(bench.ROOT, "target", "release", "ringwire")
+RELEASE = os.path.join(bench.ROOT, "target", "release", "ringwire")
+
+# What the `-auth` variants add (issue 16's edge on the request path): /plaintext needs a
+# valid token (checked on every request; after the first one a core finds the token in its
+# cache of verified tokens) and passes one rate-limit decision keyed by the token's subject,
+# at a rate it never reaches at any load wrk can offer.
+AUTH_PATH = "/plaintext"
+AUTH_RATE = "/plaintext;key=sub;rate=100000000/s;burst=100000000"
+
+
+def auth_setup(work, binary=RELEASE):
+    """A key pair under work/auth-keys and a day-long token signed with it (subject `bench`):
+    (keys directory, token)."""
+    keys = os.path.join(work, "auth-keys")
+    subprocess.run([binary, "token", "keygen", "--out", keys], check=True, capture_output=True, text=True)
+    private = [f for f in os.listdir(keys) if f.endswith(".key")]
+    if len(private) != 1:
+        raise SystemExit(f"`ringwire token keygen --out {keys}` left {len(private)} .key files, expected one")
+    out = subprocess.run([binary, "token", "issue", "--key", os.path.join(keys, private[0]), "--sub", "bench",
+                          "--scope", "kv:read:", "--ttl", "24h"], check=True, capture_output=True, text=True)
+    token = out.stdout.strip().splitlines()[-1].strip()
+    return keys, token
+
+
+def auth_flags(keys):
+    return ["--auth-keys", keys, "--auth-protect", AUTH_PATH, "--rate-limit", AUTH_RATE]
+
+
+def definitions(work, root, cpu, auth_keys=None):
+    """name -> (argv factory taking a port, set of scenario kinds it supports). With
+    `auth_keys` (from auth_setup) also `ringwire-uring-auth` and `ringwire-epoll-auth`."""
+    release = RELEASE
     perf_bin = os.path.join(bench.PERF, "target", "release")
 
-    def ringwire(io, binary=release, data=True):
+    def ringwire(io, binary=release, data=True, extra=()):
         def argv(port):
             cmd = [binary, "serve", "--io", io, "--listen", f"127.0.0.1:{port}", "--workers", "1",
                    "--cpus", str(cpu), "--root", root, "--log-level", "warn", "--max-body", "64m",
@@ -75,7 +104,7 @@ def definitions(work, root, cpu):
             if data:
                 # The store of each run in the run's own directory, not the working directory.
                 cmd += ["--data-dir", os.path.join(work, f"ringwire-data-{port}")]
-            return cmd
+            return cmd + list(extra)
         return argv
 
     def nginx(port):
@@ -94,6 +123,10 @@ def definitions(work, root, cpu):
         "hyper": (lambda port: [os.path.join(perf_bin, "hyper-server"), f"127.0.0.1:{port}"], {"plaintext", "pipelined", "echo"}),
         "monoio-canned": (lambda port: [os.path.join(perf_bin, "monoio-canned"), f"127.0.0.1:{port}"], {"plaintext", "pipelined"}),
     }
+    if auth_keys:
+        # Only the scenarios whose path is the protected one: elsewhere they equal their twin.
+        defs["ringwire-uring-auth"] = (ringwire("uring", extra=auth_flags(auth_keys)), {"plaintext", "pipelined"})
+        defs["ringwire-epoll-auth"] = (ringwire("epoll", extra=auth_flags(auth_keys)), {"plaintext", "pipelined"})
     # An earlier build of ringwire, to show a change's effect in the same run:
     # RINGWIRE_BASE_BIN=/path/to/old/ringwire perf/compare --servers ringwire-uring,ringwire-base-uring,...
     base = os.environ.get("RINGWIRE_BASE_BIN")

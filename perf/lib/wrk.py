@@ -17,9 +17,12 @@ def _dur(text):
     return v * {"us": 1, "ms": 1e3, "s": 1e6, "m": 6e7}[unit]
 
 
-def run(url, connections, seconds, cpu, script=None, script_args=()):
+def run(url, connections, seconds, cpu, script=None, script_args=(), headers=()):
+    """headers: extra request headers, "Name: value" each (wrk -H; a script's wrk.format sees them too)."""
     # wrk takes whole seconds only.
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "10s"]
+    for h in headers:
+        argv += ["-H", h]
     if script:
         argv += ["-s", os.path.join(LUA, script)]
     argv.append(url)

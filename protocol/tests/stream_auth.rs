@@ -5,7 +5,7 @@
 mod stream_util;
 
 use ringwire_protocol::stream::{
-    Connection, Error, ErrorCode, Event, Frame, FrameType, MAX_AUTH_TOKEN, Role, Settings,
+    self, Connection, Error, ErrorCode, Event, Frame, FrameType, MAX_AUTH_TOKEN, Role, Settings,
     encode_header,
 };
 use stream_util::{feed, frames, hello, last_goaway, open, wire};
@@ -305,4 +305,23 @@ fn accept_hello_needs_a_pending_token() {
     );
     assert_eq!(s.accept_hello(&mut out), Err(Error::WrongRole));
     assert!(out.is_empty() || frames(&out) == [Frame::Hello(defaults())]);
+}
+
+#[test]
+fn oversized_auth_is_refused_from_its_header() {
+    // 12 bytes announcing a 4097-byte token: refused before any of the token arrives.
+    let mut b = Vec::new();
+    encode_header(&mut b, FrameType::Auth, 0, 0, MAX_AUTH_TOKEN + 1);
+    assert_eq!(
+        stream::decode(&b, &Settings::default()),
+        Err(Error::InvalidFrameLength)
+    );
+    assert_eq!(
+        Error::InvalidFrameLength.code(),
+        Some(ErrorCode::FRAME_SIZE_ERROR)
+    );
+    // At the bound, a header alone is just incomplete.
+    b.clear();
+    encode_header(&mut b, FrameType::Auth, 0, 0, MAX_AUTH_TOKEN);
+    assert_eq!(stream::decode(&b, &Settings::default()), Ok(None));
 }

@@ -435,22 +435,6 @@ fn frame_size_limit_follows_the_receivers_settings() {
 }
 
 #[test]
-fn oversized_auth_is_refused_from_its_header() {
-    // 12 bytes announcing a 4097-byte token: refused before any of the token arrives.
-    let mut b = Vec::new();
-    encode_header(&mut b, FrameType::Auth, 0, 0, MAX_AUTH_TOKEN + 1);
-    assert_eq!(decode(&b), Err(Error::InvalidFrameLength));
-    assert_eq!(
-        Error::InvalidFrameLength.code(),
-        Some(ErrorCode::FRAME_SIZE_ERROR)
-    );
-    // At the bound, a header alone is just incomplete.
-    b.clear();
-    encode_header(&mut b, FrameType::Auth, 0, 0, MAX_AUTH_TOKEN);
-    assert_eq!(decode(&b), Ok(None));
-}
-
-#[test]
 fn encoding_is_the_documented_layout() {
     let b = wire(&[Frame::Data {
         id: 0x0102_0304,

@@ -62,6 +62,6 @@ pub use backend::{Backend, BackendKind, ParseBackendError, Selection};
 pub(crate) type CoreBound = std::marker::PhantomData<*const ()>;
 pub use error::Error;
 pub use runtime::{
-    Builder, Handle, JoinError, JoinHandle, LoopStats, Runtime, current_backend, handle,
+    Builder, Handle, JoinError, JoinHandle, LoopStats, Runtime, current_backend, handle, last_turn,
     loop_stats, spawn_local, yield_now,
 };

@@ -216,8 +216,14 @@ rate = "10/m"
     s.apply_toml(text, "t.toml").unwrap();
     let rules: Vec<String> = s.edge.rules.iter().map(|(_, r)| r.to_string()).collect();
     assert_eq!(rules.len(), 2, "{rules:?}");
-    assert!(rules[0].starts_with("/kv/*;key=ip;rate=100/s;burst=200"), "{rules:?}");
-    assert!(rules[1].starts_with("stream:kv;key=sub;rate=10/m"), "{rules:?}");
+    assert!(
+        rules[0].starts_with("/kv/*;key=ip;rate=100/s;burst=200"),
+        "{rules:?}"
+    );
+    assert!(
+        rules[1].starts_with("stream:kv;key=sub;rate=10/m"),
+        "{rules:?}"
+    );
     let bad = "[[limits.rate]]\nmatch = \"/kv/*\"\nrate = \"lots\"\n";
     let err = Settings::default().apply_toml(bad, "t.toml").unwrap_err();
     assert!(err.to_string().contains("limits.rate"), "{err}");

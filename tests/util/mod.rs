@@ -3,10 +3,13 @@
 
 pub mod channel_steps;
 pub mod channels;
+pub mod edge;
 pub mod kvstream;
 pub mod nats;
+pub mod netns;
 pub mod pg;
 pub mod sse;
+pub mod tokens;
 pub mod wire;
 
 use std::{

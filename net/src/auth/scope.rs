@@ -363,6 +363,25 @@ mod tests {
             prop_assert_eq!(s.allows(Need::KvRead(k.as_bytes())), expect);
         }
 
+        /// Each kind grants only its own needs, whatever else the token holds: `admin` grants
+        /// no data, and no data scope (even for every key or channel) grants `admin`.
+        #[test]
+        fn a_kind_grants_only_its_own_needs(kinds in prop::collection::vec(0usize..5, 0..5), need in 0usize..6) {
+            const ALL: [&str; 5] = ["kv:read:", "kv:write:", "pub:>", "sub:>", "admin"];
+            let texts: Vec<&str> = kinds.iter().map(|&k| ALL[k]).collect();
+            let s = Scopes::parse_all(&texts).unwrap();
+            let (need, kind) = [
+                (Need::KvRead(b"k"), 0),
+                (Need::KvScan(b"k"), 0),
+                (Need::KvWrite(b"k"), 1),
+                (Need::Pub("c.d"), 2),
+                (Need::Sub("c.d"), 3),
+                (Need::Admin, 4),
+            ][need];
+            prop_assert_eq!(s.allows(need), kinds.contains(&kind));
+            prop_assert!(s.allows(Need::Data));
+        }
+
         #[test]
         fn parse_never_panics_and_round_trips(text in "\\PC{0,12}") {
             if let Ok(scope) = Scope::parse(&text) {

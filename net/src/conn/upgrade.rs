@@ -35,7 +35,19 @@ impl<S: Service> Burst<'_, S> {
             date: &date,
             server: self.config.server_name.as_deref(),
         };
-        let _ = response.encode(head.reply(), self.out.buf(self.core));
+        let id = match head
+            .header("x-request-id")
+            .and_then(crate::access::client_request_id)
+        {
+            Some(id) => crate::problem::RequestId::Client(id),
+            None => self.core.next_request_id(),
+        };
+        let config = self.config.clone();
+        let buf = self.out.buf(self.core);
+        if response.encode(head.reply(), buf).is_ok() {
+            let block = config.headers.for_path(head.path());
+            block.finish_head(buf, response.headers, id.as_str());
+        }
         self.pending.push(Pending {
             method: method_class(head.method().as_str()),
             status: 101,

@@ -22,11 +22,13 @@ mod shed;
 pub use access::{Access, Principal};
 pub use counters::{Counters, DenialKind};
 pub use http::answer;
-pub use shed::{PROBE_PERIOD, Shedder, rss_bytes};
 use shed::CoreLoad;
+pub use shed::{PROBE_PERIOD, Shedder, rss_bytes};
 
 use crate::auth::{AuthError, Keyring, Need, TokenCache, Verified};
-use crate::limit::{ConnPermit, ConnRefusal, ConnTable, Decision, KeyKind, RateTable, Rules};
+use crate::limit::{
+    ConnPermit, ConnRefusal, ConnTable, Decision, KeyKind, Pattern, RateTable, Rules,
+};
 use std::{
     cell::RefCell,
     net::IpAddr,
@@ -60,6 +62,9 @@ pub struct EdgeConfig {
     pub shed_queue_delay: Duration,
     /// Resident memory past which every core sheds new work (0: never).
     pub shed_memory: u64,
+    /// Public routes and services (`/plaintext`, `/static/*`, `stream:echo`) that need a
+    /// token anyway (any valid one; protected mode without keys).
+    pub protect: Vec<Pattern>,
 }
 
 /// Why a request or connection is refused. Each maps to one HTTP answer and one stream code.
@@ -167,7 +172,9 @@ pub struct Edge {
 
 impl std::fmt::Debug for Edge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Edge").field("config", &self.config).finish()
+        f.debug_struct("Edge")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -232,7 +239,8 @@ impl Edge {
         match self.conns.try_acquire(ip) {
             Ok(permit) => Ok(Some(permit)),
             Err(refusal) => {
-                self.counters.connection_refused(matches!(refusal, ConnRefusal::PerIp));
+                self.counters
+                    .connection_refused(matches!(refusal, ConnRefusal::PerIp));
                 Err(Denial::Overloaded)
             }
         }
@@ -266,7 +274,9 @@ fn unix_now() -> u64 {
 pub fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     }
 }
 
@@ -447,7 +457,27 @@ impl EdgeLocal {
 
     /// The rules of the HTTP route at `path`, if any limit one.
     pub fn http_rules<'a>(&'a self, path: &'a str) -> impl Iterator<Item = (u16, KeyKind)> + 'a {
-        self.edge.config.rules.for_path(path).map(|(i, r)| (i, r.key))
+        self.edge
+            .config
+            .rules
+            .for_path(path)
+            .map(|(i, r)| (i, r.key))
+    }
+
+    /// Whether a request for `path` needs a token though its route is public
+    /// (`auth.protect`).
+    pub fn protects_path(&self, path: &str) -> bool {
+        let p = &self.edge.config.protect;
+        !p.is_empty() && p.iter().any(|pat| pat.matches_path(path))
+    }
+
+    /// Whether opening stream service `name` needs a token though it is public.
+    pub fn protects_service(&self, name: &str) -> bool {
+        self.edge
+            .config
+            .protect
+            .iter()
+            .any(|p| p.matches_service(name))
     }
 
     /// Whether any rate limit is configured.
@@ -456,11 +486,12 @@ impl EdgeLocal {
     }
 
     /// The rules of stream service `name`.
-    pub fn service_rules<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> impl Iterator<Item = (u16, KeyKind)> + 'a {
-        self.edge.config.rules.for_service(name).map(|(i, r)| (i, r.key))
+    pub fn service_rules<'a>(&'a self, name: &'a str) -> impl Iterator<Item = (u16, KeyKind)> + 'a {
+        self.edge
+            .config
+            .rules
+            .for_service(name)
+            .map(|(i, r)| (i, r.key))
     }
 }
 

@@ -2,10 +2,13 @@
 //! threshold, refuses new work cheaply (new connections closed at once, new requests `503`)
 //! so the work it has already taken can finish.
 //!
-//! Queueing delay is measured the simplest honest way: a probe task on each core asks to be
-//! woken every [`PROBE_PERIOD`] and measures how late it runs. Every task on the core waits
-//! in the same ready queue, so the probe's lateness is what a newly arrived request waits
-//! before its connection's task runs. Past the threshold the core sheds for [`HOLD`] (and as
+//! Queueing delay is measured two ways. The reactor reports how long its previous loop turn
+//! ran before parking ([`ringwire_reactor::last_turn`]): every event served in this turn
+//! waited at least that long, so a turn that ran past the threshold (a task that blocked the
+//! thread, a huge batch) makes the core shed at once, for the very requests that waited. And
+//! a probe task on each core asks to be woken every [`PROBE_PERIOD`] and measures how late it
+//! runs: that catches a backlog spread over many short turns, since every task on the core
+//! waits in the same ready queue. Past the threshold the core sheds for [`HOLD`] (and as
 //! long as the lateness stays), which keeps the state from flapping on every probe.
 
 use std::{
@@ -65,9 +68,32 @@ pub(crate) struct CoreLoad {
 }
 
 impl CoreLoad {
-    /// Whether the core sheds new work at `now`.
+    /// Whether the core sheds new work at `now`. Besides the probe, the loop's previous turn
+    /// counts: a turn that ran longer than the threshold (a task that blocked, a huge batch)
+    /// made every event served in this turn wait that long, and the probe would only see it
+    /// after them.
     pub(crate) fn shedding(&self, shedder: &Shedder, now: Instant) -> bool {
+        if !shedder.queue_delay.is_zero() {
+            let turn = ringwire_reactor::last_turn();
+            if turn >= shedder.queue_delay {
+                self.late(shedder, turn, now);
+            }
+        }
         self.until.get().is_some_and(|t| now < t) || shedder.memory_over()
+    }
+
+    /// The loop ran `lag` late: shed from `now` for [`HOLD`].
+    fn late(&self, shedder: &Shedder, lag: Duration, now: Instant) {
+        shedder
+            .worst_lag_us
+            .fetch_max(lag.as_micros() as u64, Relaxed);
+        if self.until.get().is_none_or(|t| t <= now) {
+            tracing::warn!(
+                lag_ms = lag.as_millis() as u64,
+                "event loop late: shedding new connections and requests"
+            );
+        }
+        self.until.set(Some(now + HOLD));
     }
 
     /// Records one probe that wanted to run at `planned` and ran at `ran`.
@@ -75,14 +101,7 @@ impl CoreLoad {
         let lag = ran.saturating_duration_since(planned);
         shedder.worst_lag_us.store(lag.as_micros() as u64, Relaxed);
         if !shedder.queue_delay.is_zero() && lag >= shedder.queue_delay {
-            if self.until.get().is_none_or(|t| t <= ran) {
-                tracing::warn!(
-                    core,
-                    lag_ms = lag.as_millis() as u64,
-                    "event loop late: shedding new connections and requests"
-                );
-            }
-            self.until.set(Some(ran + HOLD));
+            self.late(shedder, lag, ran);
         }
         let n = self.probes.get().wrapping_add(1);
         self.probes.set(n);

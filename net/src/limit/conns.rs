@@ -105,6 +105,9 @@ impl Drop for ConnPermit {
             let mut map = self.inner.shard(ip);
             if let Some(n) = map.get_mut(&ip) {
                 *n -= 1;
+                if *n == 0 {
+                    map.remove(&ip);
+                }
             }
         }
         self.inner.open.fetch_sub(1, Ordering::AcqRel);

@@ -26,7 +26,8 @@ use super::{
 
 /// Shards in a [`RateTable`].
 pub const SHARDS: usize = 64;
-/// Keys a [`RateTable`] holds by default (all rules together): 262,144, about 20 MiB at most.
+/// Keys a [`RateTable`] holds by default (all rules together): 262,144, about 21 MiB at most
+/// plus the text of `sub` keys.
 pub const DEFAULT_MAX_KEYS: usize = 262_144;
 
 /// A key borrowed for lookups, so a check allocates only when it inserts a new key.
@@ -385,6 +386,36 @@ mod tests {
             "tracked again after the sweep"
         );
         assert_eq!(t.table_full(), full);
+    }
+
+    #[test]
+    fn a_sweep_forgets_only_keys_at_rest() {
+        let mut s = Shard::default();
+        for (n, tat) in [(1, 5), (2, 100), (3, 10)] {
+            s.map.insert(
+                Slot {
+                    rule: 0,
+                    key: ip(n),
+                },
+                tat,
+            );
+        }
+        s.min_tat = 5;
+        assert!(!s.make_room(3, 4), "nothing at rest before 5");
+        assert_eq!(s.map.len(), 3);
+        assert!(
+            s.make_room(3, 10),
+            "keys with TAT 5 and 10 are at rest at 10"
+        );
+        assert_eq!(s.map.len(), 1);
+        assert_eq!(
+            s.map
+                .get(&(0u16, KeyRef::Ip(IpAddr::from([0, 0, 0, 2]))) as &dyn Lookup),
+            Some(&100)
+        );
+        assert_eq!(s.min_tat, 100);
+        assert!(!s.make_room(1, 99), "full, and nothing at rest before 100");
+        assert_eq!(s.map.len(), 1);
     }
 
     #[test]

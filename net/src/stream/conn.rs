@@ -16,11 +16,11 @@ use super::{
 use crate::{
     CloseReason, Core,
     auth::Need,
-    edge::Access,
     conn::{
         deadline::{Expired, until},
         input::Input,
     },
+    edge::Access,
 };
 use ringwire_protocol::stream::{
     CapExceeded, Connection, ErrorCode, Event, PeerWork, RateCaps, RateMeter, Role,
@@ -158,6 +158,10 @@ async fn run(
         timer: time::sleep_until(time::now()),
         core,
     };
+    if let Err((code, debug)) = admission.at_connect() {
+        sink.goaway(&mut conn, code, debug, &mut out).await;
+        return CloseReason::Rejected;
+    }
     let mut deadline = time::sleep_until(time::now());
     // Ours and the peer's apart: a client's GOAWAY must not keep ours from going out on drain.
     let mut goaway_sent = false;
@@ -198,7 +202,6 @@ async fn run(
             }
             // The handshake decides who the client is, or refuses it.
             let verdict = match event {
-                Event::Hello(_) => admission.on_hello(),
                 Event::Auth(token) => admission.on_auth(token).and_then(|()| {
                     conn.accept_hello(&mut out)
                         .map_err(|_| (ErrorCode::PROTOCOL_ERROR, &b"handshake"[..]))
@@ -377,6 +380,7 @@ async fn calm(
 
 /// Handles one event. `Ok(true)`: the server reset a stream because of the peer (an unknown
 /// service), which counts against the peer's reset cap.
+#[allow(clippy::too_many_arguments)] // one call site; the loop's state, split for borrowing
 fn on_event(
     event: Event<'_>,
     conn: &mut Connection,
@@ -393,7 +397,10 @@ fn on_event(
         Event::StreamOpened { id, service } => {
             // The edge first: what the service needs, its rate limits, the core's load.
             let (name, need): (&'static str, _) = match service {
-                "echo" => ("echo", None),
+                "echo" => {
+                    let protected = admission.protects("echo");
+                    ("echo", protected.then_some(Need::Data))
+                }
                 "pubsub" if hub.is_some() => ("pubsub", Some(Need::Data)),
                 name => match server.named(name) {
                     Some((name, app)) => (name, app.need()),

@@ -28,14 +28,15 @@ impl Admission {
         }
     }
 
-    /// The client's HELLO came without a token.
-    pub(crate) fn on_hello(&mut self) -> Result<(), Refusal> {
+    /// Before any frame: protected mode refuses a stranger at once, with a GOAWAY as the
+    /// server's first frame (the handshake allows it), so the client reads the refusal
+    /// before anything else.
+    pub(crate) fn at_connect(&self) -> Result<(), Refusal> {
         self.protected()
     }
 
     /// The client's HELLO came with `token`: `Ok` to answer with our HELLO.
     pub(crate) fn on_auth(&mut self, token: &[u8]) -> Result<(), Refusal> {
-        self.protected()?;
         if !self.edge.edge().has_keys() {
             return Ok(()); // a token means nothing without keys; loopback or open, as above
         }
@@ -59,6 +60,11 @@ impl Admission {
         Err((ErrorCode::FORBIDDEN, PROTECTED_MESSAGE.as_bytes()))
     }
 
+    /// Whether the public service `name` needs a token anyway (`auth.protect`).
+    pub(crate) fn protects(&self, name: &str) -> bool {
+        self.edge.protects_service(name)
+    }
+
     /// A stream opened to `service`, which needs `need` (`None`: public, like `echo`): the
     /// service's handle on the client, or why the stream is refused.
     pub(crate) fn open(
@@ -71,7 +77,12 @@ impl Admission {
         if let Some(need) = need {
             self.edge.authorize(self.peer, &self.principal, need)?;
         }
-        let access = Access::new(self.edge.clone(), self.peer, self.principal.clone(), service);
+        let access = Access::new(
+            self.edge.clone(),
+            self.peer,
+            self.principal.clone(),
+            service,
+        );
         access.admit()?;
         Ok(access)
     }

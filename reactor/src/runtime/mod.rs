@@ -268,14 +268,19 @@ impl Runtime {
 
     fn park(&self, cx: &Context, timeout: Option<Duration>) {
         stats::bump(&cx.counters.iterations, 1);
+        let turn_started = cx.clock.get();
         let (res, garbage) = {
             let mut driver = cx.driver.borrow_mut();
             let res = driver.park(timeout);
             (res, driver.take_garbage())
         };
         drop(garbage);
+        let mut slept = Duration::ZERO;
         match res {
-            Ok(slept) => stats::bump(&cx.counters.parked_ns, slept.as_nanos() as u64),
+            Ok(parked) => {
+                slept = parked;
+                stats::bump(&cx.counters.parked_ns, parked.as_nanos() as u64);
+            }
             Err(e) => {
                 // A driver error here means the ring or epoll instance itself is broken; retrying
                 // in a tight loop would only burn the core.
@@ -284,6 +289,14 @@ impl Runtime {
             }
         }
         let now = Instant::now();
+        // The turn that just ended ran this long before parking: what the events this turn
+        // serves waited, at least (no extra clock read: the driver measured its own sleep).
+        let busy = now
+            .saturating_duration_since(turn_started)
+            .saturating_sub(slept);
+        cx.counters
+            .last_turn_ns
+            .set(u64::try_from(busy.as_nanos()).unwrap_or(u64::MAX));
         cx.clock.set(now);
         let expired = cx.timers.borrow_mut().expire(now);
         for w in expired {
@@ -376,6 +389,13 @@ pub fn handle() -> Handle {
 /// The backend of the runtime running on this thread, if any.
 pub fn current_backend() -> Option<BackendKind> {
     context::try_with(|cx| cx.selection.kind)
+}
+
+/// How long the current core's previous loop turn ran tasks before it parked: events handled
+/// in this turn (a request, a new connection) waited at least that long. Zero outside a
+/// runtime. What overload shedding reads on every request.
+pub fn last_turn() -> Duration {
+    context::try_with(|cx| Duration::from_nanos(cx.counters.last_turn_ns.get())).unwrap_or_default()
 }
 
 /// A snapshot of this core's event-loop counters.

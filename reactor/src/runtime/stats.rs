@@ -8,6 +8,8 @@ pub(crate) struct Counters {
     pub(crate) iterations: Cell<u64>,
     pub(crate) tasks_polled: Cell<u64>,
     pub(crate) parked_ns: Cell<u64>,
+    /// How long the previous loop turn ran before parking, in ns.
+    pub(crate) last_turn_ns: Cell<u64>,
     pub(crate) started: Cell<Option<std::time::Instant>>,
 }
 

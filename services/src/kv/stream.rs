@@ -147,7 +147,14 @@ fn deny(id: u32, denial: Denial, out: &mut Vec<u8>) {
         Denial::Overloaded => Status::Busy,
     };
     let message = denial.code();
-    kv::encode_response(&Response::Failed { id, status, message }, out);
+    kv::encode_response(
+        &Response::Failed {
+            id,
+            status,
+            message,
+        },
+        out,
+    );
 }
 
 /// Answers why the stream cannot go on; the stream then ends (the next message's start is

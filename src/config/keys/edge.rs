@@ -3,7 +3,7 @@
 
 use super::{Key, Kind, opt_text};
 use crate::config::values;
-use ringwire_net::limit::Rules;
+use ringwire_net::limit::{Pattern, Rules};
 use std::path::PathBuf;
 
 pub static KEYS: &[Key] = &[
@@ -54,6 +54,26 @@ pub static KEYS: &[Key] = &[
             Ok(())
         },
         get: |s| s.edge.insecure_open.to_string(),
+    },
+    Key {
+        name: "auth.protect",
+        flag: "auth-protect",
+        kind: Kind::Text,
+        default: "",
+        help: "Public routes and services that need a valid token anyway (or, without keys, a loopback client), comma-separated patterns: an HTTP path, a prefix ending in * (`/static/*`), or stream:echo. Empty: /plaintext, /json, /echo, /static/ and stream echo are open to all.",
+        set: |s, v| {
+            s.edge.protect = v
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| p.parse::<Pattern>())
+                .collect::<Result<_, _>>()?;
+            Ok(())
+        },
+        get: |s| {
+            let list: Vec<String> = s.edge.protect.iter().map(|p| p.to_string()).collect();
+            list.join(",")
+        },
     },
     Key {
         name: "auth.public_metrics",
@@ -130,5 +150,7 @@ pub static KEYS: &[Key] = &[
 ];
 
 fn path(p: &Option<PathBuf>) -> String {
-    p.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+    p.as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
 }

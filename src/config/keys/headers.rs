@@ -150,3 +150,55 @@ pub static KEYS: &[Key] = &[
         },
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Settings, keys::find};
+
+    fn set(s: &mut Settings, key: &str, v: &str) -> Result<(), String> {
+        (find(key).expect("a key").set)(s, v)
+    }
+
+    #[test]
+    fn defaults_are_the_net_defaults() {
+        let s = Settings::default();
+        assert_eq!(
+            s.net_config().headers,
+            ringwire_net::SecurityHeaders::default()
+        );
+    }
+
+    #[test]
+    fn csp_is_for_static_files_and_routes_override() {
+        let mut s = Settings::default();
+        set(&mut s, "headers.csp_static", "default-src 'self'").unwrap();
+        set(&mut s, "headers.hsts", "max-age=60").unwrap();
+        set(&mut s, "headers.nosniff", "false").unwrap();
+        set(
+            &mut s,
+            "headers.routes",
+            "/static/embed/;X-Frame-Options=, /kv/;A=b",
+        )
+        .unwrap();
+        let h = s.net_config().headers;
+        let has = |path: &str, name: &str| h.fields_for(path).iter().any(|(n, _)| n == name);
+        assert!(has("/static/a", "Content-Security-Policy"));
+        assert!(!has("/plaintext", "Content-Security-Policy"));
+        assert!(has("/plaintext", "Strict-Transport-Security"));
+        assert!(!has("/plaintext", "X-Content-Type-Options"));
+        assert!(has("/static/embed/x", "Content-Security-Policy"));
+        assert!(!has("/static/embed/x", "X-Frame-Options"));
+        assert!(has("/kv/x", "A") && has("/kv/x", "X-Frame-Options"));
+        let text = (find("headers.routes").unwrap().get)(&s);
+        assert_eq!(text, "/static/embed/;X-Frame-Options=,/kv/;A=b");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_reason() {
+        let mut s = Settings::default();
+        let e = set(&mut s, "headers.routes", "/x;Content-Length=1").unwrap_err();
+        assert!(e.contains("Content-Length"), "{e}");
+        assert!(set(&mut s, "headers.routes", "x;A=b").is_err());
+        assert!(set(&mut s, "headers.hsts", "max-age=1\u{7f}").is_err());
+    }
+}
