@@ -151,6 +151,8 @@ both_backends! {
         assert_eq!(plain.status, 200, "{plain:?}");
         let echo = call(&s, "POST", "/echo", None, b"hello");
         assert_eq!((echo.status, &echo.body[..]), (200, &b"hello"[..]));
+        // ... and a bad one does not shut them.
+        assert_eq!(call(&s, "GET", "/plaintext", Some("junk"), b"").status, 200);
 
         let forbidden = denied(&s, "forbidden") - forbidden0;
         assert!(forbidden >= 8.0, "8 refusals counted as forbidden, not {forbidden}");
@@ -213,6 +215,19 @@ both_backends! {
         assert_eq!(status, 401);
         let (status, _) = with_authorization(&s, "Bearer");
         assert_eq!(status, 401);
+        // Two Authorization fields, in either order: neither counts (RFC 9110 allows one).
+        for pair in [["junk", good.as_str()], [good.as_str(), "junk"]] {
+            let req = format!(
+                "GET /kv/a/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+                 Authorization: Bearer {}\r\nConnection: close\r\n\r\n",
+                pair[0], pair[1]
+            );
+            let mut conn = s.connect();
+            std::io::Write::write_all(&mut conn, req.as_bytes()).unwrap();
+            let mut r = std::io::BufReader::new(conn);
+            let got = util::read_response(&mut r, false).expect("an answer");
+            assert_eq!(got.status, 401, "two Authorization fields {pair:?}");
+        }
 
         // Each request on a kept-alive connection is judged by its own field, in either order.
         for (first, second, want) in [

@@ -113,8 +113,14 @@ impl<'r> Request<'r> {
     /// core and cached; see [`EdgeLocal::principal`]).
     pub fn principal(&self) -> &Principal {
         self.principal.get_or_init(|| {
-            self.edge
-                .principal(bearer(self.head.header("authorization")))
+            let mut fields = self.head.headers_named("authorization");
+            let first = fields.next();
+            if fields.next().is_some() {
+                // RFC 9110 allows one Authorization field: with two, which one a proxy in front
+                // honoured is unknown, so neither is.
+                return Principal::Invalid;
+            }
+            self.edge.principal(bearer(first))
         })
     }
 

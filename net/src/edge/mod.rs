@@ -318,7 +318,8 @@ impl EdgeLocal {
     /// shedding is configured).
     pub async fn probe(self: Rc<Self>, core: usize) {
         loop {
-            let planned = ringwire_reactor::time::now() + PROBE_PERIOD;
+            // From the real time: the loop's cached clock may be a long turn old.
+            let planned = std::time::Instant::now() + PROBE_PERIOD;
             ringwire_reactor::time::sleep_until(planned).await;
             // The real time, not the loop's cached clock: the lateness is the point.
             let ran = std::time::Instant::now();

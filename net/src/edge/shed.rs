@@ -76,20 +76,21 @@ impl CoreLoad {
         if !shedder.queue_delay.is_zero() {
             let turn = ringwire_reactor::last_turn();
             if turn >= shedder.queue_delay {
-                self.late(shedder, turn, now);
+                self.late(shedder, turn, now, "loop turn");
             }
         }
         self.until.get().is_some_and(|t| now < t) || shedder.memory_over()
     }
 
     /// The loop ran `lag` late: shed from `now` for [`HOLD`].
-    fn late(&self, shedder: &Shedder, lag: Duration, now: Instant) {
+    fn late(&self, shedder: &Shedder, lag: Duration, now: Instant, seen_by: &'static str) {
         shedder
             .worst_lag_us
             .fetch_max(lag.as_micros() as u64, Relaxed);
         if self.until.get().is_none_or(|t| t <= now) {
             tracing::warn!(
                 lag_ms = lag.as_millis() as u64,
+                seen_by,
                 "event loop late: shedding new connections and requests"
             );
         }
@@ -101,7 +102,7 @@ impl CoreLoad {
         let lag = ran.saturating_duration_since(planned);
         shedder.worst_lag_us.store(lag.as_micros() as u64, Relaxed);
         if !shedder.queue_delay.is_zero() && lag >= shedder.queue_delay {
-            self.late(shedder, lag, ran);
+            self.late(shedder, lag, ran, "probe");
         }
         let n = self.probes.get().wrapping_add(1);
         self.probes.set(n);

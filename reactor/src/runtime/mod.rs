@@ -291,9 +291,14 @@ impl Runtime {
         let now = Instant::now();
         // The turn that just ended ran this long before parking: what the events this turn
         // serves waited, at least (no extra clock read: the driver measured its own sleep).
-        let busy = now
-            .saturating_duration_since(turn_started)
-            .saturating_sub(slept);
+        // The first turn also ran the set-up before the loop started (a store opened, a pool
+        // connected): not a queueing delay.
+        let busy = if cx.counters.iterations.get() == 1 {
+            Duration::ZERO
+        } else {
+            now.saturating_duration_since(turn_started)
+                .saturating_sub(slept)
+        };
         cx.counters
             .last_turn_ns
             .set(u64::try_from(busy.as_nanos()).unwrap_or(u64::MAX));

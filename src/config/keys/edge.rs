@@ -127,7 +127,7 @@ pub static KEYS: &[Key] = &[
         name: "shed.queue_delay",
         flag: "shed-queue-delay",
         kind: Kind::Text,
-        default: "250ms",
+        default: "1s",
         help: "A core whose event loop runs this late sheds for a second: new connections are closed at once, new requests get 503 with Retry-After (stream: UNAVAILABLE). 0: never.",
         set: |s, v| {
             s.edge.shed_queue_delay = values::duration(v)?;
