@@ -286,6 +286,9 @@ pub struct EdgeLocal {
     keyring: RefCell<(u64, Option<Arc<Keyring>>)>,
     cache: RefCell<TokenCache>,
     load: CoreLoad,
+    /// Unix seconds, and the loop instant they were read at: one clock read per half second
+    /// instead of one per token check.
+    unix: std::cell::Cell<(std::time::Instant, u64)>,
 }
 
 impl EdgeLocal {
@@ -296,7 +299,21 @@ impl EdgeLocal {
             keyring: RefCell::new((0, None)),
             cache: RefCell::new(TokenCache::default()),
             load: CoreLoad::default(),
+            unix: std::cell::Cell::new((std::time::Instant::now(), unix_now())),
         })
+    }
+
+    /// Unix seconds now, to within half a second (token expiry is checked with a leeway of
+    /// seconds).
+    fn unix_now(&self) -> u64 {
+        let now = ringwire_reactor::time::now();
+        let (at, secs) = self.unix.get();
+        if now >= at && now.duration_since(at) < Duration::from_millis(500) {
+            return secs;
+        }
+        let secs = unix_now();
+        self.unix.set((now, secs));
+        secs
     }
 
     /// Whether this core sheds new work now (its loop ran late, or memory is past the
@@ -364,10 +381,13 @@ impl EdgeLocal {
             return Principal::Anonymous;
         };
         let leeway = self.edge.config.leeway.as_secs();
-        let verified =
-            self.cache
-                .borrow_mut()
-                .get_or_verify(&keyring, generation, token, unix_now(), leeway);
+        let verified = self.cache.borrow_mut().get_or_verify(
+            &keyring,
+            generation,
+            token,
+            self.unix_now(),
+            leeway,
+        );
         match verified {
             Ok(v) => Principal::Token {
                 verified: v,
@@ -410,8 +430,11 @@ impl EdgeLocal {
         match principal {
             Principal::Anonymous => Err(Denial::MissingToken),
             Principal::Invalid => Err(Denial::InvalidToken),
-            Principal::Token { verified, .. } => {
-                if !self.still_valid(verified) {
+            Principal::Token {
+                verified,
+                generation,
+            } => {
+                if !self.still_valid(verified, *generation) {
                     Err(Denial::InvalidToken)
                 } else if verified.scopes.allows(need) {
                     Ok(())
@@ -424,13 +447,14 @@ impl EdgeLocal {
 
     /// A token verified earlier (at a stream's handshake) is still good: not expired since,
     /// and not revoked or unsigned by a reload since.
-    fn still_valid(&self, verified: &Rc<Verified>) -> bool {
+    fn still_valid(&self, verified: &Rc<Verified>, verified_under: u64) -> bool {
         let leeway = self.edge.config.leeway.as_secs();
-        if verified.exp.saturating_add(leeway) <= unix_now() {
+        if verified.exp.saturating_add(leeway) <= self.unix_now() {
             return false;
         }
-        let (_, keyring) = self.current_keyring();
-        keyring.is_some_and(|k| k.still_valid(verified))
+        let (generation, keyring) = self.current_keyring();
+        // Nothing reloaded since it was verified: the keys and revocations it passed stand.
+        generation == verified_under || keyring.is_some_and(|k| k.still_valid(verified))
     }
 
     /// The rate limits of `rules` (from [`Rules::for_path`] or [`Rules::for_service`]) for
@@ -441,7 +465,7 @@ impl EdgeLocal {
         peer: Option<IpAddr>,
         principal: &Principal,
     ) -> Result<(), Denial> {
-        let now = crate::limit::now_ns();
+        let now = crate::limit::ns_at(ringwire_reactor::time::now());
         // No address (a socket that lost its peer): counted together, under the unspecified one.
         let ip = peer.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         let decision = self

@@ -69,9 +69,15 @@ pub fn client_ip(addr: IpAddr) -> IpAddr {
 /// Nanoseconds since a process-wide epoch (the first call), on the monotonic clock: the
 /// clock [`RateTable::check`] callers pass in.
 pub fn now_ns() -> u64 {
+    ns_at(Instant::now())
+}
+
+/// [`now_ns`] for an instant already read (a worker passes its loop's clock, read once per
+/// turn, instead of reading the clock again per request).
+pub fn ns_at(at: Instant) -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     let epoch = *EPOCH.get_or_init(Instant::now);
-    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    u64::try_from(at.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
