@@ -261,3 +261,23 @@ both_backends! {
         assert_eq!(call(&s, "GET", "/kv/a/x", Some(&good), b"").status, 404);
     }
 }
+
+both_backends! {
+    fn public_routes_can_be_protected(io) {
+        let a = Key::new();
+        let keys = KeyDir::with(&[&a]);
+        let s = Server::start(io, &[
+            "--auth-keys", keys.path(),
+            "--auth-protect", "/plaintext,/static/*",
+        ]);
+        let any = a.token(&["sub:nothing"]);
+        // Protected: a valid token, whatever its scopes, and only a valid one.
+        assert_missing(&call(&s, "GET", "/plaintext", None, b""));
+        assert_invalid(&call(&s, "GET", "/plaintext", Some("junk"), b""), "junk");
+        assert_eq!(call(&s, "GET", "/plaintext", Some(&any), b"").status, 200);
+        assert_missing(&call(&s, "GET", "/static/x", None, b""));
+        // Not listed: still public.
+        assert_eq!(call(&s, "GET", "/json", None, b"").status, 200);
+        assert_eq!(call(&s, "POST", "/echo", None, b"e").status, 200);
+    }
+}

@@ -136,3 +136,28 @@ both_backends! {
         assert!(shed >= 1.0, "shed connections are counted: {shed}");
     }
 }
+
+both_backends! {
+    fn the_total_connection_limit_holds_across_cores(io) {
+        // Two workers, five connections in all: whichever cores they land on.
+        let s = Server::start(io, &["--workers", "2", "--max-connections-total", "5"]);
+        let local = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let mut held = Vec::new();
+        let served = (0..5).filter(|_| try_request(&s, local, &mut held) == Some(200)).count();
+        assert_eq!(served, 5, "the first five are served");
+        // Whatever the address: over the total, closed at once.
+        for from in [local, FLOODER] {
+            assert_eq!(try_request(&s, from, &mut held), None, "a sixth from {from} is refused");
+        }
+        let total = metric(&s, r#"ringwire_edge_connections_refused_total{reason="total"}"#);
+        assert!(total >= 2.0, "refusals over the total are counted: {total}");
+        // One goes away: its place is free again.
+        drop(held.pop());
+        let mut again = Vec::new();
+        let freed = (0..50).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            try_request(&s, local, &mut again) == Some(200)
+        });
+        assert!(freed, "a closed connection gives its place back");
+    }
+}

@@ -359,14 +359,16 @@ impl EdgeLocal {
         &self.edge
     }
 
-    /// The current keyring and its generation, refreshed after a reload.
-    fn current_keyring(&self) -> (u64, Option<Arc<Keyring>>) {
+    /// Runs `f` on the current keyring and its generation (refreshed after a reload) without
+    /// touching the shared `Arc`'s count: the per-request path.
+    fn with_keyring<R>(&self, f: impl FnOnce(u64, Option<&Arc<Keyring>>) -> R) -> R {
         let generation = self.edge.generation.load(Ordering::Acquire);
-        let mut mine = self.keyring.borrow_mut();
-        if mine.0 != generation {
-            *mine = (generation, self.edge.keyring());
+        let stale = self.keyring.borrow().0 != generation;
+        if stale {
+            *self.keyring.borrow_mut() = (generation, self.edge.keyring());
         }
-        mine.clone()
+        let mine = self.keyring.borrow();
+        f(mine.0, mine.1.as_ref())
     }
 
     /// Who presents `token` (the bytes after `Bearer `), verified once per core and kept in
@@ -375,19 +377,20 @@ impl EdgeLocal {
         let Some(token) = token else {
             return Principal::Anonymous;
         };
-        let (generation, keyring) = self.current_keyring();
-        let Some(keyring) = keyring else {
+        let leeway = self.edge.config.leeway.as_secs();
+        let now = self.unix_now();
+        let verified = self.with_keyring(|generation, keyring| {
             // No keys: a token means nothing; protected mode decides.
+            let keyring = keyring?;
+            let cached = self
+                .cache
+                .borrow_mut()
+                .get_or_verify(keyring, generation, token, now, leeway);
+            Some((generation, cached))
+        });
+        let Some((generation, verified)) = verified else {
             return Principal::Anonymous;
         };
-        let leeway = self.edge.config.leeway.as_secs();
-        let verified = self.cache.borrow_mut().get_or_verify(
-            &keyring,
-            generation,
-            token,
-            self.unix_now(),
-            leeway,
-        );
         match verified {
             Ok(v) => Principal::Token {
                 verified: v,
@@ -452,9 +455,10 @@ impl EdgeLocal {
         if verified.exp.saturating_add(leeway) <= self.unix_now() {
             return false;
         }
-        let (generation, keyring) = self.current_keyring();
         // Nothing reloaded since it was verified: the keys and revocations it passed stand.
-        generation == verified_under || keyring.is_some_and(|k| k.still_valid(verified))
+        self.with_keyring(|generation, keyring| {
+            generation == verified_under || keyring.is_some_and(|k| k.still_valid(verified))
+        })
     }
 
     /// The rate limits of `rules` (from [`Rules::for_path`] or [`Rules::for_service`]) for

@@ -198,9 +198,12 @@ impl<'a> RequestHead<'a> {
     where
         'a: 'n,
     {
-        self.headers()
-            .filter(move |f| f.name.eq_ignore_ascii_case(name))
-            .map(|f| f.value)
+        let buf = self.buf;
+        // Lengths first: most fields are ruled out without looking at their bytes.
+        self.fields
+            .iter()
+            .filter(move |f| f.name_is(buf, name))
+            .map(move |f| f.value_in(buf))
     }
 
     /// All fields, in the order they were sent.

@@ -25,6 +25,22 @@ impl FieldIdx {
         }
     }
 
+    /// Whether this field's name is `name` (ASCII case-insensitive), comparing lengths first.
+    pub(crate) fn name_is(&self, buf: &[u8], name: &str) -> bool {
+        if self.name_len as usize != name.len() {
+            return false;
+        }
+        let n = self.name as usize;
+        buf.get(n..n + name.len())
+            .is_some_and(|b| b.eq_ignore_ascii_case(name.as_bytes()))
+    }
+
+    /// This field's value in `buf`.
+    pub(crate) fn value_in<'a>(&self, buf: &'a [u8]) -> &'a [u8] {
+        let v = self.value as usize;
+        buf.get(v..v + self.value_len as usize).unwrap_or_default()
+    }
+
     fn resolve<'a>(&self, buf: &'a [u8]) -> Field<'a> {
         let (n, v) = (self.name as usize, self.value as usize);
         let name = buf.get(n..n + self.name_len as usize).unwrap_or_default();
