@@ -113,6 +113,12 @@ impl Core {
         *self.edge.borrow_mut() = EdgeLocal::new(edge);
     }
 
+    /// Puts this (admin listener's) core behind `edge` for tokens and scopes only: no
+    /// connection limits, rate limits or shedding there.
+    pub fn set_admin_edge(&self, edge: Arc<Edge>) {
+        *self.edge.borrow_mut() = EdgeLocal::for_admin(edge);
+    }
+
     /// This core's side of the edge.
     pub fn edge(&self) -> Rc<EdgeLocal> {
         self.edge.borrow().clone()

@@ -52,7 +52,7 @@ pub(crate) async fn accept_until_drained<F: Future<Output = ()> + 'static>(
                     continue;
                 }
                 let peer = stream.peer_addr().ok().map(|a| a.ip());
-                let Ok(permit) = edge.edge().admit_connection(peer) else {
+                let Ok(permit) = edge.admit_connection(peer) else {
                     core.stats().closed(CloseReason::Rejected);
                     continue;
                 };

@@ -352,7 +352,7 @@ async fn control(
         };
         let core = Core::install(state.handles.len(), admin_config);
         if let Some(edge) = &state.edge {
-            core.set_edge(edge.clone());
+            core.set_admin_edge(edge.clone());
         }
         match ringwire_reactor::net::TcpListener::from_std(listener) {
             Ok(l) => {

@@ -289,12 +289,25 @@ pub struct EdgeLocal {
     /// Unix seconds, and the loop instant they were read at: one clock read per half second
     /// instead of one per token check.
     unix: std::cell::Cell<(std::time::Instant, u64)>,
+    /// The admin listener's view: tokens and scopes as everywhere, but no connection limits,
+    /// rate limits or shedding, so an operator can still look while the workers are flooded.
+    admin: bool,
 }
 
 impl EdgeLocal {
     /// This core's view of `edge`.
     pub fn new(edge: Arc<Edge>) -> Rc<EdgeLocal> {
+        Self::build(edge, false)
+    }
+
+    /// The admin listener's view of `edge`: the same tokens, none of the limits.
+    pub fn for_admin(edge: Arc<Edge>) -> Rc<EdgeLocal> {
+        Self::build(edge, true)
+    }
+
+    fn build(edge: Arc<Edge>, admin: bool) -> Rc<EdgeLocal> {
         Rc::new(EdgeLocal {
+            admin,
             edge,
             keyring: RefCell::new((0, None)),
             cache: RefCell::new(TokenCache::default()),
@@ -319,7 +332,16 @@ impl EdgeLocal {
     /// Whether this core sheds new work now (its loop ran late, or memory is past the
     /// threshold).
     pub fn shedding(&self, now: std::time::Instant) -> bool {
-        self.load.shedding(&self.edge.shedder, now)
+        !self.admin && self.load.shedding(&self.edge.shedder, now)
+    }
+
+    /// A new connection from `peer`: its place in the connection limits (none on the admin
+    /// listener), or why it is refused.
+    pub fn admit_connection(&self, peer: Option<IpAddr>) -> Result<Option<ConnPermit>, Denial> {
+        if self.admin {
+            return Ok(None);
+        }
+        self.edge.admit_connection(peer)
     }
 
     /// Whether new connections must be refused now; counts the refusal.
@@ -511,7 +533,7 @@ impl EdgeLocal {
 
     /// Whether any rate limit is configured.
     pub fn has_rules(&self) -> bool {
-        !self.edge.config.rules.is_empty()
+        !self.admin && !self.edge.config.rules.is_empty()
     }
 
     /// The rules of stream service `name`.
