@@ -174,12 +174,15 @@ fn load_keyring(config: &EdgeConfig) -> Result<Option<Keyring>, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Seconds since the Unix epoch.
-fn unix_now() -> u64 {
+/// Time since the Unix epoch, from the wall clock.
+fn unix_time() -> Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+        .unwrap_or_default()
 }
+
+/// How often a core re-reads the wall clock for token times (following its adjustments).
+const UNIX_REBASE: Duration = Duration::from_secs(10);
 
 /// Whether `ip` is a loopback address (IPv4-mapped IPv6 included).
 pub fn is_loopback(ip: IpAddr) -> bool {
@@ -199,7 +202,7 @@ pub struct EdgeLocal {
     load: CoreLoad,
     /// Unix seconds, and the loop instant they were read at: one clock read per half second
     /// instead of one per token check.
-    unix: std::cell::Cell<(std::time::Instant, u64)>,
+    unix: std::cell::Cell<(std::time::Instant, Duration)>,
     /// The admin listener's view: tokens and scopes as everywhere, but no connection limits,
     /// rate limits or shedding, so an operator can still look while the workers are flooded.
     admin: bool,
@@ -223,21 +226,23 @@ impl EdgeLocal {
             keyring: RefCell::new((0, None)),
             cache: RefCell::new(TokenCache::default()),
             load: CoreLoad::default(),
-            unix: std::cell::Cell::new((std::time::Instant::now(), unix_now())),
+            unix: std::cell::Cell::new((std::time::Instant::now(), unix_time())),
         })
     }
 
-    /// Unix seconds now, to within half a second (token expiry is checked with a leeway of
-    /// seconds).
+    /// Unix seconds now: the wall clock read at most every [`UNIX_REBASE`], advanced by the
+    /// loop's monotonic clock (read once per turn) in between. Exact to the loop turn, which
+    /// matters with `auth.leeway = 0` and a token issued this second.
     fn unix_now(&self) -> u64 {
         let now = ringwire_reactor::time::now();
-        let (at, secs) = self.unix.get();
-        if now >= at && now.duration_since(at) < Duration::from_millis(500) {
-            return secs;
+        let (at, base) = self.unix.get();
+        if now < at || now.duration_since(at) >= UNIX_REBASE {
+            // Rebased on a pair read together, so neither clock runs ahead of the other.
+            let pair = (std::time::Instant::now(), unix_time());
+            self.unix.set(pair);
+            return pair.1.as_secs();
         }
-        let secs = unix_now();
-        self.unix.set((now, secs));
-        secs
+        (base + now.duration_since(at)).as_secs()
     }
 
     /// Whether this core sheds new work now (its loop ran late, or memory is past the
