@@ -200,8 +200,8 @@ pub struct EdgeLocal {
     keyring: RefCell<(u64, Option<Arc<Keyring>>)>,
     cache: RefCell<TokenCache>,
     load: CoreLoad,
-    /// Unix seconds, and the loop instant they were read at: one clock read per half second
-    /// instead of one per token check.
+    /// The wall clock (since the Unix epoch) and the instant it was read at, re-read every
+    /// [`UNIX_REBASE`]: one wall-clock read per ten seconds instead of one per token check.
     unix: std::cell::Cell<(std::time::Instant, Duration)>,
     /// The admin listener's view: tokens and scopes as everywhere, but no connection limits,
     /// rate limits or shedding, so an operator can still look while the workers are flooded.
