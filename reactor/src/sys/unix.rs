@@ -110,6 +110,7 @@ pub(crate) fn block_signals(signals: &[i32]) -> io::Result<()> {
 }
 
 /// `kill(getpid(), signal)`: sends `signal` to this process.
+#[cfg(target_os = "linux")]
 pub(crate) fn raise_in_process(signal: i32) -> io::Result<()> {
     // SAFETY: getpid has no preconditions; kill takes plain integers and touches no memory of
     // ours.
