@@ -1,7 +1,10 @@
 //! The built-in routes.
 
 use crate::files::StaticFiles;
-use ringwire_net::{Error, Request, Responder, Service, problem::send_error};
+use ringwire_net::{
+    Error, Request, Responder, Service,
+    problem::{method_not_allowed, send_error},
+};
 use ringwire_services::{channels::http::ChannelsHttp, kv::http::KvHttp};
 use std::path::Path;
 
@@ -74,8 +77,8 @@ impl Service for Router {
                 "secret detail: /var/lib/ringwire/db.mdb is corrupt".into(),
             )),
             "/debug/silent" if self.test_hooks => Ok(()),
-            "/plaintext" | "/json" => not_allowed(req, res, b"GET, HEAD"),
-            "/echo" => not_allowed(req, res, b"POST"),
+            "/plaintext" | "/json" => method_not_allowed(req, res, b"GET, HEAD"),
+            "/echo" => method_not_allowed(req, res, b"POST"),
             _ if path.starts_with("/kv/") => self.kv.handle(req, res, &path[4..]).await,
             _ if path.starts_with("/channels/") && self.channels.is_some() => {
                 let channels = self.channels.as_ref().expect("checked");
@@ -85,28 +88,11 @@ impl Service for Router {
                 (Some(files), Some(rest)) if method == "GET" || method == "HEAD" => {
                     files.serve(req, rest, res)
                 }
-                (Some(_), Some(_)) => not_allowed(req, res, b"GET, HEAD"),
+                (Some(_), Some(_)) => method_not_allowed(req, res, b"GET, HEAD"),
                 _ => send_error(req, res, 404, "route.not_found", "no such route", &[]),
             },
         }
     }
-}
-
-/// 405 with the methods the route takes.
-pub(crate) fn not_allowed(
-    req: &Request<'_>,
-    res: &mut Responder<'_>,
-    allow: &[u8],
-) -> Result<(), Error> {
-    let message = "this route does not take that method; see the Allow header";
-    send_error(
-        req,
-        res,
-        405,
-        "http.method_not_allowed",
-        message,
-        &[("Allow", allow)],
-    )
 }
 
 /// The `Content-Type` `/echo` sends back: the request's if it is one a browser does not

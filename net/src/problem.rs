@@ -61,6 +61,23 @@ pub fn send_error(
     )
 }
 
+/// `405` with code `http.method_not_allowed` and the route's methods in `Allow`.
+pub fn method_not_allowed(
+    req: &Request<'_>,
+    res: &mut Responder<'_>,
+    allow: &[u8],
+) -> Result<(), Error> {
+    let message = "this route does not take that method; see the Allow header";
+    send_error(
+        req,
+        res,
+        405,
+        "http.method_not_allowed",
+        message,
+        &[("Allow", allow)],
+    )
+}
+
 /// [`send_error`] for a caller that decided JSON or text itself.
 pub fn write_error(
     json: bool,

@@ -5,7 +5,11 @@
 //! with the `admin` scope (without keys: a loopback client).
 
 use crate::{control::State, health, metrics};
-use ringwire_net::{Error, Request, Responder, Service, auth::Need, problem::send_error};
+use ringwire_net::{
+    Error, Request, Responder, Service,
+    auth::Need,
+    problem::{method_not_allowed, send_error},
+};
 use ringwire_reactor::signal::{SIGHUP, SIGTERM};
 use std::rc::Rc;
 
@@ -35,7 +39,7 @@ impl Service for Admin {
         if let Some(signal) = action(req.path()) {
             req.authorize(Need::Admin)?;
             if method != "POST" {
-                return not_allowed(req, res, b"POST");
+                return method_not_allowed(req, res, b"POST");
             }
             return match ringwire_reactor::signal::raise(signal) {
                 Ok(()) => res.send(202, &[JSON, NO_STORE], b"{\"accepted\":true}\n"),
@@ -43,7 +47,7 @@ impl Service for Admin {
             };
         }
         if method != "GET" && method != "HEAD" {
-            return not_allowed(req, res, b"GET, HEAD");
+            return method_not_allowed(req, res, b"GET, HEAD");
         }
         match req.path() {
             "/health/live" => {
@@ -83,16 +87,4 @@ impl Service for Admin {
             }
         }
     }
-}
-
-fn not_allowed(req: &Request<'_>, res: &mut Responder<'_>, allow: &[u8]) -> Result<(), Error> {
-    let msg = "this route does not take that method; see the Allow header";
-    send_error(
-        req,
-        res,
-        405,
-        "http.method_not_allowed",
-        msg,
-        &[("Allow", allow)],
-    )
 }

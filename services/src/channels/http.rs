@@ -18,7 +18,10 @@ use crate::kv::{http::read_body, query::param};
 use base64::Engine as _;
 use ringwire_db::Error as DbError;
 use ringwire_net::{
-    Core, Error, Request, Responder, auth::Need, problem::send_error, stream::Wakeup,
+    Core, Error, Request, Responder,
+    auth::Need,
+    problem::{method_not_allowed, send_error},
+    stream::Wakeup,
 };
 use ringwire_protocol::channels::Start;
 use std::{future::poll_fn, pin::pin, rc::Rc, task::Poll};
@@ -70,9 +73,9 @@ impl ChannelsHttp {
             ("POST", None) => self.publish(req, res, name).await,
             ("GET" | "HEAD", Some("messages")) => self.messages(req, res, name).await,
             ("GET", Some("events")) => self.events(req, res, name).await,
-            (_, None) => not_allowed(req, res, b"POST"),
-            (_, Some("messages")) => not_allowed(req, res, b"GET, HEAD"),
-            (_, Some("events")) => not_allowed(req, res, b"GET"),
+            (_, None) => method_not_allowed(req, res, b"POST"),
+            (_, Some("messages")) => method_not_allowed(req, res, b"GET, HEAD"),
+            (_, Some("events")) => method_not_allowed(req, res, b"GET"),
             _ => send_error(
                 req,
                 res,
@@ -285,18 +288,6 @@ fn number(q: Option<&str>, key: &str) -> Option<Option<u64>> {
         None => Some(None),
         Some(v) => std::str::from_utf8(&v).ok()?.parse().ok().map(Some),
     }
-}
-
-fn not_allowed(req: &Request<'_>, res: &mut Responder<'_>, allow: &[u8]) -> Result<(), Error> {
-    let msg = "this route does not take that method; see the Allow header";
-    send_error(
-        req,
-        res,
-        405,
-        "http.method_not_allowed",
-        msg,
-        &[("Allow", allow)],
-    )
 }
 
 /// A channel error as an answer: errors about the request keep their text; server-side ones

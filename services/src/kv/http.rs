@@ -3,7 +3,11 @@
 use super::query::{Tags, decode, etag, param, parse_etags};
 use bytes::{Bytes, BytesMut};
 use ringwire_db::{Cond, Db, Error as DbError, Op, Outcome};
-use ringwire_net::{Error, Request, Responder, auth::Need, problem::send_error};
+use ringwire_net::{
+    Error, Request, Responder,
+    auth::Need,
+    problem::{method_not_allowed, send_error},
+};
 use ringwire_protocol::http1::Framing;
 
 const BINARY: (&str, &[u8]) = ("Content-Type", b"application/octet-stream");
@@ -37,7 +41,7 @@ impl KvHttp {
                 "GET" | "HEAD" => self.list(req, res).await,
                 _ => {
                     req.authorize(Need::Data)?;
-                    not_allowed(req, res, b"GET, HEAD")
+                    method_not_allowed(req, res, b"GET, HEAD")
                 }
             };
         }
@@ -55,7 +59,7 @@ impl KvHttp {
             "GET" | "HEAD" => self.get(req, res, &key).await,
             "PUT" => self.put(req, res, key).await,
             "DELETE" => self.delete(req, res, key).await,
-            _ => not_allowed(req, res, b"GET, HEAD, PUT, DELETE"),
+            _ => method_not_allowed(req, res, b"GET, HEAD, PUT, DELETE"),
         }
     }
 
@@ -271,18 +275,6 @@ fn not_found(req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), Error> {
 
 fn reserved(req: &Request<'_>, res: &mut Responder<'_>) -> Result<(), Error> {
     send_error(req, res, 400, "kv.reserved_key", super::RESERVED, &[])
-}
-
-fn not_allowed(req: &Request<'_>, res: &mut Responder<'_>, allow: &[u8]) -> Result<(), Error> {
-    let msg = "this route does not take that method; see the Allow header";
-    send_error(
-        req,
-        res,
-        405,
-        "http.method_not_allowed",
-        msg,
-        &[("Allow", allow)],
-    )
 }
 
 /// A store error as an answer. Only errors about the request itself keep their text; the
