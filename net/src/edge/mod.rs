@@ -15,12 +15,14 @@
 //!   address or token subject, across all cores.
 
 mod access;
+mod clock;
 mod counters;
 mod denial;
 mod http;
 mod shed;
 
 pub use access::{Access, Principal};
+use clock::TurnClock;
 pub use counters::{Counters, DenialKind};
 pub use denial::{Denial, PROTECTED_MESSAGE};
 pub use http::answer;
@@ -40,7 +42,7 @@ use std::{
         Arc, RwLock,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
 /// The edge's settings (`auth.*`, `limits.*`, `shed.*`).
@@ -174,16 +176,6 @@ fn load_keyring(config: &EdgeConfig) -> Result<Option<Keyring>, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Time since the Unix epoch, from the wall clock.
-fn unix_time() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-}
-
-/// How often a core re-reads the wall clock for token times (following its adjustments).
-const UNIX_REBASE: Duration = Duration::from_secs(10);
-
 /// Whether `ip` is a loopback address (IPv4-mapped IPv6 included).
 pub fn is_loopback(ip: IpAddr) -> bool {
     match ip {
@@ -200,9 +192,8 @@ pub struct EdgeLocal {
     keyring: RefCell<(u64, Option<Arc<Keyring>>)>,
     cache: RefCell<TokenCache>,
     load: CoreLoad,
-    /// The wall clock (since the Unix epoch) and the instant it was read at, re-read every
-    /// [`UNIX_REBASE`]: one wall-clock read per ten seconds instead of one per token check.
-    unix: std::cell::Cell<(std::time::Instant, Duration)>,
+    /// Token and rate-limit times, computed once per loop turn.
+    clock: TurnClock,
     /// The admin listener's view: tokens and scopes as everywhere, but no connection limits,
     /// rate limits or shedding, so an operator can still look while the workers are flooded.
     admin: bool,
@@ -226,23 +217,12 @@ impl EdgeLocal {
             keyring: RefCell::new((0, None)),
             cache: RefCell::new(TokenCache::default()),
             load: CoreLoad::default(),
-            unix: std::cell::Cell::new((std::time::Instant::now(), unix_time())),
+            clock: TurnClock::default(),
         })
     }
 
-    /// Unix seconds now: the wall clock read at most every [`UNIX_REBASE`], advanced by the
-    /// loop's monotonic clock (read once per turn) in between. Exact to the loop turn, which
-    /// matters with `auth.leeway = 0` and a token issued this second.
     fn unix_now(&self) -> u64 {
-        let now = ringwire_reactor::time::now();
-        let (at, base) = self.unix.get();
-        if now < at || now.duration_since(at) >= UNIX_REBASE {
-            // Rebased on a pair read together, so neither clock runs ahead of the other.
-            let pair = (std::time::Instant::now(), unix_time());
-            self.unix.set(pair);
-            return pair.1.as_secs();
-        }
-        (base + now.duration_since(at)).as_secs()
+        self.clock.get().unix
     }
 
     /// Whether this core sheds new work now (its loop ran late, or memory is past the
@@ -407,7 +387,7 @@ impl EdgeLocal {
         peer: Option<IpAddr>,
         principal: &Principal,
     ) -> Result<(), Denial> {
-        let now = crate::limit::ns_at(ringwire_reactor::time::now());
+        let now = self.clock.get().mono_ns;
         // No address (a socket that lost its peer): counted together, under the unspecified one.
         let ip = peer.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         let decision = self

@@ -1,16 +1,16 @@
 //! The rate-limit state of every key, shared by all worker threads.
 //!
-//! 64 shards, each a `Mutex<HashMap<(rule, key), TAT>>`; a key's shard is picked by a keyed
-//! hash, so unrelated clients rarely share a lock and one decision is one short, uncontended
-//! lock. The table is bounded: a full shard first forgets the keys at rest (TAT ≤ now, exactly
+//! 64 shards, each a `Mutex` over a hash table of `(rule, key) → TAT`. A key is hashed once,
+//! with a keyed hash (SipHash: clients choose their addresses), which picks both its shard and
+//! its bucket, so unrelated clients rarely share a lock and one decision is one short,
+//! uncontended lock. The table is bounded: a full shard first forgets the keys at rest (TAT ≤ now, exactly
 //! as if never seen); if none is at rest the request is admitted untracked and counted in
 //! [`RateTable::table_full`] (failing open: a table too small for the clients must not refuse
 //! everyone).
 
+use hashbrown::HashTable;
 use std::{
-    borrow::Borrow,
-    collections::HashMap,
-    hash::{BuildHasher, Hash, Hasher, RandomState},
+    hash::{BuildHasher, Hasher, RandomState},
     net::IpAddr,
     sync::{
         Arc, Mutex, PoisonError,
@@ -31,7 +31,7 @@ pub const SHARDS: usize = 64;
 pub const DEFAULT_MAX_KEYS: usize = 262_144;
 
 /// A key borrowed for lookups, so a check allocates only when it inserts a new key.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum KeyRef<'a> {
     Ip(IpAddr),
     Sub(&'a str),
@@ -55,61 +55,19 @@ impl Key {
     }
 }
 
-/// `(rule, key)` as the map compares and hashes it, for owned and borrowed forms alike.
-trait Lookup {
-    fn parts(&self) -> (u16, KeyRef<'_>);
-}
-
-/// An owned map key.
+/// One `(rule, key)` and its GCRA state, with the hash it was filed under: a decision hashes
+/// its key once, for the shard and for the shard's table both, and a growing table rehashes
+/// nothing.
 struct Slot {
+    hash: u64,
     rule: u16,
     key: Key,
+    tat: u64,
 }
 
-impl Lookup for Slot {
-    fn parts(&self) -> (u16, KeyRef<'_>) {
-        (self.rule, self.key.as_ref())
-    }
-}
-
-impl Lookup for (u16, KeyRef<'_>) {
-    fn parts(&self) -> (u16, KeyRef<'_>) {
-        *self
-    }
-}
-
-impl Hash for dyn Lookup + '_ {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.parts().hash(h);
-    }
-}
-
-impl PartialEq for dyn Lookup + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.parts() == other.parts()
-    }
-}
-
-impl Eq for dyn Lookup + '_ {}
-
-// Slot hashes and compares exactly as `dyn Lookup` does, as `Borrow` requires.
-impl Hash for Slot {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.parts().hash(h);
-    }
-}
-
-impl PartialEq for Slot {
-    fn eq(&self, other: &Self) -> bool {
-        self.parts() == other.parts()
-    }
-}
-
-impl Eq for Slot {}
-
-impl<'a> Borrow<dyn Lookup + 'a> for Slot {
-    fn borrow(&self) -> &(dyn Lookup + 'a) {
-        self
+impl Slot {
+    fn is(&self, hash: u64, rule: u16, key: KeyRef<'_>) -> bool {
+        self.hash == hash && self.rule == rule && self.key.as_ref() == key
     }
 }
 
@@ -118,7 +76,7 @@ type Limit = (Rate, u32);
 
 #[derive(Default)]
 struct Shard {
-    map: HashMap<Slot, u64>,
+    map: HashTable<Slot>,
     /// No key's TAT is below this (a lower bound; exact after a sweep): before it, a sweep
     /// cannot find a key at rest, so a full shard does not scan.
     min_tat: u64,
@@ -130,8 +88,8 @@ impl Shard {
     /// Forgets the keys at rest; whether there is now room for one more.
     fn make_room(&mut self, cap: usize, now_ns: u64) -> bool {
         if now_ns >= self.min_tat {
-            self.map.retain(|_, tat| !at_rest(*tat, now_ns));
-            self.min_tat = self.map.values().copied().min().unwrap_or(0);
+            self.map.retain(|s| !at_rest(s.tat, now_ns));
+            self.min_tat = self.map.iter().map(|s| s.tat).min().unwrap_or(0);
         }
         self.map.len() < cap
     }
@@ -247,20 +205,45 @@ impl RateTable {
         out
     }
 
+    /// The keyed hash of `(rule, key)`, fed to SipHash in one or two writes (hashing the
+    /// tuple field by field cost more than the rest of a decision but the lock).
+    fn hash(&self, rule: u16, key: KeyRef<'_>) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        let [r0, r1] = rule.to_le_bytes();
+        match key {
+            KeyRef::Ip(IpAddr::V4(v4)) => {
+                let [a, b, c, d] = v4.octets();
+                h.write(&[r0, r1, 4, a, b, c, d]);
+            }
+            KeyRef::Ip(IpAddr::V6(v6)) => {
+                let mut buf = [6u8; 19];
+                buf[..2].copy_from_slice(&[r0, r1]);
+                buf[3..].copy_from_slice(&v6.octets());
+                h.write(&buf);
+            }
+            // A fixed-length prefix, then the subject to the end: unambiguous.
+            KeyRef::Sub(s) => {
+                h.write(&[r0, r1, 0]);
+                h.write(s.as_bytes());
+            }
+        }
+        h.finish()
+    }
+
     fn check_ref(&self, rule: u16, key: KeyRef<'_>, now_ns: u64) -> Decision {
         let key = match key {
             KeyRef::Ip(ip) => KeyRef::Ip(client_ip(ip)),
             sub => sub,
         };
-        let shard = self.hasher.hash_one((rule, key)) as usize % SHARDS;
-        let mut shard = lock(&self.shards[shard]);
+        let hash = self.hash(rule, key);
+        let mut shard = lock(&self.shards[shard_of(hash)]);
         let Some(&(rate, burst)) = shard.limits.get(usize::from(rule)) else {
             return Decision::Allow;
         };
-        if let Some(tat) = shard.map.get_mut(&(rule, key) as &dyn Lookup) {
-            let mut state = Some(*tat);
+        if let Some(slot) = shard.map.find_mut(hash, |s| s.is(hash, rule, key)) {
+            let mut state = Some(slot.tat);
             let d = decide(&mut state, now_ns, rate, burst);
-            *tat = state.unwrap_or(*tat);
+            slot.tat = state.unwrap_or(slot.tat);
             return d;
         }
         let mut state = None;
@@ -275,15 +258,21 @@ impl RateTable {
         } else {
             shard.min_tat.min(tat)
         };
-        shard.map.insert(
-            Slot {
-                rule,
-                key: key.to_owned(),
-            },
+        let slot = Slot {
+            hash,
+            rule,
+            key: key.to_owned(),
             tat,
-        );
+        };
+        shard.map.insert_unique(hash, slot, |s| s.hash);
         d
     }
+}
+
+/// The shard of a key's hash: bits 32 and up, which the shard's table uses neither for its
+/// bucket index (low bits) nor its tag (the top seven), so keys in one shard still spread.
+fn shard_of(hash: u64) -> usize {
+    (hash >> 32) as usize % SHARDS
 }
 
 /// A poisoned shard still holds valid TATs (a plain `u64` per key): keep using it.
@@ -392,13 +381,13 @@ mod tests {
     fn a_sweep_forgets_only_keys_at_rest() {
         let mut s = Shard::default();
         for (n, tat) in [(1, 5), (2, 100), (3, 10)] {
-            s.map.insert(
-                Slot {
-                    rule: 0,
-                    key: ip(n),
-                },
+            let slot = Slot {
+                hash: u64::from(n),
+                rule: 0,
+                key: ip(n),
                 tat,
-            );
+            };
+            s.map.insert_unique(slot.hash, slot, |s| s.hash);
         }
         s.min_tat = 5;
         assert!(!s.make_room(3, 4), "nothing at rest before 5");
@@ -408,11 +397,8 @@ mod tests {
             "keys with TAT 5 and 10 are at rest at 10"
         );
         assert_eq!(s.map.len(), 1);
-        assert_eq!(
-            s.map
-                .get(&(0u16, KeyRef::Ip(IpAddr::from([0, 0, 0, 2]))) as &dyn Lookup),
-            Some(&100)
-        );
+        let kept: Vec<_> = s.map.iter().map(|s| (s.hash, s.tat)).collect();
+        assert_eq!(kept, [(2, 100)]);
         assert_eq!(s.min_tat, 100);
         assert!(!s.make_room(1, 99), "full, and nothing at rest before 100");
         assert_eq!(s.map.len(), 1);
