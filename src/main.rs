@@ -19,6 +19,7 @@ mod routes;
 mod serve;
 mod storage;
 mod stream_cli;
+mod tls;
 mod token_cli;
 
 fn main() {

@@ -7,7 +7,7 @@ use crate::{
     config::{ControlCpu, LogFormat, Settings},
     routes::Router,
 };
-use ringwire_net::{Core, bind_per_core, serve_http};
+use ringwire_net::{Core, bind_per_core, serve_http_tls};
 use ringwire_ops::{Logging, Options, WorkerEvent, Workers};
 use ringwire_reactor::{
     Runtime, channel,
@@ -76,6 +76,14 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
         }
     };
     log_edge(settings);
+    // A certificate that does not load stops the start: the error names the file and why.
+    let tls = match crate::tls::start(&settings.tls) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("{e}");
+            return 1;
+        }
+    };
     let admin = match settings.admin.map(bind_admin).transpose() {
         Ok(a) => a,
         Err(e) => {
@@ -144,6 +152,7 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
     let root = settings.root.clone();
     let worker_store = store.clone();
     let worker_edge = edge.clone();
+    let worker_tls = tls.clone();
     let shutdown = settings.shutdown_timeout;
     let launched = Launcher::new(workers)
         .cpus(cpus.clone())
@@ -165,6 +174,7 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             let js_handle = js_handle.clone();
             let channel_stats = worker_channel_stats[info.index].clone();
             let edge = worker_edge.clone();
+            let (http_tls, stream_tls) = worker_tls.acceptors();
             async move {
                 let core = Core::install(info.index, net_config);
                 core.set_edge(edge);
@@ -206,7 +216,9 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
                 if let Some(l) = stream_listener {
                     match TcpListener::from_std(l) {
                         Ok(l) => {
-                            ringwire_reactor::spawn_local(ringwire_net::stream::serve_stream(l));
+                            ringwire_reactor::spawn_local(ringwire_net::stream::serve_stream_tls(
+                                l, stream_tls,
+                            ));
                         }
                         Err(e) => tracing::error!(core = info.index, "stream listener: {e}"),
                     }
@@ -238,7 +250,7 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
                 match (router, listener.map(TcpListener::from_std)) {
                     (Ok(router), Some(Ok(l))) => {
                         let _ = events.send(WorkerEvent::Listening(info.index));
-                        serve_http(l, router).await;
+                        serve_http_tls(l, router, http_tls).await;
                     }
                     (Err(e), _) => {
                         tracing::error!(core = info.index, "cannot open the static root: {e}")
@@ -266,13 +278,25 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             return 1;
         }
     };
+    let (http, stream) = (
+        if settings.tls.http && tls.is_on() {
+            "https"
+        } else {
+            "http"
+        },
+        if settings.tls.stream && tls.is_on() {
+            "tls"
+        } else {
+            "tcp"
+        },
+    );
     tracing::info!(
-        "ringwire {} listening on http://{addr} with {workers} workers",
+        "ringwire {} listening on {http}://{addr} with {workers} workers",
         env!("CARGO_PKG_VERSION")
     );
     match stream_addr {
         Some(a) => tracing::info!(
-            "stream protocol on tcp://{a} (and by Upgrade: ringwire-stream/1 on http://{addr}/)"
+            "stream protocol on {stream}://{a} (and by Upgrade: ringwire-stream/1 on {http}://{addr}/)"
         ),
         None if settings.stream_enabled => tracing::info!(
             "stream protocol by Upgrade: ringwire-stream/1 on http://{addr}/ only (no stream_listen)"
@@ -329,6 +353,7 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
     };
     let reload_edge = edge.clone();
     let reload = move || {
+        tls.reload();
         // Keys and revocations first: a bad key file keeps the old keys, and the rest of the
         // configuration still reloads.
         match reload_edge.reload() {

@@ -1,11 +1,12 @@
 //! A request body, streamed to the service as slices of the buffers it arrives in.
 
+use crate::transport::Transport;
 use crate::{
     Core, Error,
     conn::deadline::{self, Expired},
 };
 use ringwire_protocol::http1::{BodyDecoder, CONTINUE_100, Event, Framing};
-use ringwire_reactor::{buf::RecvBuf, net::TcpStream, time::Sleep};
+use ringwire_reactor::{buf::RecvBuf, time::Sleep};
 use std::{cell::Cell, io, time::Duration};
 
 /// Where a request's `Expect: 100-continue` stands. Shared by its [`Body`] (which sends the
@@ -51,7 +52,7 @@ pub(crate) enum Leftover {
 /// response is sent (or a streamed one first flushed), no `100 Continue` follows, and the
 /// connection closes after the response.
 pub struct Body<'r> {
-    stream: &'r TcpStream,
+    stream: &'r Transport,
     core: &'r Core,
     decoder: BodyDecoder,
     framing: Framing,
@@ -69,7 +70,7 @@ pub struct Body<'r> {
 impl<'r> Body<'r> {
     #[allow(clippy::too_many_arguments)] // internal constructor, one call site
     pub(crate) fn new(
-        stream: &'r TcpStream,
+        stream: &'r Transport,
         core: &'r Core,
         decoder: BodyDecoder,
         framing: Framing,

@@ -31,6 +31,8 @@ mod server;
 mod service;
 mod stats;
 pub mod stream;
+pub mod tls;
+pub mod transport;
 
 pub use body::Body;
 pub use config::{Config, StreamTimeouts};
@@ -39,7 +41,7 @@ pub use error::Error;
 pub use headers::{RouteHeaders, SecurityHeaders};
 pub use listener::{bind_exclusive, bind_per_core};
 pub use respond::Responder;
-pub use server::serve_http;
+pub use server::{serve_http, serve_http_tls};
 pub use service::{Request, Service};
 pub use stats::{
     CloseReason, METHODS, STREAM_SERVICES, Snapshot, Stats, StreamSnapshot, method_class,

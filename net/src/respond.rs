@@ -1,5 +1,6 @@
 //! The response side of the service API.
 
+use crate::transport::Transport;
 use crate::{
     Core, Error,
     body::Continue,
@@ -11,7 +12,7 @@ use ringwire_protocol::http1::{
     CHUNK_END, HTTP_DATE_LEN, LAST_CHUNK, Reply, Response, ResponseBody, SendBody,
     encode_chunk_header,
 };
-use ringwire_reactor::{net::TcpStream, time::Sleep};
+use ringwire_reactor::time::Sleep;
 use std::{cell::Cell, fs::File, rc::Rc, time::Duration};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +38,7 @@ enum State {
 /// a 205 with a body, a `Server` field when the server sends its own, a framing field.
 pub struct Responder<'r> {
     pub(crate) out: &'r mut Output,
-    pub(crate) stream: &'r TcpStream,
+    pub(crate) stream: &'r Transport,
     pub(crate) core: &'r Core,
     pub(crate) reply: Reply,
     pub(crate) date: [u8; HTTP_DATE_LEN],
@@ -72,7 +73,7 @@ impl<'r> Responder<'r> {
     #[allow(clippy::too_many_arguments)] // internal constructor, one call site
     pub(crate) fn new(
         out: &'r mut Output,
-        stream: &'r TcpStream,
+        stream: &'r Transport,
         core: &'r Core,
         reply: Reply,
         date: [u8; HTTP_DATE_LEN],

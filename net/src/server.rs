@@ -1,6 +1,6 @@
 //! The per-core accept loop (HTTP/1.1 here; the stream protocol shares it).
 
-use crate::{CloseReason, Core, Service, conn};
+use crate::{CloseReason, Core, Service, conn, tls::Acceptor};
 use ringwire_reactor::{
     net::{TcpListener, TcpStream},
     spawn_local, time,
@@ -11,9 +11,30 @@ use std::{future::poll_fn, pin::pin, rc::Rc, task::Poll, time::Duration};
 /// accepting (the listener is closed) while open connections finish. Needs [`Core::install`]
 /// on this thread first.
 pub async fn serve_http<S: Service>(listener: TcpListener, service: Rc<S>) {
+    serve_http_tls(listener, service, None).await;
+}
+
+/// [`serve_http`], with TLS on this listener when `tls` is set: each connection's handshake
+/// runs in its own task, and a client whose ALPN chooses `ringwire-stream/1` is served the
+/// stream protocol on this same port.
+pub async fn serve_http_tls<S: Service>(
+    listener: TcpListener,
+    service: Rc<S>,
+    tls: Option<Acceptor>,
+) {
+    let tls = tls.map(Rc::new);
     let core = Core::current().expect("serve_http needs Core::install on this thread");
+    if let Some(tls) = &tls {
+        tls.announce(&core);
+    }
     accept_until_drained(listener, &core, "http", |stream, key| {
-        conn::run(stream, core.clone(), service.clone(), key)
+        conn::run(
+            stream.into(),
+            core.clone(),
+            service.clone(),
+            key,
+            tls.clone(),
+        )
     })
     .await;
 }

@@ -32,11 +32,14 @@ pub enum CloseReason {
     /// Switched to the stream protocol (HTTP `Upgrade`); its end is counted as a stream
     /// connection's, not here.
     Upgraded,
+    /// The TLS handshake failed, timed out or was abandoned (`ringwire_tls_handshakes_total`
+    /// says which).
+    TlsHandshake,
 }
 
 impl CloseReason {
     /// Every reason, in a fixed order (the index of [`Snapshot::closed`]).
-    pub const ALL: [CloseReason; 11] = [
+    pub const ALL: [CloseReason; 12] = [
         CloseReason::ClientClosed,
         CloseReason::ConnectionClose,
         CloseReason::KeepAliveTimeout,
@@ -48,6 +51,7 @@ impl CloseReason {
         CloseReason::IoError,
         CloseReason::Rejected,
         CloseReason::Upgraded,
+        CloseReason::TlsHandshake,
     ];
 
     /// A stable label for metrics.
@@ -64,6 +68,7 @@ impl CloseReason {
             CloseReason::IoError => "io_error",
             CloseReason::Rejected => "rejected",
             CloseReason::Upgraded => "upgraded",
+            CloseReason::TlsHandshake => "tls_handshake",
         }
     }
 
@@ -136,6 +141,7 @@ pub struct Stats {
     errors: RefCell<Vec<(u16, u64)>>,
     latency_us: RefCell<Histogram<u64>>,
     stream: StreamCounters,
+    tls: crate::tls::TlsCounters,
 }
 
 impl Default for Stats {
@@ -149,6 +155,7 @@ impl Default for Stats {
             errors: RefCell::new(Vec::new()),
             latency_us: RefCell::new(new_histogram()),
             stream: StreamCounters::default(),
+            tls: Default::default(),
         }
     }
 }
@@ -246,7 +253,13 @@ impl Stats {
                 errors: self.stream.errors.borrow().clone(),
                 pubsub: Default::default(),
             },
+            tls: self.tls.snapshot(),
         }
+    }
+
+    /// The TLS counters.
+    pub(crate) fn tls(&self) -> &crate::tls::TlsCounters {
+        &self.tls
     }
 }
 
@@ -271,6 +284,8 @@ pub struct Snapshot {
     pub latency_us: Histogram<u64>,
     /// The stream protocol's counters.
     pub stream: StreamSnapshot,
+    /// TLS handshakes and mode.
+    pub tls: crate::tls::TlsSnapshot,
 }
 
 impl Default for Snapshot {
@@ -301,6 +316,7 @@ impl Snapshot {
             }
         }
         let _ = self.latency_us.add(&other.latency_us);
+        self.tls.merge(&other.tls);
         let (s, o) = (&mut self.stream, &other.stream);
         s.connections += o.connections;
         for (a, b) in s.opened.iter_mut().zip(&o.opened) {

@@ -79,6 +79,8 @@ pub struct Settings {
     pub edge: ringwire_net::edge::EdgeConfig,
     /// `auth.public_metrics`: the admin listener's /metrics needs no token.
     pub public_metrics: bool,
+    /// `tls.*`.
+    pub tls: keys::TlsConfig,
 }
 
 /// `cluster.*`: the NATS bridge.
@@ -219,6 +221,7 @@ impl Settings {
             headers: Default::default(),
             edge: Default::default(),
             public_metrics: false,
+            tls: keys::TlsConfig::default(),
         }
     }
 
@@ -290,6 +293,9 @@ impl Settings {
                     format!("{} is not a directory", root.display()),
                 ));
             }
+        }
+        if let Err((key, reason)) = self.tls.check() {
+            return Err(invalid(key, reason));
         }
         if let Err(e) = self.stream_settings().validate() {
             return Err(invalid("stream", e.to_string()));

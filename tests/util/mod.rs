@@ -106,8 +106,10 @@ impl Server {
         thread::spawn(move || {
             let markers = [
                 ("http", "listening on http://"),
+                ("http", "listening on https://"),
                 ("admin", "admin endpoints on http://"),
                 ("stream", "stream protocol on tcp://"),
+                ("stream", "stream protocol on tls://"),
             ];
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 for (key, marker) in markers {

@@ -1,15 +1,16 @@
 //! Waiting between requests, and closing after an error without destroying the response.
 
 use super::deadline::until;
+use crate::transport::Transport;
 use crate::{CloseReason, Core};
-use ringwire_reactor::{buf::RecvBuf, net::TcpStream, time};
+use ringwire_reactor::{buf::RecvBuf, time};
 use std::{future::Future, pin::Pin, task::Poll};
 
 /// After an error response (or a stream-protocol GOAWAY with an error) the client may still
 /// be sending; closing with unread bytes makes the kernel answer with a reset that can
 /// destroy the answer before the client reads it. So: end our side, then read and discard for
 /// a short while (nginx's lingering close).
-pub(crate) async fn linger(stream: &TcpStream) {
+pub(crate) async fn linger(stream: &Transport) {
     const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
     const MAX_DISCARD: usize = 1 << 20;
     if stream.shutdown(std::net::Shutdown::Write).await.is_err() {
@@ -30,7 +31,7 @@ pub(crate) async fn linger(stream: &TcpStream) {
 /// idle connection keeps no receive future and no timer (the core's sweeper enforces the
 /// keep-alive timeout, and drain closes idle connections directly).
 pub(super) struct Idle<'a> {
-    pub(super) stream: &'a TcpStream,
+    pub(super) stream: &'a Transport,
     pub(super) core: &'a Core,
     pub(super) key: usize,
     pub(super) marked: bool,

@@ -63,7 +63,7 @@ fn exchange(rt: &Runtime, path: &str, service: &Rc<Misuse>) -> String {
         });
         let stream = l.accept().await.unwrap();
         let core = Core::install(0, Config::default());
-        run(stream, core, service.clone(), 0).await;
+        run(stream.into(), core, service.clone(), 0, None).await;
         client.join().unwrap()
     })
 }

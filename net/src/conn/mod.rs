@@ -14,6 +14,8 @@ pub(crate) mod input;
 pub(crate) mod output;
 mod upgrade;
 
+use crate::tls::{ALPN_STREAM, Acceptor};
+use crate::transport::Transport;
 use crate::{
     CloseReason, Config, Core, Error, Request, Responder, Service,
     access::{self, Access},
@@ -28,7 +30,6 @@ use output::Output;
 use ringwire_protocol::http1::{BodyDecoder, Parser, RequestHead, Status};
 use ringwire_reactor::{
     buf::RecvBuf,
-    net::TcpStream,
     time::{self, Sleep},
 };
 use std::{cell::Cell, future::Future, rc::Rc, time::Instant};
@@ -61,15 +62,30 @@ impl Drop for Registration<'_> {
 // Not an `async fn`, deliberately (see inside); the size test below holds it to that.
 #[allow(clippy::manual_async_fn)]
 pub(crate) fn run<S: Service>(
-    stream: TcpStream,
+    mut stream: Transport,
     core: Rc<Core>,
     service: Rc<S>,
     key: usize,
+    tls: Option<Rc<Acceptor>>,
 ) -> impl Future<Output = ()> {
     // An async block, not an `async fn`: a function's arguments would be stored twice in its
-    // future (as captured and as rebound locals); a block captures them once.
+    // future (as captured and as rebound locals); a block captures them once. For the same
+    // reason TLS starts in place: `stream` is never moved into a local.
     async move {
         let _registration = Registration { core: &core, key };
+        if let Some(tls) = &tls {
+            // Boxed: the handshake's state is large and gone once it is done.
+            if let Err(reason) = Box::pin(tls.accept(&mut stream, &core)).await {
+                core.stats().closed(reason);
+                return;
+            }
+        }
+        if stream.alpn() == Some(ALPN_STREAM) {
+            // ALPN chose the stream protocol: this TLS port carries both.
+            let reason = Box::pin(crate::stream::conn::serve_on_core(&stream, &core, key)).await;
+            core.stats().closed(reason);
+            return;
+        }
         let now = time::now();
         let mut timers = Timers {
             read: time::sleep_until(now),
@@ -157,7 +173,7 @@ impl Kit {
 
 /// Per-burst state, boxed with the burst.
 struct Burst<'a, S> {
-    stream: &'a TcpStream,
+    stream: &'a Transport,
     core: &'a Core,
     service: &'a S,
     config: Rc<Config>,
@@ -174,7 +190,7 @@ struct Burst<'a, S> {
 /// Answers requests until the input is used up and every response is written, then says
 /// whether to keep the connection, close it, or switch it to the stream protocol.
 async fn burst<S: Service>(
-    stream: &TcpStream,
+    stream: &Transport,
     core: &Core,
     service: &S,
     first: RecvBuf,

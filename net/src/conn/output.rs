@@ -4,8 +4,9 @@
 
 use super::deadline::{self, Expired};
 use crate::Core;
+use crate::transport::Transport;
 use bytes::Bytes;
-use ringwire_reactor::{net::TcpStream, time::Sleep};
+use ringwire_reactor::time::Sleep;
 use std::{fs::File, io, rc::Rc, time::Duration};
 
 /// Flush the output buffer once it holds this much, even mid-burst.
@@ -101,7 +102,7 @@ impl Output {
     /// Writes everything, in order; each write may stall at most `stall`. Returns bytes sent.
     pub(crate) async fn flush(
         &mut self,
-        stream: &TcpStream,
+        stream: &Transport,
         timer: &mut Sleep,
         stall: Duration,
     ) -> Result<usize, FlushError> {
@@ -164,7 +165,7 @@ impl Output {
 }
 
 async fn write_batch(
-    stream: &TcpStream,
+    stream: &Transport,
     timer: &mut Sleep,
     stall: Duration,
     batch: Vec<Bytes>,

@@ -29,7 +29,7 @@ fn connection_futures_stay_small() {
             .await
             .unwrap();
         let core = Core::install(0, Config::default());
-        let conn = run(s, core.clone(), Rc::new(Nothing), 0);
+        let conn = run(s.into(), core.clone(), Rc::new(Nothing), 0, None);
         let conn_size = size(&conn);
         let s2 = ringwire_reactor::net::TcpStream::connect(l.local_addr().unwrap())
             .await
@@ -51,9 +51,10 @@ fn connection_futures_stay_small() {
         // 192 before the connection loop learnt to send 100 Continue in order and to close
         // lingering after unread body bytes (state held across the loop's awaits; the
         // stream itself stayed 48 B). What an idle connection costs is measured by
-        // perf/idle-rss; this bound keeps it from creeping.
+        // perf/idle-rss; this bound keeps it from creeping. 200 -> 216 with TLS: the
+        // transport's pointer to its TLS state and the listener's acceptor (8 B each).
         assert!(
-            conn_size <= 200,
+            conn_size <= 216,
             "an idle connection's future grew to {conn_size} bytes"
         );
     });

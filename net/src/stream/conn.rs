@@ -13,6 +13,7 @@ use super::{
     service::{self, After, Svc},
     timing::{Clock, Due},
 };
+use crate::transport::Transport;
 use crate::{
     CloseReason, Core,
     auth::Need,
@@ -25,10 +26,7 @@ use crate::{
 use ringwire_protocol::stream::{
     CapExceeded, Connection, ErrorCode, Event, PeerWork, RateCaps, RateMeter, Role,
 };
-use ringwire_reactor::{
-    net::TcpStream,
-    time::{self, Sleep},
-};
+use ringwire_reactor::time::{self, Sleep};
 use std::{future::Future, future::poll_fn, pin::Pin, rc::Rc, task::Poll};
 
 /// At most this many already-received buffers are decoded before a write...
@@ -46,7 +44,7 @@ enum Wake {
 /// Serves a connection switched from HTTP/1.1 by `Upgrade`; `initial` holds the bytes that
 /// followed the upgrade request. (The HTTP loop lingers after an error close itself.)
 pub(crate) async fn upgraded(
-    stream: &TcpStream,
+    stream: &Transport,
     core: &Core,
     key: usize,
     initial: Vec<u8>,
@@ -57,9 +55,18 @@ pub(crate) async fn upgraded(
     }
 }
 
+/// Serves a connection whose TLS handshake chose the stream protocol by ALPN on the HTTP
+/// port, with this core's stream server.
+pub(crate) async fn serve_on_core(stream: &Transport, core: &Core, key: usize) -> CloseReason {
+    match core.stream_server() {
+        Some(server) => serve(stream, core, &server, key, Vec::new()).await,
+        None => CloseReason::ProtocolError,
+    }
+}
+
 /// Serves one connection of the stream listener until it closes; returns why it ended.
 pub(crate) async fn serve(
-    stream: &TcpStream,
+    stream: &Transport,
     core: &Core,
     server: &StreamServer,
     key: usize,
@@ -82,7 +89,7 @@ pub(crate) async fn serve(
 
 /// The write side: the socket, its write timer, and the core for the write timeout.
 struct Sink<'a> {
-    stream: &'a TcpStream,
+    stream: &'a Transport,
     timer: Sleep,
     core: &'a Core,
 }
@@ -126,7 +133,7 @@ impl Sink<'_> {
 }
 
 async fn run(
-    stream: &TcpStream,
+    stream: &Transport,
     core: &Core,
     server: &StreamServer,
     key: usize,

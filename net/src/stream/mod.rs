@@ -22,7 +22,7 @@ pub use hub::{
     SendError, Subscription, mesh, mesh_with_bridge,
 };
 pub use pubsub::{Command, MAX_CHANNEL, message_limit, parse_command};
-pub use server::{StreamServer, serve_stream};
+pub use server::{StreamServer, serve_stream, serve_stream_tls};
 
 /// The `Upgrade` token that switches an HTTP/1.1 connection to this protocol.
 pub const UPGRADE_TOKEN: &str = "ringwire-stream/1";

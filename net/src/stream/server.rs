@@ -1,7 +1,7 @@
 //! The stream protocol's accept loop and per-core server context.
 
 use super::{app::StreamService, conn, hub::Hub};
-use crate::Core;
+use crate::{Core, tls::Acceptor, transport::Transport};
 use ringwire_protocol::stream::Settings;
 use ringwire_reactor::{net::TcpListener, net::TcpStream};
 use std::rc::Rc;
@@ -52,19 +52,41 @@ impl StreamServer {
 /// Serves the stream protocol on `listener` until this core drains (the [`Core`] must be
 /// installed; `server` is also used for HTTP `Upgrade: ringwire-stream/1`).
 pub async fn serve_stream(listener: TcpListener) {
+    serve_stream_tls(listener, None).await;
+}
+
+/// [`serve_stream`], with TLS on this listener when `tls` is set.
+pub async fn serve_stream_tls(listener: TcpListener, tls: Option<Acceptor>) {
+    let tls = tls.map(Rc::new);
     let core = Core::current().expect("serve_stream needs Core::install on this thread");
+    if let Some(tls) = &tls {
+        tls.announce(&core);
+    }
     let Some(server) = core.stream_server() else {
         tracing::error!("serve_stream without a StreamServer on this core");
         return;
     };
     crate::server::accept_until_drained(listener, &core, "stream", |stream, key| {
-        run(stream, core.clone(), server.clone(), key)
+        run(stream, core.clone(), server.clone(), key, tls.clone())
     })
     .await;
 }
 
-async fn run(stream: TcpStream, core: Rc<Core>, server: Rc<StreamServer>, key: usize) {
+async fn run(
+    tcp: TcpStream,
+    core: Rc<Core>,
+    server: Rc<StreamServer>,
+    key: usize,
+    tls: Option<Rc<Acceptor>>,
+) {
     let _registration = crate::conn::Registration::new(&core, key);
+    let mut stream = Transport::from(tcp);
+    if let Some(tls) = tls {
+        if let Err(reason) = tls.accept(&mut stream, &core).await {
+            core.stats().closed(reason);
+            return;
+        }
+    }
     let reason = conn::serve(&stream, &core, &server, key, Vec::new()).await;
     core.stats().closed(reason);
 }

@@ -5,6 +5,7 @@
 mod histogram;
 pub mod process;
 pub mod text;
+mod tls;
 
 pub use histogram::{Collector, histogram};
 
@@ -156,6 +157,7 @@ pub fn render(
         );
     }
     render_stream(&mut e, &total.stream);
+    tls::render_tls(&mut e, &total.tls);
     render_pubsub_gauges(&mut e, reports);
     render_loops(&mut e, reports, heartbeat_age);
     render_process(&mut e);

@@ -27,6 +27,8 @@ enum Inner {
         buf: Vec<u8>,
         pool: Rc<BufPool>,
     },
+    /// Bytes made by a layer above the socket (a TLS record layer's plaintext), freed on drop.
+    Owned(Vec<u8>),
     /// Only while `drop` runs: the buffer went back where it came from.
     Returned,
 }
@@ -51,7 +53,17 @@ impl RecvBuf {
         match self.inner {
             #[cfg(target_os = "linux")]
             Inner::Ring { .. } => true,
-            Inner::Heap { .. } | Inner::Returned => false,
+            Inner::Heap { .. } | Inner::Owned(_) | Inner::Returned => false,
+        }
+    }
+}
+
+/// Received bytes that did not come from the socket's own receive: a TLS layer's decrypted
+/// records, handed to the connection loops like any receive.
+impl From<Vec<u8>> for RecvBuf {
+    fn from(buf: Vec<u8>) -> Self {
+        RecvBuf {
+            inner: Inner::Owned(buf),
         }
     }
 }
@@ -63,7 +75,7 @@ impl Deref for RecvBuf {
         match &self.inner {
             #[cfg(target_os = "linux")]
             Inner::Ring { ring, id, len } => ring.bytes(id, *len),
-            Inner::Heap { buf, .. } => buf,
+            Inner::Heap { buf, .. } | Inner::Owned(buf) => buf,
             Inner::Returned => &[],
         }
     }
@@ -71,7 +83,8 @@ impl Deref for RecvBuf {
 
 // SAFETY: a ring slot belongs to this handle alone (it owns the slot's `BufId`, which is not
 // Clone) until `drop` gives the token back, and the ring's memory is an mmap that never moves
-// while the `Rc<BufRing>` held here keeps it alive; a heap buffer's allocation never moves.
+// while the `Rc<BufRing>` held here keeps it alive; a heap or owned buffer is a `Vec` this
+// handle owns and never resizes, so its allocation never moves.
 unsafe impl IoBuf for RecvBuf {
     fn stable_ptr(&self) -> *const u8 {
         self.deref().as_ptr()
@@ -87,7 +100,7 @@ impl Drop for RecvBuf {
             #[cfg(target_os = "linux")]
             Inner::Ring { ring, id, .. } => ring.recycle(id),
             Inner::Heap { buf, pool } => pool.put(buf),
-            Inner::Returned => {}
+            Inner::Owned(_) | Inner::Returned => {}
         }
     }
 }

@@ -9,9 +9,11 @@ mod postgres;
 mod server;
 mod storage;
 mod subsystems;
+mod tls;
 
 pub use headers::HeaderSettings;
 pub use postgres::redact;
+pub use tls::TlsConfig;
 
 use super::Settings;
 
@@ -56,6 +58,7 @@ pub fn all() -> impl Iterator<Item = &'static Key> {
         .chain(subsystems::KEYS)
         .chain(headers::KEYS)
         .chain(edge::KEYS)
+        .chain(tls::KEYS)
         .chain(storage::KEYS)
         .chain(postgres::KEYS)
         .chain(storage::KV_KEYS)

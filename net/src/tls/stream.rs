@@ -1,0 +1,335 @@
+//! A server-side TLS connection on the reactor: rustls's record layer over a [`TcpStream`].
+//!
+//! rustls does all of TLS (handshake, records, alerts); this file only moves bytes between it
+//! and the socket, with the same owned-buffer calls the plain connection loops use. Reads and
+//! writes come from one connection task at a time (the loops never read and write at once),
+//! and no `RefCell` borrow is held across an await.
+//!
+//! - Receiving decrypts everything that arrived and hands the plaintext out as one
+//!   [`RecvBuf`]; records that carry no application data (tickets, key updates) are consumed
+//!   and the receive goes on.
+//! - Writing encrypts the whole buffer into one ciphertext buffer and writes it with one call,
+//!   so a pipelined burst stays one write.
+//! - Files are read from the page cache into memory, encrypted and written in pieces
+//!   (user-space TLS cannot `sendfile`; kTLS is what makes that zero-copy again).
+//! - Anything rustls has to say while reading (an alert before an error, a key-update answer)
+//!   waits in `pending` and goes out before the next write or at shutdown.
+
+use ringwire_reactor::{
+    buf::{BufResult, IoBuf, RecvBuf},
+    net::TcpStream,
+};
+use rustls::{HandshakeKind, ProtocolVersion, ServerConfig, ServerConnection};
+use std::{
+    cell::{Cell, RefCell},
+    io::{self, Read, Write},
+    net::Shutdown,
+    os::unix::fs::FileExt,
+    rc::Rc,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+/// Bytes of a file read, encrypted and written at a time: four full TLS records.
+const FILE_CHUNK: usize = 64 * 1024;
+/// Plaintext encrypted per write call at most, so a large body never needs its whole
+/// ciphertext in memory at once.
+const WRITE_CHUNK: usize = 256 * 1024;
+
+/// A handshake that did not complete.
+#[derive(Debug)]
+pub enum HandshakeError {
+    /// The client broke the protocol (rustls's reason; the client was sent an alert).
+    Tls(rustls::Error),
+    /// The socket failed or the client closed it.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HandshakeError::Tls(e) => write!(f, "TLS handshake failed: {e}"),
+            HandshakeError::Io(e) => write!(f, "TLS handshake: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for HandshakeError {}
+
+/// What a completed handshake negotiated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    /// The ALPN protocol, if the client offered one that matched.
+    pub alpn: Option<Vec<u8>>,
+    /// TLS 1.3 or 1.2.
+    pub version: Option<ProtocolVersion>,
+    /// Whether the session was resumed (a ticket or a session id).
+    pub resumed: bool,
+}
+
+/// The TLS side of a connection whose handshake is complete; the socket stays with the
+/// [`crate::transport::Transport`] that owns both, so switching a plain connection to TLS
+/// moves nothing.
+pub struct TlsState {
+    conn: RefCell<ServerConnection>,
+    /// Ciphertext rustls produced while reading, written before the next application data.
+    pending: RefCell<Vec<u8>>,
+    /// Plaintext decrypted during the handshake's last flight, handed out first.
+    early: RefCell<Vec<u8>>,
+    /// The peer sent close_notify or closed the socket.
+    closed: Cell<bool>,
+    negotiated: Negotiated,
+}
+
+impl TlsState {
+    /// Runs the server side of the handshake on `tcp`. The caller bounds it in time (a client
+    /// that stalls mid-handshake must not hold the connection).
+    pub async fn accept(
+        tcp: &TcpStream,
+        config: Arc<ServerConfig>,
+    ) -> Result<TlsState, HandshakeError> {
+        let mut conn = ServerConnection::new(config).map_err(HandshakeError::Tls)?;
+        let mut early = Vec::new();
+        loop {
+            if conn.wants_write() {
+                let mut out = Vec::new();
+                drain_tls(&mut conn, &mut out);
+                let (res, _) = tcp.write_all(out).await;
+                res.map_err(HandshakeError::Io)?;
+            }
+            if !conn.is_handshaking() {
+                break;
+            }
+            let Some(bytes) = tcp.recv().await.map_err(HandshakeError::Io)? else {
+                return Err(HandshakeError::Io(io::ErrorKind::UnexpectedEof.into()));
+            };
+            match feed(&mut conn, &bytes, &mut early) {
+                Ok(_) => {}
+                Err(e) => {
+                    // The alert rustls queued tells the client why; best effort.
+                    let mut out = Vec::new();
+                    drain_tls(&mut conn, &mut out);
+                    if !out.is_empty() {
+                        let _ = tcp.write_all(out).await;
+                    }
+                    return Err(HandshakeError::Tls(e));
+                }
+            }
+        }
+        let negotiated = Negotiated {
+            alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
+            version: conn.protocol_version(),
+            resumed: conn.handshake_kind() == Some(HandshakeKind::Resumed),
+        };
+        Ok(TlsState {
+            conn: RefCell::new(conn),
+            pending: RefCell::new(Vec::new()),
+            early: RefCell::new(early),
+            closed: Cell::new(false),
+            negotiated,
+        })
+    }
+
+    /// What the handshake negotiated.
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.negotiated
+    }
+
+    /// Runs `f` on the rustls connection (for the peer's certificate, say).
+    pub fn with_connection<R>(&self, f: impl FnOnce(&ServerConnection) -> R) -> R {
+        f(&self.conn.borrow())
+    }
+
+    /// Decrypted bytes from `tcp`, `Ok(None)` once the peer has closed (close_notify or end
+    /// of stream).
+    pub fn poll_recv(
+        &self,
+        tcp: &TcpStream,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Option<RecvBuf>>> {
+        {
+            let mut early = self.early.borrow_mut();
+            if !early.is_empty() {
+                return Poll::Ready(Ok(Some(RecvBuf::from(std::mem::take(&mut *early)))));
+            }
+        }
+        loop {
+            if self.closed.get() {
+                return Poll::Ready(Ok(None));
+            }
+            let bytes = match tcp.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(None)) => {
+                    self.closed.set(true);
+                    return Poll::Ready(Ok(None));
+                }
+                Poll::Ready(Ok(Some(bytes))) => bytes,
+            };
+            let mut plain = Vec::new();
+            let mut conn = self.conn.borrow_mut();
+            let result = feed(&mut conn, &bytes, &mut plain);
+            if conn.wants_write() {
+                drain_tls(&mut conn, &mut self.pending.borrow_mut());
+            }
+            match result {
+                Ok(closed) => {
+                    if closed {
+                        self.closed.set(true);
+                    }
+                    if !plain.is_empty() {
+                        return Poll::Ready(Ok(Some(RecvBuf::from(plain))));
+                    }
+                }
+                Err(e) => {
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
+                }
+            }
+        }
+    }
+
+    /// Encrypts and writes all of `buf` to `tcp`.
+    pub async fn write_all<B: IoBuf + AsRef<[u8]>>(
+        &self,
+        tcp: &TcpStream,
+        buf: B,
+    ) -> BufResult<(), B> {
+        let res = self.write_plain(tcp, &[buf.as_ref()]).await;
+        (res, buf)
+    }
+
+    /// Encrypts and writes all of `bufs`, in order, with one socket write per piece of at most
+    /// [`WRITE_CHUNK`] plaintext bytes.
+    pub async fn writev_all<B: IoBuf + AsRef<[u8]>>(
+        &self,
+        tcp: &TcpStream,
+        bufs: Vec<B>,
+    ) -> BufResult<(), Vec<B>> {
+        let slices: Vec<&[u8]> = bufs.iter().map(AsRef::as_ref).collect();
+        let res = self.write_plain(tcp, &slices).await;
+        drop(slices);
+        (res, bufs)
+    }
+
+    /// Sends `len` bytes of `file` from `offset`: read from the page cache, encrypted, written.
+    pub async fn sendfile(
+        &self,
+        tcp: &TcpStream,
+        file: &Rc<std::fs::File>,
+        offset: u64,
+        len: u64,
+    ) -> io::Result<u64> {
+        let mut chunk = vec![0u8; FILE_CHUNK.min(usize::try_from(len).unwrap_or(FILE_CHUNK))];
+        let mut done = 0u64;
+        while done < len {
+            let want = chunk
+                .len()
+                .min(usize::try_from(len - done).unwrap_or(usize::MAX));
+            let n = file.read_at(&mut chunk[..want], offset + done)?;
+            if n == 0 {
+                break; // the file shrank: the caller sees the short count
+            }
+            self.write_plain(tcp, &[&chunk[..n]]).await?;
+            done += n as u64;
+        }
+        Ok(done)
+    }
+
+    /// Sends close_notify (and anything pending), then shuts the socket's `how` side down.
+    pub async fn shutdown(&self, tcp: &TcpStream, how: Shutdown) -> io::Result<()> {
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            let out = {
+                let mut conn = self.conn.borrow_mut();
+                conn.send_close_notify();
+                let mut out = std::mem::take(&mut *self.pending.borrow_mut());
+                drain_tls(&mut conn, &mut out);
+                out
+            };
+            if !out.is_empty() {
+                let (res, _) = tcp.write_all(out).await;
+                res?;
+            }
+        }
+        tcp.shutdown(how).await
+    }
+
+    async fn write_plain(&self, tcp: &TcpStream, slices: &[&[u8]]) -> io::Result<()> {
+        let mut at = (0usize, 0usize); // (slice, offset in it)
+        loop {
+            let out = {
+                let mut conn = self.conn.borrow_mut();
+                let mut out = std::mem::take(&mut *self.pending.borrow_mut());
+                let mut budget = WRITE_CHUNK;
+                while at.0 < slices.len() && budget > 0 {
+                    let rest = &slices[at.0][at.1..];
+                    let take = rest.len().min(budget);
+                    let n = conn.writer().write(&rest[..take])?;
+                    budget -= n;
+                    at.1 += n;
+                    if at.1 == slices[at.0].len() {
+                        at = (at.0 + 1, 0);
+                    } else if n < take {
+                        break; // rustls's buffer is full: write what it sealed first
+                    }
+                }
+                drain_tls(&mut conn, &mut out);
+                out
+            };
+            if !out.is_empty() {
+                let (res, _) = tcp.write_all(out).await;
+                res?;
+            }
+            if at.0 >= slices.len() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Moves everything rustls wants to send into `out`.
+fn drain_tls(conn: &mut ServerConnection, out: &mut Vec<u8>) {
+    while conn.wants_write() {
+        // Writing into a Vec cannot fail.
+        if conn.write_tls(out).is_err() {
+            break;
+        }
+    }
+}
+
+/// Gives `bytes` (ciphertext) to rustls and appends the plaintext they carried to `plain`.
+/// `Ok(true)`: the peer sent close_notify.
+fn feed(
+    conn: &mut ServerConnection,
+    mut bytes: &[u8],
+    plain: &mut Vec<u8>,
+) -> Result<bool, rustls::Error> {
+    let mut closed = false;
+    let mut stalled = false;
+    while !bytes.is_empty() {
+        // An error here means rustls's buffers are full: processing below drains them.
+        let consumed = conn.read_tls(&mut bytes).unwrap_or(0);
+        let state = conn.process_new_packets()?;
+        let n = state.plaintext_bytes_to_read();
+        if n > 0 {
+            let start = plain.len();
+            plain.resize(start + n, 0);
+            let got = conn.reader().read(&mut plain[start..]).unwrap_or(0);
+            plain.truncate(start + got);
+        }
+        if state.peer_has_closed() {
+            closed = true;
+            break;
+        }
+        if consumed == 0 {
+            if stalled {
+                return Err(rustls::Error::General(
+                    "the TLS receive buffers would not drain".into(),
+                ));
+            }
+            stalled = true;
+        } else {
+            stalled = false;
+        }
+    }
+    Ok(closed)
+}
