@@ -71,7 +71,9 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
     let edge = match ringwire_net::edge::Edge::new(settings.edge.clone()) {
         Ok(edge) => edge,
         Err(e) => {
-            tracing::error!("auth.keys: {e}");
+            // The error names the key directory or file (auth.keys, auth.revoked,
+            // tls.client_scopes) that did not load.
+            tracing::error!("{e}");
             return 1;
         }
     };

@@ -52,6 +52,8 @@ pub struct Request<'r> {
     pub(crate) core: usize,
     pub(crate) request_id: crate::problem::RequestId<'r>,
     pub(crate) peer: Option<IpAddr>,
+    /// The identity of the connection's verified TLS client certificate.
+    pub(crate) client: Option<Rc<str>>,
     pub(crate) edge: Rc<EdgeLocal>,
     /// Who the `Authorization` field says is asking, worked out on first use.
     pub(crate) principal: OnceCell<Principal>,
@@ -120,7 +122,11 @@ impl<'r> Request<'r> {
                 // honoured is unknown, so neither is.
                 return Principal::Invalid;
             }
-            self.edge.principal(bearer(first))
+            match (first, &self.client) {
+                // No token, a client certificate: its listed scopes (if any) decide.
+                (None, Some(identity)) => self.edge.client_principal(identity),
+                _ => self.edge.principal(bearer(first)),
+            }
         })
     }
 

@@ -50,6 +50,11 @@ impl Transport {
         self.tls()?.negotiated().alpn.as_deref()
     }
 
+    /// The identity of the client's TLS certificate (verified against `tls.client_ca`).
+    pub fn client_identity(&self) -> Option<Rc<str>> {
+        self.tls()?.negotiated().identity.clone()
+    }
+
     /// Received (decrypted) bytes; `Ok(None)` at the end of the stream.
     pub async fn recv(&self) -> io::Result<Option<RecvBuf>> {
         match &self.tls {

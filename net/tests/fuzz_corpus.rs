@@ -34,3 +34,19 @@ fn corpus_token_decode() {
                 && decode(s) == Err(AuthError::Malformed))
     );
 }
+
+#[test]
+fn corpus_tls_server() {
+    let seeds = run("tls_server", ringwire_net::tls::fuzzing::tls_server);
+    // The seeds keep their point: every case, and a real ClientHello among them.
+    for case in 0..3u8 {
+        assert!(
+            seeds.iter().any(|s| s.first().map(|c| c % 3) == Some(case)),
+            "no seed for case {case}"
+        );
+    }
+    assert!(
+        seeds.iter().any(|s| s.len() > 100 && s[0] % 3 == 0 && s[1] == 0x16),
+        "no real ClientHello"
+    );
+}

@@ -3,7 +3,7 @@
 
 use super::{
     BenchArgs, BenchService,
-    client::resolve,
+    client::{options, resolve},
     load::{Plan, Recorded, thread_main},
     tasks::PUBLISH_AHEAD,
 };
@@ -27,8 +27,12 @@ pub fn run(args: BenchArgs) -> i32 {
             args.subscribers, args.connections
         );
     }
+    let options = match options(&args.target) {
+        Ok(o) => o,
+        Err(e) => return fail(&e.to_string()),
+    };
     let threads = args.threads;
-    let plan = Arc::new(Plan::new(args.clone(), addr));
+    let plan = Arc::new(Plan::new(args.clone(), addr, options));
     let mut launcher = Launcher::new(threads)
         .name("ringwire-bench")
         .runtime(Runtime::builder().backend(args.target.io));
@@ -130,12 +134,17 @@ fn describe(a: &BenchArgs, backend: &str) -> String {
     };
     format!(
         "ringwire bench-stream: {load}, {}-byte messages, {rate}, {:?} after {:?} warmup, \
-         {} thread(s) on {backend}, to {}{}",
+         {} thread(s) on {backend}, to {}{}{}",
         a.size,
         a.duration,
         a.warmup,
         a.threads,
         a.target.addr,
+        if a.target.tls.is_some() {
+            " over TLS"
+        } else {
+            ""
+        },
         if a.target.upgrade { " (upgrade)" } else { "" }
     )
 }
@@ -267,6 +276,7 @@ impl Summary {
             "rate": a.rate,
             "threads": a.threads,
             "upgrade": a.target.upgrade,
+            "tls": a.target.tls.is_some(),
             "duration_s": a.duration.as_secs_f64(),
             "messages": self.messages,
             "messages_per_sec": self.rate,

@@ -56,14 +56,24 @@ pub(super) fn resolve(target: &Target) -> io::Result<SocketAddr> {
     })
 }
 
-/// Connects as `target` says.
-pub(super) async fn connect(target: &Target) -> io::Result<Client> {
-    let options = Options {
+/// The client library's options for `target` (reads the TLS files, if any).
+pub(super) fn options(target: &Target) -> io::Result<Options> {
+    let tls = match &target.tls {
+        Some(tls) => Some(super::tls::options(tls, &target.addr, target.upgrade)?),
+        None => None,
+    };
+    Ok(Options {
         upgrade: target.upgrade,
         timeout: target.timeout,
         token: target.token.clone(),
+        tls,
         ..Options::default()
-    };
+    })
+}
+
+/// Connects as `target` says.
+pub(super) async fn connect(target: &Target) -> io::Result<Client> {
+    let options = options(target)?;
     Client::connect_with(resolve(target)?, &options).await
 }
 

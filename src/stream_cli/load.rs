@@ -36,6 +36,9 @@ pub(super) struct Padded(pub AtomicU64);
 pub(super) struct Plan {
     pub args: BenchArgs,
     pub addr: SocketAddr,
+    /// The client options every connection uses (one TLS configuration for all, so sessions
+    /// resume).
+    pub options: Options,
     pub base: Instant,
     /// When the load starts, in nanoseconds after `base`; set once every thread is ready.
     go: AtomicU64,
@@ -49,7 +52,7 @@ pub(super) struct Plan {
 }
 
 impl Plan {
-    pub fn new(args: BenchArgs, addr: SocketAddr) -> Plan {
+    pub fn new(args: BenchArgs, addr: SocketAddr, options: Options) -> Plan {
         let delivered = (0..args.threads).map(|_| Padded::default()).collect();
         let subscribers = match args.service {
             BenchService::Pubsub => args.subscribers,
@@ -59,6 +62,7 @@ impl Plan {
         Plan {
             args,
             addr,
+            options,
             base: Instant::now(),
             go: AtomicU64::new(NOT_YET),
             ready: AtomicUsize::new(0),
@@ -318,13 +322,7 @@ fn service_name(service: BenchService) -> &'static str {
 }
 
 async fn connect(plan: &Plan) -> Result<Client, String> {
-    let options = Options {
-        upgrade: plan.args.target.upgrade,
-        timeout: plan.args.target.timeout,
-        token: plan.args.target.token.clone(),
-        ..Options::default()
-    };
-    Client::connect_with(plan.addr, &options)
+    Client::connect_with(plan.addr, &plan.options)
         .await
         .map_err(|e| super::client::explain(&e))
 }

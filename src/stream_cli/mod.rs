@@ -13,6 +13,7 @@ pub mod kv;
 mod kv_load;
 mod load;
 mod tasks;
+mod tls;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use ringwire_reactor::Backend;
@@ -21,6 +22,7 @@ use std::time::Duration;
 pub use bench::run as run_bench;
 pub use bench_args::{BenchArgs, BenchService, bench_command, parse_bench};
 pub use client::run as run_client;
+pub use tls::TlsTarget;
 
 /// The stream port's default address (`--stream-listen`'s default).
 const STREAM_ADDR: &str = "127.0.0.1:7070";
@@ -43,6 +45,8 @@ pub struct Target {
     pub timeout: Duration,
     /// The token presented in the handshake (`--token`, env `RINGWIRE_TOKEN`).
     pub token: Option<String>,
+    /// TLS (`--tls` and its `--tls-*` flags); `None`: plain TCP.
+    pub tls: Option<TlsTarget>,
 }
 
 impl std::fmt::Debug for Target {
@@ -54,6 +58,7 @@ impl std::fmt::Debug for Target {
             .field("io", &self.io)
             .field("timeout", &self.timeout)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -90,7 +95,7 @@ pub struct ClientArgs {
 }
 
 pub(crate) fn target_args() -> Vec<Arg> {
-    vec![
+    let mut args = vec![
         Arg::new("addr")
             .long("addr")
             .global(true)
@@ -127,7 +132,9 @@ pub(crate) fn target_args() -> Vec<Arg> {
                  server with auth keys. Prefer the environment variable: arguments are visible \
                  to other users in the process list",
             ),
-    ]
+    ];
+    args.extend(tls::args());
+    args
 }
 
 /// `ringwire client`.
@@ -207,6 +214,7 @@ pub(crate) fn target(m: &ArgMatches) -> Result<Target, String> {
         io,
         timeout: duration_arg(m, "timeout", Duration::from_secs(10))?,
         token: token_arg(m)?,
+        tls: tls::parse(m)?,
     })
 }
 

@@ -46,6 +46,7 @@ fn client_defaults() {
             io: Backend::Auto,
             timeout: Duration::from_secs(10),
             token: None,
+            tls: None,
         }
     );
     assert_eq!(
@@ -357,4 +358,62 @@ fn a_token_goes_with_every_command_and_is_never_printed() {
     let long = "a".repeat(4097);
     assert!(error(&["client", "--token", &long, "ping"]).contains("4096"));
     assert!(error(&["client", "--token", "a b", "ping"]).contains("printable"));
+}
+
+#[test]
+fn tls_flags_go_with_every_command_and_are_checked() {
+    let c = client(&["client", "--tls", "--tls-ca", "ca.pem", "echo", "hi"]);
+    let plain = TlsTarget {
+        ca: "ca.pem".into(),
+        server_name: None,
+        identity: None,
+    };
+    assert_eq!(c.target.tls.as_ref(), Some(&plain));
+    let c = client(&["client", "kv", "get", "k", "--tls", "--tls-ca", "ca.pem"]);
+    assert_eq!(c.target.tls.as_ref(), Some(&plain));
+    let b = bench(&[
+        "bench-stream",
+        "--tls",
+        "--tls-ca",
+        "ca.pem",
+        "--tls-server-name",
+        "localhost",
+        "--tls-cert",
+        "me.pem",
+        "--tls-key",
+        "me.key",
+    ]);
+    let full = TlsTarget {
+        ca: "ca.pem".into(),
+        server_name: Some("localhost".into()),
+        identity: Some(("me.pem".into(), "me.key".into())),
+    };
+    assert_eq!(b.target.tls, Some(full));
+    assert_eq!(client(&["client", "ping"]).target.tls, None);
+    assert!(error(&["client", "--tls", "ping"]).contains("--tls needs --tls-ca FILE"));
+    assert!(error(&["bench-stream", "--tls"]).contains("--tls-ca"));
+    let e = error(&["client", "--tls-ca", "ca.pem", "ping"]);
+    assert!(e.contains("--tls-ca only works with --tls"), "{e}");
+    let e = error(&["client", "--tls-server-name", "x", "ping"]);
+    assert!(e.contains("--tls-server-name only works with --tls"), "{e}");
+    let half = [
+        "client",
+        "--tls",
+        "--tls-ca",
+        "ca.pem",
+        "--tls-key",
+        "k",
+        "ping",
+    ];
+    assert!(error(&half).contains("go together"));
+    let empty = [
+        "client",
+        "--tls",
+        "--tls-ca",
+        "ca.pem",
+        "--tls-server-name",
+        "",
+        "ping",
+    ];
+    assert!(error(&empty).contains("--tls-server-name"));
 }

@@ -22,12 +22,14 @@
 //! ```
 
 mod cache;
+mod clients;
 pub mod fuzzing;
 mod keys;
 mod scope;
 mod token;
 
 pub use cache::{CACHE_CAPACITY, TokenCache};
+pub use clients::ClientScopes;
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use keys::{KeyError, Keyring, generate_keypair, key_id, load_signing_key};
 pub use scope::{Glob, Need, Scope, ScopeError, Scopes};

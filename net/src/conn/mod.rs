@@ -185,6 +185,8 @@ struct Burst<'a, S> {
     linger: bool,
     /// The client's address.
     peer: Option<std::net::IpAddr>,
+    /// The identity of the client's verified TLS certificate, if any.
+    client: Option<Rc<str>>,
 }
 
 /// Answers requests until the input is used up and every response is written, then says
@@ -215,6 +217,7 @@ async fn burst<S: Service>(
         upgrade: None,
         linger: false,
         peer: core.peer(key),
+        client: stream.client_identity(),
     };
     let result = b.requests(&mut parser, &mut input, &mut timers.read).await;
     b.out.reset();
@@ -388,6 +391,7 @@ impl<S: Service> Burst<'_, S> {
             core: core.index(),
             request_id,
             peer: self.peer,
+            client: self.client.clone(),
             edge,
             principal: std::cell::OnceCell::new(),
         };

@@ -2,8 +2,8 @@
 //! service checks each request with.
 
 use super::{Denial, EdgeLocal};
-use crate::auth::{Need, Verified};
-use std::{net::IpAddr, rc::Rc};
+use crate::auth::{Need, Scopes, Verified};
+use std::{net::IpAddr, rc::Rc, sync::Arc};
 
 /// The client behind a request, as its token says.
 #[derive(Clone, Default)]
@@ -20,6 +20,15 @@ pub enum Principal {
         /// The keyring generation it was verified under.
         generation: u64,
     },
+    /// A TLS client certificate that `tls.client_scopes` lists (and no token).
+    Client {
+        /// The certificate's identity (subject CN, else its first DNS name).
+        identity: Rc<str>,
+        /// What the file granted it.
+        scopes: Arc<Scopes>,
+        /// The edge generation the file was read under.
+        generation: u64,
+    },
 }
 
 impl Principal {
@@ -27,6 +36,7 @@ impl Principal {
     pub fn subject(&self) -> Option<&str> {
         match self {
             Principal::Token { verified, .. } => Some(&verified.sub),
+            Principal::Client { identity, .. } => Some(identity),
             _ => None,
         }
     }
@@ -38,6 +48,7 @@ impl std::fmt::Debug for Principal {
             Principal::Anonymous => f.write_str("Anonymous"),
             Principal::Invalid => f.write_str("Invalid"),
             Principal::Token { verified, .. } => write!(f, "Token({})", verified.sub),
+            Principal::Client { identity, .. } => write!(f, "Client({identity})"),
         }
     }
 }

@@ -15,6 +15,7 @@
 //!   address or token subject, across all cores.
 
 mod access;
+mod client;
 mod clock;
 mod counters;
 mod denial;
@@ -29,7 +30,7 @@ pub use http::answer;
 use shed::CoreLoad;
 pub use shed::{PROBE_PERIOD, Shedder, rss_bytes};
 
-use crate::auth::{AuthError, Keyring, Need, TokenCache, Verified};
+use crate::auth::{AuthError, ClientScopes, Keyring, Need, Scopes, TokenCache, Verified};
 use crate::limit::{
     ConnPermit, ConnRefusal, ConnTable, Decision, KeyKind, Pattern, RateTable, Rules,
 };
@@ -69,12 +70,16 @@ pub struct EdgeConfig {
     /// Public routes and services (`/plaintext`, `/static/*`, `stream:echo`) that need a
     /// token anyway (any valid one; protected mode without keys).
     pub protect: Vec<Pattern>,
+    /// File of TLS client-certificate identities and their scopes (`tls.client_scopes`).
+    pub client_scopes: Option<PathBuf>,
 }
 
 /// The edge state every core shares.
 pub struct Edge {
     config: EdgeConfig,
     keyring: RwLock<Option<Arc<Keyring>>>,
+    /// Scopes by client-certificate identity, swapped with the keyring.
+    clients: RwLock<Arc<ClientScopes>>,
     /// Bumped by every reload: cores refresh their keyring copy and forget cached tokens.
     generation: AtomicU64,
     rates: RateTable,
@@ -95,7 +100,9 @@ impl Edge {
     /// The edge for `config`, loading its keys (an error names the file or directory).
     pub fn new(config: EdgeConfig) -> Result<Arc<Edge>, String> {
         let keyring = load_keyring(&config)?;
+        let clients = load_clients(&config)?;
         Ok(Arc::new(Edge {
+            clients: RwLock::new(Arc::new(clients)),
             rates: RateTable::new(&config.rules),
             conns: ConnTable::new(config.max_connections_per_ip, config.max_connections_total),
             shedder: Shedder::new(config.shed_queue_delay, config.shed_memory),
@@ -111,11 +118,14 @@ impl Edge {
         Edge::new(EdgeConfig::default()).expect("no keys to load")
     }
 
-    /// Re-reads the keys and the revocation file (SIGHUP). On error the old ones stay.
+    /// Re-reads the keys, the revocation file and the client-certificate scopes (SIGHUP). On
+    /// error the old ones stay, all of them.
     pub fn reload(&self) -> Result<usize, String> {
         let keyring = load_keyring(&self.config)?;
+        let clients = load_clients(&self.config)?;
         let n = keyring.as_ref().map_or(0, Keyring::len);
         *self.keyring.write().unwrap_or_else(|e| e.into_inner()) = keyring.map(Arc::new);
+        *self.clients.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(clients);
         self.generation.fetch_add(1, Ordering::Release);
         Ok(n)
     }
@@ -159,12 +169,27 @@ impl Edge {
         }
     }
 
+    pub(crate) fn client_scopes(&self, identity: &str) -> Option<Arc<Scopes>> {
+        self.clients
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(identity)
+            .cloned()
+    }
+
     fn keyring(&self) -> Option<Arc<Keyring>> {
         self.keyring
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+}
+
+fn load_clients(config: &EdgeConfig) -> Result<ClientScopes, String> {
+    config
+        .client_scopes
+        .as_deref()
+        .map_or_else(|| Ok(ClientScopes::default()), ClientScopes::load)
 }
 
 fn load_keyring(config: &EdgeConfig) -> Result<Option<Keyring>, String> {
@@ -341,6 +366,14 @@ impl EdgeLocal {
         principal: &Principal,
         need: Need<'_>,
     ) -> Result<(), Denial> {
+        if let Principal::Client {
+            identity,
+            scopes,
+            generation,
+        } = principal
+        {
+            return self.decide_client(identity, scopes, *generation, need);
+        }
         if !self.edge.has_keys() {
             return if self.edge.config.insecure_open || peer.is_some_and(is_loopback) {
                 Ok(())
@@ -349,7 +382,7 @@ impl EdgeLocal {
             };
         }
         match principal {
-            Principal::Anonymous => Err(Denial::MissingToken),
+            Principal::Anonymous | Principal::Client { .. } => Err(Denial::MissingToken),
             Principal::Invalid => Err(Denial::InvalidToken),
             Principal::Token {
                 verified,

@@ -46,14 +46,18 @@
 
 mod error;
 mod io;
+mod link;
 mod ops;
 mod state;
 
 pub use error::{ClientError, error_code};
+pub use link::TlsOptions;
 pub use ringwire_protocol::stream::{ErrorCode, Settings};
 
 use bytes::{Bytes, BytesMut};
+use link::Link;
 use ringwire_reactor::{JoinHandle, net::TcpStream, spawn_local, time};
+use rustls::ClientConfig;
 use state::State;
 use std::{
     cell::{Cell, RefCell},
@@ -61,6 +65,7 @@ use std::{
     io as stdio,
     net::SocketAddr,
     rc::Rc,
+    sync::Arc,
     time::Duration,
 };
 
@@ -77,6 +82,9 @@ pub struct Options {
     /// carries the AUTH flag and an AUTH frame follows. `None`: no token (a server with
     /// auth keys then refuses data services with UNAUTHENTICATED). 1 to 4096 bytes.
     pub token: Option<String>,
+    /// Speak TLS to the server (a TLS stream port, or a TLS HTTP port through ALPN
+    /// `ringwire-stream/1`); `None`: plain TCP.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for Options {
@@ -86,6 +94,7 @@ impl Default for Options {
             upgrade: false,
             timeout: Duration::from_secs(10),
             token: None,
+            tls: None,
         }
     }
 }
@@ -98,6 +107,7 @@ impl std::fmt::Debug for Options {
             .field("upgrade", &self.upgrade)
             .field("timeout", &self.timeout)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -148,6 +158,25 @@ impl Client {
         Self::connect_with(addr, &options).await
     }
 
+    /// Connects to `addr` over TLS with `config` (see [`TlsOptions`]; offer ALPN
+    /// `ringwire-stream/1`), expecting a certificate for `server_name` (a DNS name or an IP
+    /// address), and completes the handshake. Works on a TLS stream port and, through ALPN,
+    /// on a TLS HTTP port.
+    pub async fn connect_tls(
+        addr: SocketAddr,
+        server_name: &str,
+        config: Arc<ClientConfig>,
+    ) -> stdio::Result<Client> {
+        let options = Options {
+            tls: Some(TlsOptions {
+                config,
+                server_name: server_name.to_string(),
+            }),
+            ..Options::default()
+        };
+        Self::connect_with(addr, &options).await
+    }
+
     /// Connects as `options` say. Fails with `TimedOut` after `options.timeout`, and with the
     /// server's code when it refuses the handshake with a GOAWAY: `PermissionDenied` for
     /// UNAUTHENTICATED (no valid token) and FORBIDDEN (the token lacks the scope, or the
@@ -174,6 +203,10 @@ impl Client {
     async fn establish(addr: SocketAddr, options: &Options) -> stdio::Result<Client> {
         let sock = TcpStream::connect(addr).await?;
         sock.set_nodelay(true)?;
+        let sock = match &options.tls {
+            None => Link::Plain(sock),
+            Some(tls) => Link::tls(sock, addr, tls, options.upgrade).await?,
+        };
         let rx = if options.upgrade {
             io::upgrade(&sock, addr).await?
         } else {

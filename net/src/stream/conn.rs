@@ -158,7 +158,7 @@ async fn run(
     };
     let mut out: Vec<u8> = Vec::new();
     let signal = Rc::new(Signal::default());
-    let mut admission = Admission::new(core.edge(), core.peer(key));
+    let mut admission = Admission::new(core.edge(), core.peer(key), stream.client_identity());
     let mut streams: Vec<(u32, Svc)> = Vec::new();
     let mut sink = Sink {
         stream,

@@ -20,11 +20,18 @@ pub(crate) struct Admission {
 }
 
 impl Admission {
-    pub(crate) fn new(edge: Rc<EdgeLocal>, peer: Option<IpAddr>) -> Admission {
+    /// A connection from `peer`; `client`: its verified TLS certificate's identity, whose
+    /// listed scopes (`tls.client_scopes`) are its principal until an AUTH token replaces it.
+    pub(crate) fn new(
+        edge: Rc<EdgeLocal>,
+        peer: Option<IpAddr>,
+        client: Option<Rc<str>>,
+    ) -> Admission {
+        let principal = client.map_or(Principal::Anonymous, |id| edge.client_principal(&id));
         Admission {
             edge,
             peer,
-            principal: Principal::Anonymous,
+            principal,
         }
     }
 
@@ -53,7 +60,12 @@ impl Admission {
     /// Protected mode refuses the connection itself: nothing on it would be served.
     fn protected(&self) -> Result<(), Refusal> {
         let edge = self.edge.edge();
-        if edge.has_keys() || edge.config().insecure_open || self.peer.is_some_and(is_loopback) {
+        let client = matches!(self.principal, Principal::Client { .. });
+        if client
+            || edge.has_keys()
+            || edge.config().insecure_open
+            || self.peer.is_some_and(is_loopback)
+        {
             return Ok(());
         }
         edge.counters().denied(DenialKind::ProtectedMode);

@@ -7,6 +7,7 @@
 //!   reloadable certificate, shared ticket key and session cache, optional client
 //!   certificates ([`peer_identity`]).
 //! - [`client_config`]: configurations for ringwire's own clients, trusting only a CA file.
+//! - [`ClientTls`]: a client connection's record layer on the reactor (the stream client's).
 //! - [`ktls_support`]: whether the kernel offers kTLS, or why not.
 //! - [`TlsState`]: a server connection's record layer on the reactor, [`Acceptor`]: a
 //!   listener's handshakes under a deadline, counted in [`TlsSnapshot`].
@@ -14,6 +15,8 @@
 mod accept;
 mod certs;
 mod client;
+pub mod fuzzing;
+mod client_stream;
 mod ktls;
 mod server;
 mod stats;
@@ -27,6 +30,7 @@ pub use stream::{HandshakeError, Negotiated, TlsState};
 
 pub use certs::{CertError, load_certified_key, load_roots};
 pub use client::{client_config, client_config_with_identity};
+pub use client_stream::ClientTls;
 pub use ktls::{TCP_AVAILABLE_ULP, ktls_support, ktls_support_at};
 pub use server::{Alpn, SESSION_CACHE_ENTRIES, TlsServer, TlsSettings, peer_identity};
 

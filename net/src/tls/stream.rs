@@ -32,6 +32,9 @@ use std::{
 
 /// Bytes of a file read, encrypted and written at a time: four full TLS records.
 const FILE_CHUNK: usize = 64 * 1024;
+/// A ciphertext buffer up to this size is kept for the connection's next write; a larger one
+/// (a big body) is freed, so an idle connection holds little.
+const SPARE_MAX: usize = 64 * 1024;
 /// Plaintext encrypted per write call at most, so a large body never needs its whole
 /// ciphertext in memory at once.
 const WRITE_CHUNK: usize = 256 * 1024;
@@ -65,6 +68,9 @@ pub struct Negotiated {
     pub version: Option<ProtocolVersion>,
     /// Whether the session was resumed (a ticket or a session id).
     pub resumed: bool,
+    /// The client certificate's identity (subject CN, else its first DNS name), when the
+    /// client presented one that the configured client CA verified.
+    pub identity: Option<Rc<str>>,
 }
 
 /// The TLS side of a connection whose handshake is complete; the socket stays with the
@@ -74,6 +80,8 @@ pub struct TlsState {
     conn: RefCell<ServerConnection>,
     /// Ciphertext rustls produced while reading, written before the next application data.
     pending: RefCell<Vec<u8>>,
+    /// The last write's ciphertext buffer, emptied, for the next write (kept while small).
+    spare: RefCell<Vec<u8>>,
     /// Plaintext decrypted during the handshake's last flight, handed out first.
     early: RefCell<Vec<u8>>,
     /// The peer sent close_notify or closed the socket.
@@ -120,10 +128,12 @@ impl TlsState {
             alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
             version: conn.protocol_version(),
             resumed: conn.handshake_kind() == Some(HandshakeKind::Resumed),
+            identity: super::peer_identity(&conn).map(Rc::from),
         };
         Ok(TlsState {
             conn: RefCell::new(conn),
             pending: RefCell::new(Vec::new()),
+            spare: RefCell::new(Vec::new()),
             early: RefCell::new(early),
             closed: Cell::new(false),
             negotiated,
@@ -258,7 +268,8 @@ impl TlsState {
         loop {
             let out = {
                 let mut conn = self.conn.borrow_mut();
-                let mut out = std::mem::take(&mut *self.pending.borrow_mut());
+                let mut out = std::mem::take(&mut *self.spare.borrow_mut());
+                out.append(&mut self.pending.borrow_mut());
                 let mut budget = WRITE_CHUNK;
                 while at.0 < slices.len() && budget > 0 {
                     let rest = &slices[at.0][at.1..];
@@ -276,8 +287,12 @@ impl TlsState {
                 out
             };
             if !out.is_empty() {
-                let (res, _) = tcp.write_all(out).await;
+                let (res, mut out) = tcp.write_all(out).await;
                 res?;
+                if out.capacity() <= SPARE_MAX {
+                    out.clear();
+                    *self.spare.borrow_mut() = out;
+                }
             }
             if at.0 >= slices.len() {
                 return Ok(());
@@ -287,7 +302,7 @@ impl TlsState {
 }
 
 /// Moves everything rustls wants to send into `out`.
-fn drain_tls(conn: &mut ServerConnection, out: &mut Vec<u8>) {
+pub(super) fn drain_tls(conn: &mut ServerConnection, out: &mut Vec<u8>) {
     while conn.wants_write() {
         // Writing into a Vec cannot fail.
         if conn.write_tls(out).is_err() {
@@ -298,7 +313,7 @@ fn drain_tls(conn: &mut ServerConnection, out: &mut Vec<u8>) {
 
 /// Gives `bytes` (ciphertext) to rustls and appends the plaintext they carried to `plain`.
 /// `Ok(true)`: the peer sent close_notify.
-fn feed(
+pub(super) fn feed(
     conn: &mut ServerConnection,
     mut bytes: &[u8],
     plain: &mut Vec<u8>,

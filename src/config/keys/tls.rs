@@ -90,6 +90,18 @@ pub static KEYS: &[Key] = &[
         get: |s| path(&s.tls.client_ca),
     },
     Key {
+        name: "tls.client_scopes",
+        flag: "tls-client-scopes",
+        kind: Kind::Text,
+        default: "",
+        help: "File of client-certificate identities and their scopes, one per line: `IDENTITY SCOPE...` (# comments). A client whose certificate (verified against tls.client_ca) names a listed identity (subject CN, else its first DNS name) may do what those scopes allow without a token; a token, when presented, decides instead. Reloaded on SIGHUP with the auth keys.",
+        set: |s, v| {
+            s.edge.client_scopes = opt_text(v).map(PathBuf::from);
+            Ok(())
+        },
+        get: |s| path(&s.edge.client_scopes),
+    },
+    Key {
         name: "tls.listeners",
         flag: "tls-listeners",
         kind: Kind::Text,

@@ -58,6 +58,11 @@ impl Failure {
         }
     }
 
+    /// The kind of `io::Error` it becomes.
+    pub(crate) fn kind(&self) -> io::ErrorKind {
+        self.kind
+    }
+
     pub(crate) fn to_io(&self) -> io::Error {
         io::Error::new(self.kind, self.error.clone())
     }

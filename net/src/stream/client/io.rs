@@ -3,11 +3,11 @@
 //! whatever frames accumulated in the shared output buffer with one `write_all` at a time.
 
 use super::error::ClientError;
+use super::link::Link;
 use super::state::State;
 use crate::stream::UPGRADE_TOKEN;
 use bytes::{Buf, Bytes, BytesMut};
-use ringwire_reactor::net::TcpStream;
-use std::{cell::RefCell, future::poll_fn, io, net::SocketAddr, rc::Rc};
+use std::{cell::RefCell, future::poll_fn, io, net::SocketAddr, rc::Rc, task::Poll};
 
 /// The longest 101 response head this client reads before giving up on the server.
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
@@ -21,7 +21,7 @@ fn refused(message: String) -> io::Error {
 
 /// Asks the HTTP/1.1 server at the other end of `sock` to switch to the stream protocol.
 /// Returns any bytes that followed the 101 response head (stream protocol already).
-pub(crate) async fn upgrade(sock: &TcpStream, addr: SocketAddr) -> io::Result<BytesMut> {
+pub(crate) async fn upgrade(sock: &Link, addr: SocketAddr) -> io::Result<BytesMut> {
     let request = format!(
         "GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: upgrade\r\nUpgrade: {UPGRADE_TOKEN}\r\n\r\n"
     );
@@ -37,13 +37,16 @@ pub(crate) async fn upgrade(sock: &TcpStream, addr: SocketAddr) -> io::Result<By
                  instead of 101 Switching Protocols"
             )));
         }
-        match sock.recv().await? {
-            Some(buf) => head.extend_from_slice(&buf),
-            None => {
-                return Err(refused(format!(
-                    "the server at {addr} closed the connection instead of answering the upgrade"
-                )));
-            }
+        if !sock.read(&mut head).await? {
+            let hint = if looks_like_tls(&head) {
+                " with a TLS alert: it speaks TLS on that port (connect with TLS, --tls)"
+            } else {
+                ""
+            };
+            return Err(refused(format!(
+                "the server at {addr} closed the connection instead of answering the \
+                 upgrade{hint}"
+            )));
         }
     };
     let text = String::from_utf8_lossy(&head[..end]).into_owned();
@@ -86,6 +89,12 @@ fn check_101(head: &str) -> Result<(), String> {
     }
 }
 
+/// Whether `bytes` start like a TLS record (an alert or a handshake message), as a TLS
+/// server's answer to plaintext does.
+pub(crate) fn looks_like_tls(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x15 | 0x16, 0x03, ..])
+}
+
 fn truncate(s: &str) -> &str {
     match s.char_indices().nth(80) {
         Some((i, _)) => &s[..i],
@@ -95,15 +104,13 @@ fn truncate(s: &str) -> &str {
 
 /// The reader task: receives, decodes whole frames, keeps the partial tail for the next
 /// receive, and stops at end of stream, on a socket error, or when the connection is over.
-pub(crate) async fn read_loop(state: Rc<RefCell<State>>, sock: Rc<TcpStream>, mut rx: BytesMut) {
+pub(crate) async fn read_loop(state: Rc<RefCell<State>>, sock: Rc<Link>, mut rx: BytesMut) {
     let mut first = !rx.is_empty();
     loop {
         if !first {
-            match sock.recv().await {
-                // Copied out at once so the reactor's buffer goes back to its pool (or the
-                // kernel's ring) before the frames are even decoded.
-                Ok(Some(buf)) => rx.extend_from_slice(&buf),
-                Ok(None) => return state.borrow_mut().on_eof(),
+            match sock.read(&mut rx).await {
+                Ok(true) => {}
+                Ok(false) => return state.borrow_mut().on_eof(&rx),
                 Err(e) => return state.borrow_mut().on_io_error(&e),
             }
         }
@@ -129,13 +136,37 @@ fn keep_tail(chunk: Bytes, used: usize) -> BytesMut {
     }
 }
 
-/// The writer task: flushes batches until the connection is over or every handle is gone.
-pub(crate) async fn write_loop(state: Rc<RefCell<State>>, sock: Rc<TcpStream>) {
+/// What the writer does next.
+enum Next {
+    /// Frames to write.
+    Batch(Vec<u8>),
+    /// TLS records of the link's own (produced while reading) to write.
+    Control,
+    /// The connection is over, or every handle is gone and all is flushed.
+    Stop,
+}
+
+/// The writer task: flushes batches until the connection is over or every handle is gone;
+/// on a deliberate close, ends the link (TLS close_notify) after the last batch.
+pub(crate) async fn write_loop(state: Rc<RefCell<State>>, sock: Rc<Link>) {
     loop {
-        let Some(batch) = poll_fn(|cx| state.borrow_mut().poll_output(cx)).await else {
-            return;
+        let next = poll_fn(|cx| match state.borrow_mut().poll_output(cx) {
+            Poll::Ready(Some(batch)) => Poll::Ready(Next::Batch(batch)),
+            Poll::Ready(None) => Poll::Ready(Next::Stop),
+            Poll::Pending => sock.poll_control(cx).map(|()| Next::Control),
+        })
+        .await;
+        let (res, batch) = match next {
+            Next::Batch(batch) => sock.write_all(batch).await,
+            Next::Control => (sock.flush().await, Vec::new()),
+            Next::Stop => {
+                if matches!(*sock, Link::Tls(..)) && state.borrow().ended_by_client() {
+                    // Best effort: the server learns the end was deliberate.
+                    let _ = sock.shutdown().await;
+                }
+                return;
+            }
         };
-        let (res, batch) = sock.write_all(batch).await;
         let mut st = state.borrow_mut();
         if let Err(e) = res {
             st.on_io_error(&e);

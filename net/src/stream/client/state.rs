@@ -137,6 +137,15 @@ impl State {
         }
     }
 
+    /// The end is this client's doing (a close, or every handle dropped), not a failure.
+    pub(crate) fn ended_by_client(&self) -> bool {
+        self.closing
+            && self
+                .dead
+                .as_ref()
+                .is_none_or(|f| f.kind() == io::ErrorKind::NotConnected)
+    }
+
     /// The handles are gone: flush what is queued, then let the writer end.
     pub(crate) fn close_quietly(&mut self) {
         self.closing = true;
@@ -173,15 +182,22 @@ impl State {
         self.wake_writer();
     }
 
-    pub(crate) fn on_eof(&mut self) {
+    /// The server closed; `tail` is what it sent after the last whole frame.
+    pub(crate) fn on_eof(&mut self, tail: &[u8]) {
         let message = match (&self.goaway, self.conn.is_ready()) {
+            (None, false) if super::io::looks_like_tls(tail) => {
+                "the server answered with a TLS record and closed the connection: it speaks TLS \
+                 on that port (connect with TLS, --tls)"
+                    .to_string()
+            }
             (Some((code, _)), _) => {
                 format!(
                     "the server closed the connection after GOAWAY {code} (it is shutting down)"
                 )
             }
             (None, false) => "the server closed the connection during the handshake (is this a \
-                              ringwire stream port? the HTTP port needs the upgrade)"
+                              ringwire stream port? the HTTP port needs the upgrade, a TLS port \
+                              needs TLS)"
                 .to_string(),
             (None, true) => "the server closed the connection".to_string(),
         };
@@ -207,10 +223,13 @@ impl State {
                     }
                 }
                 Err(CodecError::UnsupportedVersion(v)) if self.conn.peer_settings().is_none() => {
-                    let hint = if v == b'H' {
-                        " ('H': an HTTP server? its port needs the upgrade)"
-                    } else {
-                        ""
+                    let hint = match v {
+                        b'H' => " ('H': an HTTP server? its port needs the upgrade)",
+                        // A TLS alert or handshake record: the server wants TLS.
+                        0x15 | 0x16 => {
+                            " (a TLS record: the server speaks TLS on that port; connect with TLS, --tls)"
+                        }
+                        _ => "",
                     };
                     let message = format!(
                         "the server does not speak ringwire-stream/1 (its first frame has \
