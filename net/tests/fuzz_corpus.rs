@@ -46,7 +46,9 @@ fn corpus_tls_server() {
         );
     }
     assert!(
-        seeds.iter().any(|s| s.len() > 100 && s[0] % 3 == 0 && s[1] == 0x16),
+        seeds
+            .iter()
+            .any(|s| s.len() > 100 && s[0] % 3 == 0 && s[1] == 0x16),
         "no real ClientHello"
     );
 }

@@ -44,7 +44,6 @@ impl EdgeLocal {
             Some(_) => Err(Denial::Forbidden),
         }
     }
-
 }
 
 #[cfg(test)]
@@ -69,7 +68,11 @@ mod tests {
         let backup = local.client_principal(&Rc::from("backup"));
         assert_eq!(backup.subject(), Some("backup"));
         // No auth keys (protected mode), a stranger's address: the certificate decides.
-        assert!(local.authorize(STRANGER, &backup, Need::KvRead(b"k")).is_ok());
+        assert!(
+            local
+                .authorize(STRANGER, &backup, Need::KvRead(b"k"))
+                .is_ok()
+        );
         assert_eq!(
             local.authorize(STRANGER, &backup, Need::KvWrite(b"k")),
             Err(Denial::Forbidden)

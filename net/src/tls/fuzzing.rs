@@ -82,7 +82,9 @@ fn handshake() -> (ClientConnection, ServerConnection) {
         let mut slice = &back[..];
         while !slice.is_empty() {
             client.read_tls(&mut slice).expect("server flight");
-            client.process_new_packets().expect("server flight processes");
+            client
+                .process_new_packets()
+                .expect("server flight processes");
         }
         if !client.is_handshaking() && !server.is_handshaking() {
             return (client, server);
@@ -108,7 +110,10 @@ pub fn tls_server(data: &[u8]) {
             let (_, mut server) = handshake();
             let _ = feed(&mut server, rest, &mut plain);
             // Forged records cannot carry data: rustls refuses what does not authenticate.
-            assert!(plain.is_empty() || rest.is_empty(), "forged records gave plaintext");
+            assert!(
+                plain.is_empty() || rest.is_empty(),
+                "forged records gave plaintext"
+            );
         }
         _ => {
             let (mut client, mut server) = handshake();

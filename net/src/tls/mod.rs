@@ -15,8 +15,8 @@
 mod accept;
 mod certs;
 mod client;
-pub mod fuzzing;
 mod client_stream;
+pub mod fuzzing;
 mod ktls;
 mod server;
 mod stats;
