@@ -3,18 +3,23 @@
 //! unchanged over TLS. The socket stays where it is when TLS starts: a plain connection costs
 //! one pointer more than its socket.
 
-use crate::tls::TlsState;
+use crate::{conn::deadline::until, tls::TlsState};
 use ringwire_reactor::{
     BackendKind,
     buf::{BufResult, IoBuf, RecvBuf},
     net::TcpStream,
+    time,
 };
 use std::{
     io,
     net::{Shutdown, SocketAddr},
     rc::Rc,
     task::{Context, Poll},
+    time::Duration,
 };
+
+/// How long [`Transport::finish`] may take to write TLS's last words.
+pub const FINISH_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A connection's transport.
 pub struct Transport {
@@ -106,6 +111,21 @@ impl Transport {
             None => self.tcp.shutdown(how).await,
             Some(tls) => tls.shutdown(&self.tcp, how).await,
         }
+    }
+
+    /// Ends a TLS session before the socket closes: what rustls still has to say (the alert
+    /// after a bad record) and close_notify, bounded by [`FINISH_TIMEOUT`] so a client that
+    /// reads nothing cannot hold the connection. Nothing on a plain socket.
+    pub async fn finish(&self) {
+        let Some(tls) = &self.tls else { return };
+        let deadline = time::now() + FINISH_TIMEOUT;
+        let mut timer = time::sleep_until(deadline);
+        let _ = until(
+            &mut timer,
+            deadline,
+            tls.shutdown(&self.tcp, Shutdown::Write),
+        )
+        .await;
     }
 
     /// The peer's address.

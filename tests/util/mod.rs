@@ -9,6 +9,7 @@ pub mod nats;
 pub mod netns;
 pub mod pg;
 pub mod sse;
+pub mod tls;
 pub mod tokens;
 pub mod wire;
 

@@ -84,6 +84,7 @@ pub(crate) fn run<S: Service>(
             // ALPN chose the stream protocol: this TLS port carries both.
             let reason = Box::pin(crate::stream::conn::serve_on_core(&stream, &core, key)).await;
             core.stats().closed(reason);
+            Box::pin(stream.finish()).await;
             return;
         }
         let now = time::now();
@@ -129,6 +130,9 @@ pub(crate) fn run<S: Service>(
         {
             // Boxed: rare, and it would otherwise enlarge every connection's future.
             Box::pin(linger(&stream)).await;
+        } else if stream.tls().is_some() {
+            // TLS says goodbye (an alert after a bad record, else close_notify); boxed too.
+            Box::pin(stream.finish()).await;
         }
     }
 }

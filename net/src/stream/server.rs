@@ -89,4 +89,5 @@ async fn run(
     }
     let reason = conn::serve(&stream, &core, &server, key, Vec::new()).await;
     core.stats().closed(reason);
+    stream.finish().await;
 }

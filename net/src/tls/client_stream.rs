@@ -169,7 +169,7 @@ impl ClientTls {
     }
 
     /// Encrypts `plain` and writes it, after anything pending, to `tcp`: one socket write per
-    /// [`WRITE_CHUNK`] of plaintext at most. An empty `plain` writes only what is pending.
+    /// 256 KiB of plaintext at most. An empty `plain` writes only what is pending.
     pub async fn write_all(&self, tcp: &TcpStream, plain: &[u8]) -> io::Result<()> {
         let mut at = 0;
         loop {
