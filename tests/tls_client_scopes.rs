@@ -93,3 +93,69 @@ fn client_scopes_need_a_client_ca() {
     assert_ne!(code, Some(0));
     assert!(err.contains("tls.client_scopes"), "{err}");
 }
+
+/// `ringwire client --io IO --tls --tls-ca CA [--tls-cert NAME.pem --tls-key NAME.key]
+/// --addr ADDR args...`: (exit code, stdout, stderr), killed after 30 s.
+fn stream_cli(
+    io: &str,
+    pki: &Pki,
+    cert: Option<&str>,
+    addr: &str,
+    args: &[&str],
+) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ringwire"));
+    cmd.args(["client", "--io", io, "--tls", "--tls-ca"])
+        .arg(pki.ca());
+    if let Some(name) = cert {
+        cmd.arg("--tls-cert").arg(pki.path(&format!("{name}.pem")));
+        cmd.arg("--tls-key").arg(pki.path(&format!("{name}.key")));
+    }
+    let mut child = cmd
+        .args(["--addr", addr])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > end {
+            let _ = child.kill();
+            panic!("ringwire client {args:?} hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+both_backends! {
+    fn listed_certificates_are_principals_on_the_stream_protocol(io) {
+        let pki = Pki::new();
+        pki.client("backup", "backup", true);
+        pki.client("writer", "writer", true);
+        let scopes = pki.path("client-scopes");
+        std::fs::write(&scopes, "backup kv:read:\nwriter kv:write:\n").unwrap();
+        let keys = KeyDir::with(&[&Key::new()]);
+        let client_ca = pki.client_ca();
+        let s = start(io, &pki, &[
+            "--auth-keys", keys.path(),
+            "--tls-client-ca", client_ca.to_str().unwrap(),
+            "--tls-client-scopes", scopes.to_str().unwrap(),
+        ]);
+        let stream = s.stream.unwrap().to_string();
+        let (code, _, err) = stream_cli(io, &pki, Some("writer"), &stream, &["kv", "put", "a/x", "v"]);
+        assert_eq!(code, 0, "writer may write: {err}");
+        let (code, _, err) = stream_cli(io, &pki, Some("writer"), &stream, &["kv", "get", "a/x"]);
+        assert_ne!(code, 0, "writer may not read");
+        assert!(err.to_lowercase().contains("forbidden"), "{err}");
+        let (code, out, err) = stream_cli(io, &pki, Some("backup"), &stream, &["kv", "get", "a/x"]);
+        assert_eq!((code, out.as_str()), (0, "v\n"), "backup may read: {err}");
+        let (code, _, err) = stream_cli(io, &pki, None, &stream, &["kv", "get", "a/x"]);
+        assert_ne!(code, 0, "no certificate, no token: {err}");
+    }
+}
