@@ -79,7 +79,7 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
     };
     log_edge(settings);
     // A certificate that does not load stops the start: the error names the file and why.
-    let tls = match crate::tls::start(&settings.tls) {
+    let tls = match crate::tls::start(&settings.tls, settings.stream_enabled) {
         Ok(t) => t,
         Err(e) => {
             tracing::error!("{e}");

@@ -14,14 +14,20 @@ pub struct Tls {
 }
 
 /// Loads the certificate of `config` (nothing without `tls.cert`); the error names the file.
-pub fn start(config: &TlsConfig) -> Result<Tls, String> {
+pub fn start(config: &TlsConfig, stream_enabled: bool) -> Result<Tls, String> {
     let Some(settings) = config.settings() else {
         return Ok(Tls::default());
     };
     let server = Arc::new(TlsServer::new(&settings).map_err(|e| format!("tls: {e}"))?);
     let acceptor = |alpn| Acceptor::new(server.config(alpn), config.handshake_timeout);
     let tls = Tls {
-        http: config.http.then(|| acceptor(Alpn::Http)),
+        http: config.http.then(|| {
+            acceptor(if stream_enabled {
+                Alpn::Http
+            } else {
+                Alpn::HttpOnly
+            })
+        }),
         stream: config.stream.then(|| acceptor(Alpn::Stream)),
         server: Some(server.clone()),
     };

@@ -186,6 +186,38 @@ both_backends! {
 }
 
 both_backends! {
+    /// A file truncated while it is sent over TLS ends that response short (the connection
+    /// closes) and leaves the core serving: the emulated sendfile used to return a zero count
+    /// that the flush loop retried forever, spinning the worker.
+    fn a_file_truncated_mid_send_ends_the_response_not_the_core(io) {
+        let pki = Pki::new();
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("shrinks.bin");
+        std::fs::write(&path, pattern(3, 32 << 20)).unwrap();
+        let s = tls::start(io, &pki, &["--workers", "1", "--root", root.path().to_str().unwrap()]);
+        let config = tls::client(&pki, &[b"http/1.1"]);
+        let mut c = Conn::open(s.addr, &config).unwrap();
+        c.send(b"GET /static/shrinks.bin HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+        // Some of the body, then the file shrinks while the server is still sending.
+        let mut got = vec![0u8; 256 * 1024];
+        std::io::Read::read_exact(&mut c.r, &mut got).unwrap();
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(0).unwrap();
+        let mut total = got.len();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match std::io::Read::read(&mut c.r, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+        assert!(total < 32 << 20, "the whole file arrived although it was truncated");
+        // The one worker still answers.
+        let mut other = Conn::open(s.addr, &config).unwrap();
+        assert_eq!(other.get("/plaintext").unwrap().status, 200);
+    }
+}
+
+both_backends! {
     fn tls13_session_resumption(io) {
         let pki = Pki::new();
         let s = tls::start(io, &pki, &["--workers", "2"]);

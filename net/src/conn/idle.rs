@@ -13,11 +13,20 @@ use std::{future::Future, pin::Pin, task::Poll};
 pub(crate) async fn linger(stream: &Transport) {
     const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
     const MAX_DISCARD: usize = 1 << 20;
-    if stream.shutdown(std::net::Shutdown::Write).await.is_err() {
-        return;
-    }
     let deadline = time::now() + LINGER;
     let mut timer = time::sleep_until(deadline);
+    // Bounded too: over TLS the shutdown writes close_notify, which waits for a client that
+    // may never read.
+    match until(
+        &mut timer,
+        deadline,
+        stream.shutdown(std::net::Shutdown::Write),
+    )
+    .await
+    {
+        Ok(Ok(())) => {}
+        _ => return,
+    }
     let mut discarded = 0;
     while discarded < MAX_DISCARD {
         match until(&mut timer, deadline, stream.recv()).await {

@@ -127,6 +127,10 @@ impl Output {
                         )
                         .await
                         {
+                            // No progress and no error: the file shrank. Never spin.
+                            Ok(Ok(0)) => {
+                                return Err(FlushError::Io(io::ErrorKind::UnexpectedEof.into()));
+                            }
                             Ok(Ok(n)) => done += n,
                             Ok(Err(e)) => return Err(FlushError::Io(e)),
                             Err(Expired) => return Err(FlushError::Timeout),

@@ -47,6 +47,9 @@ pub struct TlsSettings {
 pub enum Alpn {
     /// The HTTP listener: `http/1.1`, and `ringwire-stream/1` so one TLS port can carry both.
     Http,
+    /// The HTTP listener of a server with the stream protocol off: `http/1.1` only (a client
+    /// asking for the stream protocol is refused in the handshake, not after it).
+    HttpOnly,
     /// The stream protocol's listener: `ringwire-stream/1` only.
     Stream,
 }
@@ -58,6 +61,7 @@ pub struct TlsServer {
     resolver: Arc<Resolver>,
     http: Arc<ServerConfig>,
     stream: Arc<ServerConfig>,
+    http_only: Arc<ServerConfig>,
 }
 
 impl TlsServer {
@@ -105,6 +109,7 @@ impl TlsServer {
             settings: settings.clone(),
             http: build(&[ALPN_HTTP, ALPN_STREAM])?,
             stream: build(&[ALPN_STREAM])?,
+            http_only: build(&[ALPN_HTTP])?,
             resolver,
         })
     }
@@ -114,6 +119,7 @@ impl TlsServer {
         match alpn {
             Alpn::Http => self.http.clone(),
             Alpn::Stream => self.stream.clone(),
+            Alpn::HttpOnly => self.http_only.clone(),
         }
     }
 

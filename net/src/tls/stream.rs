@@ -34,10 +34,10 @@ use std::{
 const FILE_CHUNK: usize = 64 * 1024;
 /// A ciphertext buffer up to this size is kept for the connection's next write; a larger one
 /// (a big body) is freed, so an idle connection holds little.
-const SPARE_MAX: usize = 64 * 1024;
-/// Plaintext encrypted per write call at most, so a large body never needs its whole
-/// ciphertext in memory at once.
-const WRITE_CHUNK: usize = 256 * 1024;
+const SPARE_MAX: usize = 16 * 1024;
+/// Plaintext encrypted per socket write at most, so a large body never needs its whole
+/// ciphertext in memory at once (rustls's own 64 KiB limit on unsent records is the same).
+const WRITE_CHUNK: usize = 64 * 1024;
 
 /// A handshake that did not complete.
 #[derive(Debug)]
@@ -86,6 +86,9 @@ pub struct TlsState {
     early: RefCell<Vec<u8>>,
     /// The peer sent close_notify or closed the socket.
     closed: Cell<bool>,
+    /// A write of ciphertext did not complete (dropped at a deadline, or failed): records
+    /// may be cut on the wire, so nothing more is written.
+    broken: Cell<bool>,
     negotiated: Negotiated,
 }
 
@@ -98,6 +101,7 @@ impl TlsState {
     ) -> Result<TlsState, HandshakeError> {
         let mut conn = ServerConnection::new(config).map_err(HandshakeError::Tls)?;
         let mut early = Vec::new();
+        let mut peer_closed = false;
         loop {
             if conn.wants_write() {
                 let mut out = Vec::new();
@@ -112,7 +116,7 @@ impl TlsState {
                 return Err(HandshakeError::Io(io::ErrorKind::UnexpectedEof.into()));
             };
             match feed(&mut conn, &bytes, &mut early) {
-                Ok(_) => {}
+                Ok(closed) => peer_closed |= closed,
                 Err(e) => {
                     // The alert rustls queued tells the client why; best effort.
                     let mut out = Vec::new();
@@ -135,7 +139,8 @@ impl TlsState {
             pending: RefCell::new(Vec::new()),
             spare: RefCell::new(Vec::new()),
             early: RefCell::new(early),
-            closed: Cell::new(false),
+            closed: Cell::new(peer_closed),
+            broken: Cell::new(false),
             negotiated,
         })
     }
@@ -237,7 +242,11 @@ impl TlsState {
                 .min(usize::try_from(len - done).unwrap_or(usize::MAX));
             let n = file.read_at(&mut chunk[..want], offset + done)?;
             if n == 0 {
-                break; // the file shrank: the caller sees the short count
+                // The file shrank under us: an error, as the plain socket's sendfile says.
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file ended before the length being sent",
+                ));
             }
             self.write_plain(tcp, &[&chunk[..n]]).await?;
             done += n as u64;
@@ -246,8 +255,9 @@ impl TlsState {
     }
 
     /// Sends close_notify (and anything pending), then shuts the socket's `how` side down.
+    /// After a broken write only the socket is shut: more records would follow a cut one.
     pub async fn shutdown(&self, tcp: &TcpStream, how: Shutdown) -> io::Result<()> {
-        if matches!(how, Shutdown::Write | Shutdown::Both) {
+        if matches!(how, Shutdown::Write | Shutdown::Both) && !self.broken.get() {
             let out = {
                 let mut conn = self.conn.borrow_mut();
                 conn.send_close_notify();
@@ -256,24 +266,39 @@ impl TlsState {
                 out
             };
             if !out.is_empty() {
-                let (res, _) = tcp.write_all(out).await;
-                res?;
+                self.send(tcp, out).await?;
             }
         }
         tcp.shutdown(how).await
     }
 
+    /// Writes ciphertext; if the write fails or its future is dropped before it completes,
+    /// the stream is marked broken and refuses further writes.
+    async fn send(&self, tcp: &TcpStream, out: Vec<u8>) -> io::Result<Vec<u8>> {
+        if self.broken.get() {
+            return Err(broken());
+        }
+        self.broken.set(true);
+        let (res, out) = tcp.write_all(out).await;
+        res?;
+        self.broken.set(false);
+        Ok(out)
+    }
+
     async fn write_plain(&self, tcp: &TcpStream, slices: &[&[u8]]) -> io::Result<()> {
+        if self.broken.get() {
+            return Err(broken());
+        }
         let mut at = (0usize, 0usize); // (slice, offset in it)
         loop {
             let out = {
                 let mut conn = self.conn.borrow_mut();
-                let mut out = std::mem::take(&mut *self.spare.borrow_mut());
-                out.append(&mut self.pending.borrow_mut());
                 let mut budget = WRITE_CHUNK;
                 while at.0 < slices.len() && budget > 0 {
                     let rest = &slices[at.0][at.1..];
                     let take = rest.len().min(budget);
+                    // An error (the connection failed reading) leaves `pending` in place
+                    // for the closing `shutdown`: the alert still goes out.
                     let n = conn.writer().write(&rest[..take])?;
                     budget -= n;
                     at.1 += n;
@@ -283,12 +308,14 @@ impl TlsState {
                         break; // rustls's buffer is full: write what it sealed first
                     }
                 }
+                // What rustls said while reading goes first, then the new records.
+                let mut out = std::mem::take(&mut *self.spare.borrow_mut());
+                out.append(&mut self.pending.borrow_mut());
                 drain_tls(&mut conn, &mut out);
                 out
             };
             if !out.is_empty() {
-                let (res, mut out) = tcp.write_all(out).await;
-                res?;
+                let mut out = self.send(tcp, out).await?;
                 if out.capacity() <= SPARE_MAX {
                     out.clear();
                     *self.spare.borrow_mut() = out;
@@ -299,6 +326,13 @@ impl TlsState {
             }
         }
     }
+}
+
+fn broken() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "an earlier TLS write did not complete: the stream is cut",
+    )
 }
 
 /// Moves everything rustls wants to send into `out`.
