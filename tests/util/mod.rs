@@ -93,6 +93,12 @@ impl Server {
         if !args.contains(&"--stream-listen") {
             cmd.args(["--stream-listen", "127.0.0.1:0"]);
         }
+        // Overload shedding reacts to a loop that runs late, which a test machine starved by
+        // other processes (a build, a parallel test) causes by itself: only the tests about
+        // shedding turn it on (tests/edge_overload.rs).
+        if !args.contains(&"--shed-queue-delay") {
+            cmd.args(["--shed-queue-delay", "0s"]);
+        }
         let mut child = cmd
             .args(args)
             .envs(env.iter().copied())
