@@ -16,6 +16,25 @@ def table(conns=(64, 512)):
     ]
 
 
+# perf/compare --tls (issue 18): the kinds its TLS scenarios have, which only TLS servers serve.
+TLS_KINDS = {"tls-plaintext", "tls-full", "tls-resumed", "tls-resumed-wrk", "tls-static"}
+
+
+def tls_table(first=64):
+    """The TLS scenarios (same tuple shape as table()); perf/lib/tls.py says how each kind is
+    loaded: wrk over https, except the handshake pair `tls-full-hs` / `tls-resumed-hs`, whose
+    client is `openssl s_time -new` / `-reuse` (one process per "connection", one HTTP/1.0
+    request per connection), and `tls-resumed-wrk`, wrk with `Connection: close` (it resumes
+    each new connection with the session ticket of its previous one)."""
+    return [
+        (f"tls-plaintext-{first}", "tls-plaintext", "/plaintext", first, None, ()),
+        ("tls-full-hs", "tls-full", "/plaintext", 16, None, ()),
+        ("tls-resumed-hs", "tls-resumed", "/plaintext", 16, None, ()),
+        ("tls-resumed-wrk", "tls-resumed-wrk", "/plaintext", 16, None, ()),
+        ("tls-static-1m", "tls-static", "/static/1m.bin", min(first, 16), None, ()),
+    ]
+
+
 def static_files(root):
     """The files the static scenarios fetch, random so no layer can compress them."""
     for name, size in (("1k.bin", 1024), ("1m.bin", 1 << 20)):

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 
 import bench
+import scenarios
 
 NGINX_CONF = """
 daemon off;
@@ -25,13 +26,51 @@ http {{
     fastcgi_temp_path {dir}/fastcgi;
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
-    server {{
-        listen 127.0.0.1:{port} reuseport backlog=4096;
-        location = /plaintext {{ default_type text/plain; return 200 "Hello, World!"; }}
+{tls}    server {{
+        listen 127.0.0.1:{port}{ssl} reuseport backlog=4096;
+{server_extra}        location = /plaintext {{ default_type text/plain; return 200 "Hello, World!"; }}
         location /static/ {{ alias {root}/; }}
     }}
 }}
 """
+
+
+# perf/compare --tls: the same certificate, key and curves as ringwire, TLS 1.3 and 1.2, the
+# modern suites rustls (ring) offers and nothing else, tickets and a shared session cache.
+# `Options KTLS` lets OpenSSL hand the records to the kernel where it has the `tls` ULP
+# (nginx then keeps sendfile zero-copy); where it has not, nginx encrypts in user space.
+NGINX_TLS = """    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ecdh_curve X25519:prime256v1;
+    ssl_ciphers ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305;
+    ssl_session_tickets on;
+    ssl_session_cache shared:SSL:10m;
+    ssl_conf_command Options KTLS;
+    ssl_conf_command Ciphersuites TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256;
+"""
+
+
+def nginx_conf(d, port, root, tls=None, reuse_log=None):
+    """nginx.conf for one run in directory d; with `tls` ((cert, key)) the port speaks TLS, and
+    with `reuse_log` too each request's `$ssl_session_reused` (r or .) goes to that file (only
+    for perf/compare's check that wrk resumes; the timed runs log nothing)."""
+    block, extra = "", ""
+    if tls:
+        block = NGINX_TLS.format(cert=tls[0], key=tls[1])
+        if reuse_log:
+            block += '    log_format reuse "$ssl_session_reused";\n'
+            extra = f"        access_log {reuse_log} reuse;\n"
+    return NGINX_CONF.format(dir=d, port=port, root=root, tls=block, ssl=" ssl" if tls else "", server_extra=extra)
+
+
+def nginx_argv(work, root, port, tls=None, reuse_log=None):
+    d = os.path.join(work, f"nginx-{port}")
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(nginx_conf(d, port, root, tls, reuse_log))
+    return [nginx_bin(), "-c", conf, "-e", os.path.join(d, "nginx-error.log")]
 
 
 def ensure_packages():
@@ -88,9 +127,11 @@ def auth_flags(keys):
     return ["--auth-keys", keys, "--auth-protect", AUTH_PATH, "--rate-limit", AUTH_RATE]
 
 
-def definitions(work, root, cpu, auth_keys=None):
+def definitions(work, root, cpu, auth_keys=None, tls=None):
     """name -> (argv factory taking a port, set of scenario kinds it supports). With
-    `auth_keys` (from auth_setup) also `ringwire-uring-auth` and `ringwire-epoll-auth`."""
+    `auth_keys` (from auth_setup) also `ringwire-uring-auth` and `ringwire-epoll-auth`. With
+    `tls` ((cert, key) paths) the ringwire servers and nginx speak TLS on the port under test
+    and serve the TLS kinds only; the others (hyper, monoio, the -auth twins) serve none."""
     release = RELEASE
     perf_bin = os.path.join(bench.PERF, "target", "release")
 
@@ -104,16 +145,13 @@ def definitions(work, root, cpu, auth_keys=None):
             if data:
                 # The store of each run in the run's own directory, not the working directory.
                 cmd += ["--data-dir", os.path.join(work, f"ringwire-data-{port}")]
+            if tls:
+                cmd += ["--tls-cert", tls[0], "--tls-key", tls[1], "--tls-listeners", "http"]
             return cmd + list(extra)
         return argv
 
     def nginx(port):
-        d = os.path.join(work, f"nginx-{port}")
-        os.makedirs(d, exist_ok=True)
-        conf = os.path.join(d, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(dir=d, port=port, root=root))
-        return [nginx_bin(), "-c", conf, "-e", os.path.join(d, "nginx-error.log")]
+        return nginx_argv(work, root, port, tls)
 
     all_kinds = {"plaintext", "pipelined", "static", "echo"}
     defs = {
@@ -133,4 +171,8 @@ def definitions(work, root, cpu, auth_keys=None):
     if base:
         defs["ringwire-base-uring"] = (ringwire("uring", base, data=False), all_kinds)
         defs["ringwire-base-epoll"] = (ringwire("epoll", base, data=False), all_kinds)
+    if tls:
+        defs = {name: (argv, scenarios.TLS_KINDS if name.startswith("ringwire-") and not name.endswith("-auth")
+                       or name == "nginx" else set())
+                for name, (argv, _) in defs.items()}
     return defs
