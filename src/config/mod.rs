@@ -294,14 +294,8 @@ impl Settings {
                 ));
             }
         }
-        if let Err((key, reason)) = self.tls.check() {
+        if let Err((key, reason)) = self.tls.check(self.edge.client_scopes.is_some()) {
             return Err(invalid(key, reason));
-        }
-        if self.edge.client_scopes.is_some() && self.tls.client_ca.is_none() {
-            return Err(invalid(
-                "tls.client_scopes",
-                "client-certificate scopes need tls.client_ca (the CA that verifies them)".into(),
-            ));
         }
         if let Err(e) = self.stream_settings().validate() {
             return Err(invalid("stream", e.to_string()));

@@ -11,8 +11,11 @@ pub(crate) mod deadline;
 mod flush;
 pub(crate) mod idle;
 pub(crate) mod input;
+mod kit;
 pub(crate) mod output;
 mod upgrade;
+
+pub(crate) use kit::{Kit, Pending, Registration};
 
 use crate::tls::{ALPN_STREAM, Acceptor};
 use crate::transport::Transport;
@@ -37,24 +40,6 @@ use std::{cell::Cell, future::Future, rc::Rc, time::Instant};
 /// The code and message of a 500: what went wrong is logged with the request id.
 const INTERNAL: &str = "server.internal";
 const INTERNAL_MESSAGE: &str = "internal server error; quote the request id to the operator";
-
-/// Removes the connection from the core's registry however its task ends (also when aborted).
-pub(crate) struct Registration<'a> {
-    core: &'a Core,
-    key: usize,
-}
-
-impl<'a> Registration<'a> {
-    pub(crate) fn new(core: &'a Core, key: usize) -> Self {
-        Registration { core, key }
-    }
-}
-
-impl Drop for Registration<'_> {
-    fn drop(&mut self) {
-        self.core.deregister(self.key);
-    }
-}
 
 /// The task of one HTTP connection. Everything it keeps across an idle wait is in this one
 /// future (socket, two timers, a few references), which is what an idle keep-alive connection
@@ -137,15 +122,6 @@ pub(crate) fn run<S: Service>(
     }
 }
 
-/// Requests answered but not yet written: their durations are recorded when the write ends.
-pub(crate) struct Pending {
-    method: usize,
-    status: u16,
-    received: Instant,
-    /// Set for requests picked by the access-log sampler.
-    access: Option<Box<Access>>,
-}
-
 /// How a burst ends.
 enum Exit {
     /// Keep the connection for the next request.
@@ -154,25 +130,6 @@ enum Exit {
     Close(CloseReason, bool),
     /// Switch to the stream protocol, with the bytes that followed the upgrade request.
     Upgrade(Vec<u8>),
-}
-
-/// What a burst needs besides the connection, pooled per core so a burst allocates nothing
-/// but its own future: the parser with its header index, the output buffer, and the list of
-/// answered-but-unwritten requests.
-pub(crate) struct Kit {
-    pub(crate) parser: Parser,
-    out: Output,
-    pending: Vec<Pending>,
-}
-
-impl Kit {
-    pub(crate) fn new(config: &Config) -> Kit {
-        Kit {
-            parser: Parser::new(config.limits),
-            out: Output::default(),
-            pending: Vec::new(),
-        }
-    }
 }
 
 /// Per-burst state, boxed with the burst.

@@ -32,8 +32,14 @@ impl TlsConfig {
         })
     }
 
-    /// A cross-key problem, named by its key.
-    pub fn check(&self) -> Result<(), (&'static str, String)> {
+    /// A cross-key problem, named by its key (`client_scopes`: `tls.client_scopes` is set).
+    pub fn check(&self, client_scopes: bool) -> Result<(), (&'static str, String)> {
+        if client_scopes && self.client_ca.is_none() {
+            return Err((
+                "tls.client_scopes",
+                "client-certificate scopes need tls.client_ca (the CA that verifies them)".into(),
+            ));
+        }
         match (&self.cert, &self.key) {
             (Some(_), None) => Err((
                 "tls.key",
