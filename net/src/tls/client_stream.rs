@@ -13,13 +13,14 @@
 //!   key update, an alert) wait in `pending`, wake the writer ([`ClientTls::poll_pending`])
 //!   and go out ahead of the next application data.
 
+use super::records::{drain_tls, feed};
 use super::stream::{HandshakeError, Negotiated};
 use bytes::BytesMut;
 use ringwire_reactor::net::TcpStream;
 use rustls::{ClientConfig, ClientConnection, HandshakeKind, pki_types::ServerName};
 use std::{
     cell::{Cell, RefCell},
-    io::{self, Read, Write},
+    io::{self, Write},
     net::Shutdown,
     sync::Arc,
     task::{Context, Poll, Waker},
@@ -214,52 +215,6 @@ impl ClientTls {
         }
         tcp.shutdown(Shutdown::Write).await
     }
-}
-
-/// Moves everything rustls wants to send into `out`.
-fn drain_tls(conn: &mut ClientConnection, out: &mut Vec<u8>) {
-    while conn.wants_write() {
-        // Writing into a Vec cannot fail.
-        if conn.write_tls(out).is_err() {
-            break;
-        }
-    }
-}
-
-/// Gives `bytes` (ciphertext) to rustls and appends the plaintext they carried to `plain`.
-/// `Ok(true)`: the server sent close_notify.
-fn feed(
-    conn: &mut ClientConnection,
-    mut bytes: &[u8],
-    plain: &mut BytesMut,
-) -> Result<bool, rustls::Error> {
-    let mut stalled = false;
-    while !bytes.is_empty() {
-        // An error here means rustls's buffers are full: processing below drains them.
-        let consumed = conn.read_tls(&mut bytes).unwrap_or(0);
-        let state = conn.process_new_packets()?;
-        let n = state.plaintext_bytes_to_read();
-        if n > 0 {
-            let start = plain.len();
-            plain.resize(start + n, 0);
-            let got = conn.reader().read(&mut plain[start..]).unwrap_or(0);
-            plain.truncate(start + got);
-        }
-        if state.peer_has_closed() {
-            return Ok(true);
-        }
-        if consumed == 0 {
-            if stalled {
-                return Err(rustls::Error::General(
-                    "the TLS receive buffers would not drain".into(),
-                ));
-            }
-            stalled = true;
-        } else {
-            stalled = false;
-        }
-    }
-    Ok(false)
 }
 
 #[cfg(test)]

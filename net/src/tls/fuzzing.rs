@@ -9,7 +9,7 @@
 //! - 2: after a completed handshake, the bytes are application data the client encrypts:
 //!   exactly those bytes come out as plaintext, however the ciphertext is split.
 
-use super::stream::{drain_tls, feed};
+use super::records::{drain_tls, feed};
 use rustls::{
     ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection,
     crypto::ring::default_provider,

@@ -18,6 +18,7 @@ mod client;
 mod client_stream;
 pub mod fuzzing;
 mod ktls;
+mod records;
 mod server;
 mod stats;
 mod stream;

@@ -15,6 +15,7 @@
 //! - Anything rustls has to say while reading (an alert before an error, a key-update answer)
 //!   waits in `pending` and goes out before the next write or at shutdown.
 
+use super::records::{drain_tls, feed};
 use ringwire_reactor::{
     buf::{BufResult, IoBuf, RecvBuf},
     net::TcpStream,
@@ -22,7 +23,7 @@ use ringwire_reactor::{
 use rustls::{HandshakeKind, ProtocolVersion, ServerConfig, ServerConnection};
 use std::{
     cell::{Cell, RefCell},
-    io::{self, Read, Write},
+    io::{self, Write},
     net::Shutdown,
     os::unix::fs::FileExt,
     rc::Rc,
@@ -333,52 +334,4 @@ fn broken() -> io::Error {
         io::ErrorKind::BrokenPipe,
         "an earlier TLS write did not complete: the stream is cut",
     )
-}
-
-/// Moves everything rustls wants to send into `out`.
-pub(super) fn drain_tls(conn: &mut ServerConnection, out: &mut Vec<u8>) {
-    while conn.wants_write() {
-        // Writing into a Vec cannot fail.
-        if conn.write_tls(out).is_err() {
-            break;
-        }
-    }
-}
-
-/// Gives `bytes` (ciphertext) to rustls and appends the plaintext they carried to `plain`.
-/// `Ok(true)`: the peer sent close_notify.
-pub(super) fn feed(
-    conn: &mut ServerConnection,
-    mut bytes: &[u8],
-    plain: &mut Vec<u8>,
-) -> Result<bool, rustls::Error> {
-    let mut closed = false;
-    let mut stalled = false;
-    while !bytes.is_empty() {
-        // An error here means rustls's buffers are full: processing below drains them.
-        let consumed = conn.read_tls(&mut bytes).unwrap_or(0);
-        let state = conn.process_new_packets()?;
-        let n = state.plaintext_bytes_to_read();
-        if n > 0 {
-            let start = plain.len();
-            plain.resize(start + n, 0);
-            let got = conn.reader().read(&mut plain[start..]).unwrap_or(0);
-            plain.truncate(start + got);
-        }
-        if state.peer_has_closed() {
-            closed = true;
-            break;
-        }
-        if consumed == 0 {
-            if stalled {
-                return Err(rustls::Error::General(
-                    "the TLS receive buffers would not drain".into(),
-                ));
-            }
-            stalled = true;
-        } else {
-            stalled = false;
-        }
-    }
-    Ok(closed)
 }
