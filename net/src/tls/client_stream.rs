@@ -13,11 +13,11 @@
 //!   key update, an alert) wait in `pending`, wake the writer ([`ClientTls::poll_pending`])
 //!   and go out ahead of the next application data.
 
-use super::records::{drain_tls, feed};
+use super::records::{drain_tls, feed, handshake};
 use super::stream::{HandshakeError, Negotiated};
 use bytes::BytesMut;
 use ringwire_reactor::net::TcpStream;
-use rustls::{ClientConfig, ClientConnection, HandshakeKind, pki_types::ServerName};
+use rustls::{ClientConfig, ClientConnection, pki_types::ServerName};
 use std::{
     cell::{Cell, RefCell},
     io::{self, Write},
@@ -56,44 +56,14 @@ impl ClientTls {
     ) -> Result<ClientTls, HandshakeError> {
         let mut conn = ClientConnection::new(config, server_name).map_err(HandshakeError::Tls)?;
         let mut early = BytesMut::new();
-        loop {
-            if conn.wants_write() {
-                let mut out = Vec::new();
-                drain_tls(&mut conn, &mut out);
-                let (res, _) = tcp.write_all(out).await;
-                res.map_err(HandshakeError::Io)?;
-            }
-            if !conn.is_handshaking() {
-                break;
-            }
-            let Some(bytes) = tcp.recv().await.map_err(HandshakeError::Io)? else {
-                return Err(HandshakeError::Io(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the server closed the connection during the TLS handshake",
-                )));
-            };
-            if let Err(e) = feed(&mut conn, &bytes, &mut early) {
-                // The alert rustls queued tells the server why; best effort.
-                let mut out = Vec::new();
-                drain_tls(&mut conn, &mut out);
-                if !out.is_empty() {
-                    let _ = tcp.write_all(out).await;
-                }
-                return Err(HandshakeError::Tls(e));
-            }
-        }
-        let negotiated = Negotiated {
-            alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
-            version: conn.protocol_version(),
-            resumed: conn.handshake_kind() == Some(HandshakeKind::Resumed),
-            identity: None,
-        };
+        let peer_closed = handshake(tcp, &mut conn, &mut early).await?;
+        let negotiated = Negotiated::of(&conn, None);
         Ok(ClientTls {
             conn: RefCell::new(conn),
             pending: RefCell::new(Vec::new()),
             writer: Cell::new(None),
             early: RefCell::new(early.to_vec()),
-            closed: Cell::new(false),
+            closed: Cell::new(peer_closed),
             negotiated,
         })
     }

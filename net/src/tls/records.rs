@@ -2,9 +2,11 @@
 //! [`feed`] gives it received ciphertext and takes the plaintext out, [`drain_tls`] takes what
 //! it has to send.
 
+use super::stream::HandshakeError;
 use bytes::BytesMut;
+use ringwire_reactor::net::TcpStream;
 use rustls::ConnectionCommon;
-use std::io::Read;
+use std::io::{self, Read};
 
 /// Somewhere decrypted bytes are appended.
 pub(super) trait Plain {
@@ -28,6 +30,47 @@ impl Plain for BytesMut {
         self.resize(start + n, 0);
         let got = fill(&mut self[start..]);
         self.truncate(start + got);
+    }
+}
+
+/// Runs a handshake (either side) on `tcp` to its end: each flight rustls has is written
+/// before the next is read; plaintext that arrives with the peer's last flight goes to
+/// `early`. `Ok(true)`: the peer's close_notify came with it too. On a protocol error the
+/// alert rustls queued is sent (best effort) before the error returns. The caller bounds it
+/// in time.
+pub(super) async fn handshake<D>(
+    tcp: &TcpStream,
+    conn: &mut ConnectionCommon<D>,
+    early: &mut impl Plain,
+) -> Result<bool, HandshakeError> {
+    let mut peer_closed = false;
+    loop {
+        if conn.wants_write() {
+            let mut out = Vec::new();
+            drain_tls(conn, &mut out);
+            let (res, _) = tcp.write_all(out).await;
+            res.map_err(HandshakeError::Io)?;
+        }
+        if !conn.is_handshaking() {
+            return Ok(peer_closed);
+        }
+        let Some(bytes) = tcp.recv().await.map_err(HandshakeError::Io)? else {
+            return Err(HandshakeError::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the peer closed the connection during the TLS handshake",
+            )));
+        };
+        match feed(conn, &bytes, early) {
+            Ok(closed) => peer_closed |= closed,
+            Err(e) => {
+                let mut out = Vec::new();
+                drain_tls(conn, &mut out);
+                if !out.is_empty() {
+                    let _ = tcp.write_all(out).await;
+                }
+                return Err(HandshakeError::Tls(e));
+            }
+        }
     }
 }
 

@@ -15,7 +15,7 @@
 //! - Anything rustls has to say while reading (an alert before an error, a key-update answer)
 //!   waits in `pending` and goes out before the next write or at shutdown.
 
-use super::records::{drain_tls, feed};
+use super::records::{drain_tls, feed, handshake};
 use ringwire_reactor::{
     buf::{BufResult, IoBuf, RecvBuf},
     net::TcpStream,
@@ -74,6 +74,18 @@ pub struct Negotiated {
     pub identity: Option<Rc<str>>,
 }
 
+impl Negotiated {
+    /// What `conn`'s completed handshake agreed on; `identity`: the peer's verified identity.
+    pub(super) fn of<D>(conn: &rustls::ConnectionCommon<D>, identity: Option<Rc<str>>) -> Self {
+        Negotiated {
+            alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
+            version: conn.protocol_version(),
+            resumed: conn.handshake_kind() == Some(HandshakeKind::Resumed),
+            identity,
+        }
+    }
+}
+
 /// The TLS side of a connection whose handshake is complete; the socket stays with the
 /// [`crate::transport::Transport`] that owns both, so switching a plain connection to TLS
 /// moves nothing.
@@ -102,39 +114,8 @@ impl TlsState {
     ) -> Result<TlsState, HandshakeError> {
         let mut conn = ServerConnection::new(config).map_err(HandshakeError::Tls)?;
         let mut early = Vec::new();
-        let mut peer_closed = false;
-        loop {
-            if conn.wants_write() {
-                let mut out = Vec::new();
-                drain_tls(&mut conn, &mut out);
-                let (res, _) = tcp.write_all(out).await;
-                res.map_err(HandshakeError::Io)?;
-            }
-            if !conn.is_handshaking() {
-                break;
-            }
-            let Some(bytes) = tcp.recv().await.map_err(HandshakeError::Io)? else {
-                return Err(HandshakeError::Io(io::ErrorKind::UnexpectedEof.into()));
-            };
-            match feed(&mut conn, &bytes, &mut early) {
-                Ok(closed) => peer_closed |= closed,
-                Err(e) => {
-                    // The alert rustls queued tells the client why; best effort.
-                    let mut out = Vec::new();
-                    drain_tls(&mut conn, &mut out);
-                    if !out.is_empty() {
-                        let _ = tcp.write_all(out).await;
-                    }
-                    return Err(HandshakeError::Tls(e));
-                }
-            }
-        }
-        let negotiated = Negotiated {
-            alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
-            version: conn.protocol_version(),
-            resumed: conn.handshake_kind() == Some(HandshakeKind::Resumed),
-            identity: super::peer_identity(&conn).map(Rc::from),
-        };
+        let peer_closed = handshake(tcp, &mut conn, &mut early).await?;
+        let negotiated = Negotiated::of(&conn, super::peer_identity(&conn).map(Rc::from));
         Ok(TlsState {
             conn: RefCell::new(conn),
             pending: RefCell::new(Vec::new()),
