@@ -19,7 +19,8 @@ pub fn start(config: &TlsConfig, stream_enabled: bool) -> Result<Tls, String> {
         return Ok(Tls::default());
     };
     let server = Arc::new(TlsServer::new(&settings).map_err(|e| format!("tls: {e}"))?);
-    let acceptor = |alpn| Acceptor::new(server.config(alpn), config.handshake_timeout);
+    let acceptor =
+        |alpn| Acceptor::new(server.config(alpn), config.handshake_timeout).with_ktls(config.ktls);
     let tls = Tls {
         http: config.http.then(|| {
             acceptor(if stream_enabled {

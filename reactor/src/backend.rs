@@ -56,6 +56,14 @@ impl fmt::Display for Selection {
     }
 }
 
+/// Why `kernel.io_uring_disabled` (the text of `/proc/sys/kernel/io_uring_disabled`) refuses
+/// io_uring to every process, if it does: the reason the `auto` probe gives for value `2`.
+/// `ringwire doctor` reads the sysctl from its own root and reports the same sentence.
+pub fn uring_sysctl_refusal(io_uring_disabled: &str) -> Option<String> {
+    (io_uring_disabled.trim() == "2")
+        .then(|| "disabled system-wide by sysctl kernel.io_uring_disabled=2".to_string())
+}
+
 /// A backend name that is not one of `auto`, `uring`, `epoll`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseBackendError(String);

@@ -54,13 +54,15 @@ mod sys;
 pub mod testing;
 pub mod time;
 
-pub use backend::{Backend, BackendKind, ParseBackendError, Selection};
+pub use backend::{Backend, BackendKind, ParseBackendError, Selection, uring_sysctl_refusal};
 
 /// Marks a type that refers to the driver, timers or buffers of the core it was created on
 /// (thread-local state indexed by slab keys, ring slots, descriptors queued on that ring): such
 /// a value must never reach another thread, so it is neither `Send` nor `Sync`.
 pub(crate) type CoreBound = std::marker::PhantomData<*const ()>;
 pub use error::Error;
+#[cfg(target_os = "linux")]
+pub use sys::ktls;
 pub use runtime::{
     Builder, Handle, JoinError, JoinHandle, LoopStats, Runtime, current_backend, handle, last_turn,
     loop_stats, spawn_local, yield_now,

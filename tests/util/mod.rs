@@ -79,7 +79,10 @@ impl Server {
     /// Like [`Server::start`], with extra environment variables.
     pub fn start_with_env(io: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringwire"));
-        cmd.args(["serve", "--io", io, "--log-level", "info"]);
+        cmd.args(["serve", "--io", io]);
+        if !args.contains(&"--log-level") {
+            cmd.args(["--log-level", "info"]);
+        }
         if !args.contains(&"--listen") {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }

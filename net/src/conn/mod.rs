@@ -115,7 +115,7 @@ pub(crate) fn run<S: Service>(
         {
             // Boxed: rare, and it would otherwise enlarge every connection's future.
             Box::pin(linger(&stream)).await;
-        } else if stream.tls().is_some() {
+        } else if stream.is_tls() {
             // TLS says goodbye (an alert after a bad record, else close_notify); boxed too.
             Box::pin(stream.finish()).await;
         }

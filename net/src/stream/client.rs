@@ -44,6 +44,8 @@
 //! .unwrap();
 //! ```
 
+#[cfg(test)]
+mod alert_tests;
 mod error;
 mod io;
 mod link;

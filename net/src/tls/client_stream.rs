@@ -56,7 +56,7 @@ impl ClientTls {
     ) -> Result<ClientTls, HandshakeError> {
         let mut conn = ClientConnection::new(config, server_name).map_err(HandshakeError::Tls)?;
         let mut early = BytesMut::new();
-        let peer_closed = handshake(tcp, &mut conn, &mut early).await?;
+        let peer_closed = handshake(tcp, &mut conn, &mut early, &mut Default::default()).await?;
         let negotiated = Negotiated::of(&conn, None);
         Ok(ClientTls {
             conn: RefCell::new(conn),

@@ -8,7 +8,8 @@
 //!   certificates ([`peer_identity`]).
 //! - [`client_config`]: configurations for ringwire's own clients, trusting only a CA file.
 //! - [`ClientTls`]: a client connection's record layer on the reactor (the stream client's).
-//! - [`ktls_support`]: whether the kernel offers kTLS, or why not.
+//! - [`ktls_support`]: whether the kernel offers kTLS, or why not; [`KernelTls`]: a
+//!   connection whose records the kernel runs after [`to_kernel`] switched it (Linux).
 //! - [`TlsState`]: a server connection's record layer on the reactor, [`Acceptor`]: a
 //!   listener's handshakes under a deadline, counted in [`TlsSnapshot`].
 
@@ -16,6 +17,8 @@ mod accept;
 mod certs;
 mod client;
 mod client_stream;
+#[cfg(target_os = "linux")]
+mod kernel;
 pub mod fuzzing;
 mod ktls;
 mod records;
@@ -24,7 +27,7 @@ mod stats;
 mod stream;
 mod x509;
 
-pub use accept::{Acceptor, HANDSHAKE_TIMEOUT};
+pub use accept::{Acceptor, HANDSHAKE_TIMEOUT, KTLS_ATTEMPT_ENV, KTLS_PAUSE_ENV};
 pub(crate) use stats::TlsCounters;
 pub use stats::{HandshakeResult, TlsMode, TlsSnapshot};
 pub use stream::{HandshakeError, Negotiated, TlsState};
@@ -32,6 +35,8 @@ pub use stream::{HandshakeError, Negotiated, TlsState};
 pub use certs::{CertError, load_certified_key, load_roots};
 pub use client::{client_config, client_config_with_identity};
 pub use client_stream::ClientTls;
+#[cfg(target_os = "linux")]
+pub use kernel::{KernelTls, Switch, to_kernel};
 pub use ktls::{TCP_AVAILABLE_ULP, ktls_support, ktls_support_at};
 pub use server::{Alpn, SESSION_CACHE_ENTRIES, TlsServer, TlsSettings, peer_identity};
 
@@ -41,4 +46,4 @@ pub const ALPN_HTTP: &[u8] = b"http/1.1";
 pub const ALPN_STREAM: &[u8] = b"ringwire-stream/1";
 
 #[cfg(test)]
-mod test_pki;
+pub(crate) mod test_pki;

@@ -74,6 +74,10 @@ pub(crate) struct TlsCounters {
     resumed: Cell<u64>,
     latency_us: RefCell<Option<Histogram<u64>>>,
     mode: Cell<TlsMode>,
+    /// Handshakes on this core try the switch to kTLS.
+    try_kernel: Cell<bool>,
+    kernel_sessions: Cell<u64>,
+    ktls_fallbacks: Cell<u64>,
 }
 
 impl TlsCounters {
@@ -112,6 +116,24 @@ impl TlsCounters {
         self.mode.get()
     }
 
+    pub(crate) fn set_try_kernel(&self, on: bool) {
+        self.try_kernel.set(on);
+    }
+
+    pub(crate) fn try_kernel(&self) -> bool {
+        self.try_kernel.get()
+    }
+
+    /// A connection whose record layer went to the kernel.
+    pub(crate) fn kernel_session(&self) {
+        self.kernel_sessions.set(self.kernel_sessions.get() + 1);
+    }
+
+    /// A connection that tried kTLS and stayed in user space.
+    pub(crate) fn ktls_fallback(&self) {
+        self.ktls_fallbacks.set(self.ktls_fallbacks.get() + 1);
+    }
+
     pub(crate) fn snapshot(&self) -> TlsSnapshot {
         TlsSnapshot {
             handshakes: self.handshakes.iter().map(Cell::get).collect(),
@@ -125,6 +147,8 @@ impl TlsCounters {
                 .unwrap_or_else(new_histogram),
             kernel_cores: u64::from(self.mode.get() == TlsMode::Kernel),
             user_cores: u64::from(self.mode.get() == TlsMode::User),
+            kernel_sessions: self.kernel_sessions.get(),
+            ktls_fallbacks: self.ktls_fallbacks.get(),
         }
     }
 }
@@ -151,6 +175,10 @@ pub struct TlsSnapshot {
     pub kernel_cores: u64,
     /// Cores whose TLS records rustls encrypts in user space.
     pub user_cores: u64,
+    /// Connections whose record layer the kernel took over after the handshake.
+    pub kernel_sessions: u64,
+    /// Connections that tried the switch to kTLS and stayed in user space.
+    pub ktls_fallbacks: u64,
 }
 
 impl Default for TlsSnapshot {
@@ -171,5 +199,7 @@ impl TlsSnapshot {
         let _ = self.latency_us.add(&other.latency_us);
         self.kernel_cores += other.kernel_cores;
         self.user_cores += other.user_cores;
+        self.kernel_sessions += other.kernel_sessions;
+        self.ktls_fallbacks += other.ktls_fallbacks;
     }
 }

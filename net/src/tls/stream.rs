@@ -15,7 +15,7 @@
 //! - Anything rustls has to say while reading (an alert before an error, a key-update answer)
 //!   waits in `pending` and goes out before the next write or at shutdown.
 
-use super::records::{drain_tls, feed, handshake};
+use super::records::{RecordCursor, drain_tls, feed, handshake};
 use ringwire_reactor::{
     buf::{BufResult, IoBuf, RecvBuf},
     net::TcpStream,
@@ -103,6 +103,20 @@ pub struct TlsState {
     /// may be cut on the wire, so nothing more is written.
     broken: Cell<bool>,
     negotiated: Negotiated,
+    /// Where the records received so far stand (for a switch to kTLS right after the
+    /// handshake; not kept up to date afterwards).
+    cursor: RecordCursor,
+}
+
+/// A [`TlsState`] taken apart (see [`TlsState::into_parts`]).
+pub(super) struct Parts {
+    pub(super) conn: ServerConnection,
+    pub(super) pending: Vec<u8>,
+    pub(super) early: Vec<u8>,
+    pub(super) closed: bool,
+    pub(super) broken: bool,
+    pub(super) negotiated: Negotiated,
+    pub(super) cursor: RecordCursor,
 }
 
 impl TlsState {
@@ -114,7 +128,8 @@ impl TlsState {
     ) -> Result<TlsState, HandshakeError> {
         let mut conn = ServerConnection::new(config).map_err(HandshakeError::Tls)?;
         let mut early = Vec::new();
-        let peer_closed = handshake(tcp, &mut conn, &mut early).await?;
+        let mut cursor = RecordCursor::default();
+        let peer_closed = handshake(tcp, &mut conn, &mut early, &mut cursor).await?;
         let negotiated = Negotiated::of(&conn, super::peer_identity(&conn).map(Rc::from));
         Ok(TlsState {
             conn: RefCell::new(conn),
@@ -124,7 +139,37 @@ impl TlsState {
             closed: Cell::new(peer_closed),
             broken: Cell::new(false),
             negotiated,
+            cursor,
         })
+    }
+
+    /// The parts a switch to kTLS takes over: the connection, what it still has to send, the
+    /// plaintext not yet handed out, whether the peer closed, what was negotiated, and where
+    /// the received records stand (valid only right after the handshake).
+    pub(super) fn into_parts(self) -> Parts {
+        Parts {
+            conn: self.conn.into_inner(),
+            pending: self.pending.into_inner(),
+            early: self.early.into_inner(),
+            closed: self.closed.get(),
+            broken: self.broken.get(),
+            negotiated: self.negotiated,
+            cursor: self.cursor,
+        }
+    }
+
+    /// Back from [`Parts`], for a connection that stays in user space.
+    pub(super) fn from_parts(p: Parts) -> TlsState {
+        TlsState {
+            conn: RefCell::new(p.conn),
+            pending: RefCell::new(p.pending),
+            spare: RefCell::new(Vec::new()),
+            early: RefCell::new(p.early),
+            closed: Cell::new(p.closed),
+            broken: Cell::new(p.broken),
+            negotiated: p.negotiated,
+            cursor: p.cursor,
+        }
     }
 
     /// What the handshake negotiated.

@@ -60,4 +60,18 @@ pub(super) fn render_tls(e: &mut Exposition, t: &TlsSnapshot) {
     for (mode, n) in [("kernel", t.kernel_cores), ("user", t.user_cores)] {
         e.sample("ringwire_tls_mode", &[("mode", mode)], n as f64);
     }
+    e.single(
+        "ringwire_tls_ktls_sessions_total",
+        Kind::Counter,
+        "TLS connections whose record layer the kernel took over after the handshake (kTLS).",
+        &[],
+        t.kernel_sessions as f64,
+    );
+    e.single(
+        "ringwire_tls_ktls_fallbacks_total",
+        Kind::Counter,
+        "TLS connections on a kTLS core that stayed in user space (a record still arriving at the switch, the peer already closed, or the kernel refused the tls ULP; the debug log says which).",
+        &[],
+        t.ktls_fallbacks as f64,
+    );
 }

@@ -102,6 +102,50 @@ impl TcpStream {
         op::recv::poll_recv(&self.io, &self.recv, cx)
     }
 
+    /// Stops receiving ahead: what an armed receive already took from the socket (io_uring
+    /// keeps one armed), in order, and whether the peer's end of stream was among it. Until
+    /// the next [`TcpStream::recv`], later bytes stay in the socket's queue: a protocol
+    /// switch (kTLS) can then act on exactly the bytes not yet read.
+    pub async fn quiesce_recv(&self) -> io::Result<(Vec<RecvBuf>, bool)> {
+        let q = op::recv::quiesce(&self.io, &self.recv).await?;
+        Ok((q.bufs, q.eof))
+    }
+
+    /// kTLS: attaches the kernel's `tls` ULP ([`crate::ktls::enable_ulp`]).
+    #[cfg(target_os = "linux")]
+    pub fn ktls_enable_ulp(&self) -> io::Result<()> {
+        crate::ktls::enable_ulp(self.raw_fd())
+    }
+
+    /// kTLS: hands one direction's keys to the kernel ([`crate::ktls::set_crypto`]).
+    #[cfg(target_os = "linux")]
+    pub fn ktls_set_crypto(
+        &self,
+        direction: crate::ktls::Direction,
+        info: &crate::ktls::CryptoInfo,
+    ) -> io::Result<()> {
+        crate::ktls::set_crypto(self.raw_fd(), direction, info)
+    }
+
+    /// kTLS: one record and its content type, without waiting ([`crate::ktls::recv_record`]).
+    #[cfg(target_os = "linux")]
+    pub fn ktls_recv_record(&self, buf: &mut [u8]) -> io::Result<(usize, u8)> {
+        crate::ktls::recv_record(self.raw_fd(), buf)
+    }
+
+    /// kTLS: sends one record of a content type, without waiting
+    /// ([`crate::ktls::send_record`]).
+    #[cfg(target_os = "linux")]
+    pub fn ktls_send_record(&self, record_type: u8, payload: &[u8]) -> io::Result<usize> {
+        crate::ktls::send_record(self.raw_fd(), record_type, payload)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.io.sock().as_raw_fd()
+    }
+
     /// Reads once into `buf`'s spare capacity; `Ok(0)` is end of stream.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         op::read::read(&self.io, buf).await

@@ -3,6 +3,8 @@
 //! `uring/` and `poll/` are the two drivers; `op/` holds one file per operation, each knowing
 //! how both backends carry it out.
 
+#[cfg(target_os = "linux")]
+pub mod ktls;
 pub(crate) mod op;
 pub(crate) mod poll;
 #[cfg(unix)]

@@ -20,6 +20,8 @@ pub struct TlsConfig {
     pub stream: bool,
     /// Time a client has to complete its handshake.
     pub handshake_timeout: Duration,
+    /// Hand the record layer to the kernel after the handshake where it offers kTLS.
+    pub ktls: bool,
 }
 
 impl TlsConfig {
@@ -152,6 +154,18 @@ pub static KEYS: &[Key] = &[
             Ok(())
         },
         get: |s| values::show_duration(s.tls.handshake_timeout),
+    },
+    Key {
+        name: "tls.ktls",
+        flag: "tls-ktls",
+        kind: Kind::Bool,
+        default: "true",
+        help: "After each handshake, hand the connection's TLS records to the kernel (kTLS) where it offers the `tls` ULP (/proc/sys/net/ipv4/tcp_available_ulp), so writes and sendfile are the socket's own and files stay zero-copy; otherwise rustls encrypts in user space and the log says why, once per core. false: always user space. Read at start only.",
+        set: |s, v| {
+            s.tls.ktls = values::boolean(v)?;
+            Ok(())
+        },
+        get: |s| s.tls.ktls.to_string(),
     },
 ];
 

@@ -136,6 +136,9 @@ fn keep_tail(chunk: Bytes, used: usize) -> BytesMut {
     }
 }
 
+/// How long the writer may take to send TLS's last words when the connection ends.
+const LAST_WORDS: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What the writer does next.
 enum Next {
     /// Frames to write.
@@ -160,9 +163,18 @@ pub(crate) async fn write_loop(state: Rc<RefCell<State>>, sock: Rc<Link>) {
             Next::Batch(batch) => sock.write_all(batch).await,
             Next::Control => (sock.flush().await, Vec::new()),
             Next::Stop => {
-                if matches!(*sock, Link::Tls(..)) && state.borrow().ended_by_client() {
-                    // Best effort: the server learns the end was deliberate.
-                    let _ = sock.shutdown().await;
+                if matches!(*sock, Link::Tls(..)) {
+                    // Best effort, bounded: the server learns why the connection ends. A
+                    // deliberate end says close_notify; a failed one sends what rustls
+                    // queued when the reader failed (the alert after a bad record).
+                    let last_words = async {
+                        if state.borrow().ended_by_client() {
+                            let _ = sock.shutdown().await;
+                        } else {
+                            let _ = sock.flush().await;
+                        }
+                    };
+                    let _ = ringwire_reactor::time::timeout(LAST_WORDS, last_words).await;
                 }
                 return;
             }

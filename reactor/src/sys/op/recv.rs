@@ -166,3 +166,77 @@ fn poll_recv_uring(
         }
     }
 }
+
+/// What [`quiesce`] took from an armed receive.
+#[derive(Default)]
+pub(crate) struct Quiesced {
+    /// Bytes the kernel had already received for this socket, in order.
+    pub(crate) bufs: Vec<RecvBuf>,
+    /// The peer's end of stream came with them.
+    pub(crate) eof: bool,
+}
+
+/// Stops receiving ahead of the caller: io_uring's armed multishot receive is cancelled (and
+/// a fallback read finished), and whatever the kernel had already placed in buffers for this
+/// socket is returned, in order. Afterwards no receive is in flight, so every later byte
+/// stays in the socket's queue until the next receive: what a protocol switch such as kTLS
+/// needs. The readiness backend never reads ahead: nothing to do.
+#[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
+pub(crate) async fn quiesce<S: Source + RawIo>(
+    io: &Io<S>,
+    state: &RecvState,
+) -> io::Result<Quiesced> {
+    match io {
+        #[cfg(target_os = "linux")]
+        Io::Uring(_) => quiesce_uring(state).await,
+        Io::Poll(_) => Ok(Quiesced::default()),
+    }
+}
+
+#[cfg(target_os = "linux")]
+async fn quiesce_uring(state: &RecvState) -> io::Result<Quiesced> {
+    use io_uring::cqueue;
+    let mut out = Quiesced::default();
+    // An ENOBUFS fallback read ends a multishot whose completions were all taken before it,
+    // so it comes first in the byte order.
+    if let Some(op) = state.fallback.take() {
+        let (res, buf) = op.await;
+        let pool = context::with(|cx| cx.pool.clone());
+        match res {
+            Ok(n) if n > 0 => out.bufs.push(RecvBuf::from_pool(buf, pool)),
+            Ok(_) => {
+                pool.put(buf);
+                out.eof = true;
+            }
+            Err(e) => {
+                pool.put(buf);
+                return Err(e);
+            }
+        }
+    }
+    let Some(multi) = state.multi.take() else {
+        return Ok(out);
+    };
+    multi.cancel();
+    while let Some((res, flags)) = std::future::poll_fn(|cx| multi.poll_next(cx)).await {
+        if let Some(bid) = cqueue::buffer_select(flags) {
+            let bufs = crate::sys::uring::with_driver(|d| d.bufs.clone());
+            // SAFETY: as in `poll_recv_uring`: `bid` comes from a completion of this socket's
+            // buffer-select receive, popped once from its queue, so it is claimed once.
+            let id = unsafe { bufs.claim(bid) };
+            if res > 0 {
+                out.bufs.push(RecvBuf::from_ring(bufs, id, res as u32));
+                continue;
+            }
+            bufs.recycle(id);
+        }
+        match res {
+            0 => out.eof = true,
+            // The cancellation itself, or a ring that ran dry: the bytes stayed in the socket.
+            r if r == -libc::ECANCELED || r == -libc::ENOBUFS => {}
+            r if r < 0 => return Err(io::Error::from_raw_os_error(-r)),
+            _ => unreachable!("a positive receive without a buffer"),
+        }
+    }
+    Ok(out)
+}

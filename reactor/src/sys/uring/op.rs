@@ -243,6 +243,14 @@ impl MultiOp {
         })
     }
 
+    /// Asks the kernel to end the operation; completions that were already queued, and the
+    /// final one (ECANCELED, or the real result if it won the race), still come through
+    /// [`MultiOp::poll_next`]. Harmless if the kernel had already ended it.
+    pub(crate) fn cancel(&self) {
+        let key = self.key;
+        key.with(|d| d.cancel(key.index()));
+    }
+
     /// The next completion; `Ready(None)` once the kernel ended the operation and every
     /// completion was taken (the owner then submits a new one).
     pub(crate) fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<(i32, u32)>> {

@@ -33,8 +33,8 @@ pub(crate) fn build_ring(entries: u32, forced: Option<&str>) -> Result<IoUring, 
         return Err(format!("disabled by {FORCE_UNAVAILABLE_ENV}: {reason}"));
     }
     if let Ok(v) = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled") {
-        if v.trim() == "2" {
-            return Err("disabled system-wide by sysctl kernel.io_uring_disabled=2".into());
+        if let Some(reason) = crate::backend::uring_sysctl_refusal(&v) {
+            return Err(reason);
         }
     }
     let mut ring = IoUring::builder()
