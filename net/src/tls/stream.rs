@@ -361,3 +361,7 @@ fn broken() -> io::Error {
         "an earlier TLS write did not complete: the stream is cut",
     )
 }
+
+#[cfg(test)]
+#[path = "stream_tests.rs"]
+mod tests;
