@@ -20,6 +20,10 @@ pub enum Action {
     Token(crate::token_cli::TokenArgs),
     /// `ringwire probe-io`.
     ProbeIo,
+    /// `ringwire doctor`.
+    Doctor(Box<crate::doctor_cli::DoctorArgs>),
+    /// `ringwire upgrade`.
+    Upgrade(Box<crate::upgrade_cli::UpgradeArgs>),
     /// `--help` or `--version` (of any subcommand): print this to stdout and exit 0.
     Print(String),
 }
@@ -76,6 +80,8 @@ pub fn command() -> Command {
         .subcommand(stream_cli::bench_command())
         .subcommand(crate::db_cli::command())
         .subcommand(crate::token_cli::command())
+        .subcommand(crate::doctor_cli::command().args(key_args()))
+        .subcommand(crate::upgrade_cli::command().args(key_args()))
         .subcommand(Command::new("probe-io").about(
             "Say whether io_uring can be used here, and why not (exit 0 if it can, 1 if not)",
         ))
@@ -115,11 +121,25 @@ where
         Some(("db", m)) => Ok(Action::Db(crate::db_cli::parse(m)?)),
         Some(("token", m)) => Ok(Action::Token(crate::token_cli::parse(m)?)),
         Some(("probe-io", _)) => Ok(Action::ProbeIo),
+        Some(("doctor", m)) => Ok(Action::Doctor(Box::new(crate::doctor_cli::parse(m, env)))),
+        Some(("upgrade", m)) => {
+            let settings = load(m, env.clone()).map_err(|e| e.to_string())?;
+            Ok(Action::Upgrade(Box::new(crate::upgrade_cli::parse(
+                m, env, settings,
+            )?)))
+        }
         _ => Err(command().render_help().to_string()),
     }
 }
 
 fn settings(m: &ArgMatches, env: Vec<(String, String)>) -> Result<Settings, ConfigError> {
+    let s = load(m, env)?;
+    s.validate()?;
+    Ok(s)
+}
+
+/// The settings from defaults, file, environment and flags, not yet validated.
+pub(crate) fn load(m: &ArgMatches, env: Vec<(String, String)>) -> Result<Settings, ConfigError> {
     let mut s = Settings::default();
     let file = m.get_one::<String>("config").cloned().or_else(|| {
         env.iter()
@@ -139,7 +159,6 @@ fn settings(m: &ArgMatches, env: Vec<(String, String)>) -> Result<Settings, Conf
             s.apply_flag(k.name, v)?;
         }
     }
-    s.validate()?;
     Ok(s)
 }
 

@@ -12,8 +12,11 @@ mod cli;
 mod cluster;
 mod config;
 mod db_cli;
+mod doctor_cli;
 mod edge_metrics;
 mod files;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod pg_metrics;
 mod routes;
 mod serve;
@@ -21,6 +24,8 @@ mod storage;
 mod stream_cli;
 mod tls;
 mod token_cli;
+mod upgrade;
+mod upgrade_cli;
 
 fn main() {
     let code = match cli::parse(std::env::args_os(), std::env::vars().collect()) {
@@ -41,6 +46,8 @@ fn main() {
         Ok(cli::Action::BenchStream(args)) => stream_cli::run_bench(*args),
         Ok(cli::Action::Db(args)) => db_cli::run(args),
         Ok(cli::Action::Token(args)) => token_cli::run(args),
+        Ok(cli::Action::Doctor(args)) => doctor_cli::run(*args),
+        Ok(cli::Action::Upgrade(args)) => upgrade_cli::run(*args),
         Ok(cli::Action::ProbeIo) => match ringwire_reactor::testing::uring_unavailable() {
             None => {
                 println!("io_uring: available (io = auto uses it)");

@@ -53,7 +53,26 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
     } else {
         settings.workers
     };
-    let listeners = match listeners(settings, workers) {
+    // Started by `ringwire upgrade`: the predecessor's listeners, the same sockets.
+    let mut inherited = match crate::upgrade::inherited() {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::error!("{e}");
+            return 1;
+        }
+    };
+    let listeners = match inherited.as_mut() {
+        Some(i) if i.http.len() != workers => {
+            tracing::error!(
+                "upgrade: the running server has {} workers and this configuration {workers}: an upgrade keeps the number of workers (change it with a restart)",
+                i.http.len()
+            );
+            return 1;
+        }
+        Some(i) => Ok(std::mem::take(&mut i.http)),
+        None => listeners(settings, workers),
+    };
+    let listeners = match listeners {
         Ok(l) => l,
         Err(e) => {
             tracing::error!("{e}");
@@ -78,6 +97,8 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
         }
     };
     log_edge(settings);
+    #[cfg(feature = "otlp")]
+    crate::otlp::start(&settings.trace);
     // A certificate that does not load stops the start: the error names the file and why.
     let tls = match crate::tls::start(&settings.tls, settings.stream_enabled) {
         Ok(t) => t,
@@ -86,17 +107,30 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             return 1;
         }
     };
-    let admin = match settings.admin.map(bind_admin).transpose() {
+    let inherited_admin = inherited.as_mut().and_then(|i| i.admin.take());
+    let admin = match inherited_admin
+        .map(Ok)
+        .or_else(|| settings.admin.map(bind_admin))
+        .transpose()
+    {
         Ok(a) => a,
         Err(e) => {
             tracing::error!("{e}");
             return 1;
         }
     };
-    let stream_listeners = match settings
-        .stream_listen
-        .filter(|_| settings.stream_enabled)
-        .map(|a| bind_per_core(a, workers, settings.backlog, true))
+    let inherited_stream = inherited
+        .as_mut()
+        .map(|i| std::mem::take(&mut i.stream))
+        .filter(|l| !l.is_empty());
+    let stream_listeners = match inherited_stream
+        .map(Ok)
+        .or_else(|| {
+            settings
+                .stream_listen
+                .filter(|_| settings.stream_enabled)
+                .map(|a| bind_per_core(a, workers, settings.backlog, true))
+        })
         .transpose()
     {
         Ok(l) => l,
@@ -108,6 +142,13 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
     let stream_addr = stream_listeners
         .as_ref()
         .and_then(|l| l[0].local_addr().ok());
+    let backend_kind = Arc::new(std::sync::OnceLock::new());
+    let handover = crate::upgrade::Handover::new(
+        &listeners,
+        stream_listeners.as_deref().unwrap_or_default(),
+        admin.as_ref(),
+        backend_kind.clone(),
+    );
     let stream_listeners: Arc<Mutex<Vec<Option<std::net::TcpListener>>>> = Arc::new(Mutex::new(
         stream_listeners
             .unwrap_or_default()
@@ -144,8 +185,10 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
         .unwrap_or_default();
     let listeners: Arc<Mutex<Vec<Option<std::net::TcpListener>>>> =
         Arc::new(Mutex::new(listeners.into_iter().map(Some).collect()));
+    // A successor keeps its predecessor's backend: they share the sockets' blocking flag.
+    let io = inherited.as_ref().and_then(|i| i.io).unwrap_or(settings.io);
     let runtime = Runtime::builder()
-        .backend(settings.io)
+        .backend(io)
         .ring_entries(settings.ring_entries)
         .recv_buffers(settings.recv_buffers, settings.recv_buffer_size)
         .expected_sockets(settings.max_connections + 64);
@@ -177,6 +220,7 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
             let channel_stats = worker_channel_stats[info.index].clone();
             let edge = worker_edge.clone();
             let (http_tls, stream_tls) = worker_tls.acceptors();
+            let _ = backend_kind.set(info.backend.kind);
             async move {
                 let core = Core::install(info.index, net_config);
                 core.set_edge(edge);
@@ -347,6 +391,16 @@ fn serve(settings: &Settings, logging: &Logging) -> i32 {
         collectors,
         edge: Some(edge.clone()),
         public_metrics: settings.public_metrics,
+        upgrader: match handover {
+            Ok(h) => Some(h.upgrader()),
+            Err(e) => {
+                tracing::warn!("{e}: POST /admin/upgrade is off");
+                None
+            }
+        },
+        on_ready: inherited
+            .as_mut()
+            .and_then(crate::upgrade::Inherited::take_ready),
     };
     let workers = Workers {
         handles: cores.handles().to_vec(),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 /// The families of HTTP error codes (docs/ERRORS.md).
 const FAMILIES: &[&str] = &[
-    "http", "route", "server", "auth", "rate", "kv", "channels", "files",
+    "http", "route", "server", "auth", "rate", "kv", "channels", "files", "profile", "upgrade",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

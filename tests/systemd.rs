@@ -3,7 +3,8 @@
 //! systemd boots as PID 1 in a container (`systemd-nspawn --directory=/ --volatile=yes`: the
 //! host's `/usr` on a fresh tmpfs root, the host's network), with the unit, the shipped sample
 //! configuration (its addresses moved to free ports) and the test's binary bound in. Then, as
-//! an operator would: `systemctl start`, requests, `systemctl reload`, the watchdog, `systemctl
+//! an operator would: `systemctl start`, requests, `systemctl reload`, `ringwire upgrade` (the
+//! successor becomes the main process and keeps the watchdog fed), the watchdog, `systemctl
 //! stop`; and, through runtime drop-ins, what happens where pinning is denied.
 //!
 //! Needs root and `systemd-nspawn` (package `systemd-container`). Elsewhere it prints SKIPPED,
@@ -340,8 +341,33 @@ fn the_shipped_unit_runs_under_real_systemd() {
     assert_eq!(c.show("MainPID"), pid);
     assert_eq!(get(http, "/plaintext").map(|r| r.0), Some(200));
 
+    // Upgrade: `ringwire upgrade` (the same binary here) makes the server start a successor
+    // in the service's cgroup that inherits the listeners; the old process names it the main
+    // process (MAINPID=) and drains. The service stays active, never restarted.
+    let (code, out) = c.run(&[
+        "/usr/local/bin/ringwire",
+        "upgrade",
+        "--config",
+        "/etc/ringwire/ringwire.toml",
+    ]);
+    assert_eq!(code, 0, "ringwire upgrade: {out}\n{}", c.journal());
+    wait_until("the successor as the main process", 10, || {
+        c.show("MainPID") != pid
+    });
+    let old_pid = pid;
+    let pid = c.show("MainPID");
+    assert!(out.contains(&format!("\"pid\":{pid}")), "{out}");
+    assert_eq!(get(http, "/plaintext").map(|r| r.0), Some(200));
+    assert_eq!(
+        get(http, "/kv/under-systemd"),
+        Some((200, "kept".to_string()))
+    );
+    wait_until("the old process gone", 30, || {
+        c.run(&["kill", "-0", &old_pid]).0 != 0
+    });
+
     // Watchdog: WatchdogSec=10 kills a service that stops pinging. Past it, still the same
-    // process, never restarted, and the last ping is recent.
+    // (upgraded) process, never restarted, and the last ping is recent.
     assert_eq!(c.show("WatchdogUSec"), "10s");
     thread::sleep(Duration::from_secs(12));
     assert_eq!(c.show("ActiveState"), "active", "{}", c.journal());

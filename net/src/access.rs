@@ -1,5 +1,7 @@
-//! Access logging: which requests to log (sampling), their request id, and their W3C trace id.
+//! Access logging: which requests to log (sampling), their request id, and their W3C trace
+//! context (trace id, this server's span id, sampled).
 
+use crate::trace::Hex;
 use std::cell::Cell;
 
 /// Decides which requests are logged. An accumulator rather than a random draw: over any run
@@ -10,6 +12,13 @@ pub struct Sampler {
 }
 
 impl Sampler {
+    /// A sampler that has logged nothing yet.
+    pub const fn new() -> Sampler {
+        Sampler {
+            acc: Cell::new(0.0),
+        }
+    }
+
     /// Whether the next request is logged, at `rate` (0 = never, 1 = always).
     pub fn sample(&self, rate: f64) -> bool {
         if rate <= 0.0 {
@@ -42,13 +51,15 @@ pub(crate) struct Access {
     pub(crate) method: String,
     pub(crate) path: String,
     pub(crate) request_id: String,
-    pub(crate) trace_id: Option<String>,
+    pub(crate) trace: Option<crate::trace::TraceContext>,
     pub(crate) status: u16,
     pub(crate) bytes: u64,
 }
 
 impl Access {
     pub(crate) fn log(&self, core: usize, micros: u64) {
+        let trace_id = self.trace.map(|t| t.trace_id_hex());
+        let span_id = self.trace.map(|t| t.span_id_hex());
         tracing::info!(
             target: "ringwire::access",
             method = %self.method,
@@ -58,7 +69,9 @@ impl Access {
             duration_us = micros,
             core,
             request_id = %self.request_id,
-            trace_id = self.trace_id.as_deref().unwrap_or(""),
+            trace_id = trace_id.as_ref().map_or("", Hex::as_str),
+            span_id = span_id.as_ref().map_or("", Hex::as_str),
+            sampled = self.trace.is_some_and(|t| t.sampled()),
             "request"
         );
     }

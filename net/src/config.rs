@@ -27,6 +27,8 @@ pub struct Config {
     pub server_name: Option<String>,
     /// Share of requests written to the access log (0 = none, 1 = all).
     pub access_log_sample: f64,
+    /// Share of requests without a valid `traceparent` that start a trace (0 = none).
+    pub trace_sample: f64,
     /// Deadlines and keep-alive of stream-protocol connections.
     pub stream: StreamTimeouts,
     /// Security header fields added to every HTTP response (`docs/SECURITY.md`).
@@ -72,6 +74,7 @@ impl Default for Config {
             limits: Limits::default(),
             server_name: Some("ringwire".into()),
             access_log_sample: 0.01,
+            trace_sample: 0.0,
             stream: StreamTimeouts::default(),
             headers: crate::SecurityHeaders::default(),
         }

@@ -41,6 +41,8 @@ pub struct Core {
     kits: RefCell<Vec<Kit>>,
     conns: RefCell<slab::Slab<ConnEntry>>,
     draining: Cell<bool>,
+    /// The drain hands the listeners to a successor process (see [`Core::begin_drain_as`]).
+    handover: Cell<bool>,
     drain_deadline: Cell<Option<Instant>>,
     sweeping: Cell<bool>,
     sampler: crate::access::Sampler,
@@ -71,6 +73,7 @@ impl Core {
             kits: RefCell::new(Vec::new()),
             conns: RefCell::new(slab::Slab::with_capacity(capacity)),
             draining: Cell::new(false),
+            handover: Cell::new(false),
             drain_deadline: Cell::new(None),
             sweeping: Cell::new(false),
             sampler: Default::default(),
@@ -177,6 +180,11 @@ impl Core {
         self.draining.get()
     }
 
+    /// Whether the drain hands over to a successor process ([`Core::begin_drain_as`]).
+    pub fn is_handover(&self) -> bool {
+        self.handover.get()
+    }
+
     /// Starts draining: listeners stop accepting, idle connections close, busy ones finish
     /// their request and answer it with `Connection: close`.
     pub fn start_drain(&self) {
@@ -194,7 +202,11 @@ impl Core {
         watchers.into_iter().for_each(Waker::wake);
         // Idle keep-alive connections close now (as nginx does). A request that arrived in
         // the same instant is lost with its connection, which is what a client of a
-        // keep-alive connection must be ready for anyway.
+        // keep-alive connection must be ready for anyway. Not in a hand-over: there the
+        // successor serves new connections, and nothing forces a close before the next request.
+        if self.handover.get() {
+            return;
+        }
         let idle: Vec<JoinHandle<()>> = self
             .conns
             .borrow_mut()
@@ -210,6 +222,15 @@ impl Core {
 
     /// Starts draining with a deadline for whoever finishes the drain ([`Core::drain`]).
     pub fn begin_drain(&self, deadline: Instant) {
+        self.begin_drain_as(deadline, false);
+    }
+
+    /// [`Core::begin_drain`]; `handover`: a successor process serves the same listeners, so
+    /// idle keep-alive connections are not closed at once (a request already on its way on
+    /// one would be lost): each answers its next request with `Connection: close`, or closes
+    /// at its keep-alive timeout, whichever comes first.
+    pub fn begin_drain_as(&self, deadline: Instant, handover: bool) {
+        self.handover.set(handover);
         self.drain_deadline.set(Some(deadline));
         self.start_drain();
     }

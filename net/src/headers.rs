@@ -230,6 +230,16 @@ impl Block {
     /// `X-Request-Id` field, then the final CRLF again. A field the service set itself (in
     /// `service`) is left out of the block.
     pub(crate) fn finish_head(&self, out: &mut Vec<u8>, service: &[(&str, &[u8])], id: &str) {
+        self.finish_head_traced(out, service, (id, None));
+    }
+
+    /// [`Block::finish_head`], and a `traceparent` field (`ids.1`) unless the service set one.
+    pub(crate) fn finish_head_traced(
+        &self,
+        out: &mut Vec<u8>,
+        service: &[(&str, &[u8])],
+        (id, traceparent): (&str, Option<&[u8]>),
+    ) {
         debug_assert!(out.ends_with(b"\r\n\r\n"));
         out.truncate(out.len() - 2);
         let name_of = |&(start, name_end, _): &(usize, usize, usize)| &self.bytes[start..name_end];
@@ -259,6 +269,16 @@ impl Block {
             out.extend_from_slice(b"X-Request-Id: ");
             out.extend_from_slice(id.as_bytes());
             out.extend_from_slice(b"\r\n");
+        }
+        if let Some(tp) = traceparent {
+            if !service
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("traceparent"))
+            {
+                out.extend_from_slice(b"traceparent: ");
+                out.extend_from_slice(tp);
+                out.extend_from_slice(b"\r\n");
+            }
         }
         out.extend_from_slice(b"\r\n");
     }

@@ -32,6 +32,7 @@ mod service;
 mod stats;
 pub mod stream;
 pub mod tls;
+pub mod trace;
 pub mod transport;
 
 pub use body::Body;

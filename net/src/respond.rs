@@ -55,6 +55,8 @@ pub struct Responder<'r> {
     security: &'r Block,
     /// The request id, sent as `X-Request-Id`.
     request_id: &'r str,
+    /// The `traceparent` sent back when the request is traced (`crate::trace`).
+    pub(crate) trace: Option<[u8; ringwire_protocol::http1::TRACEPARENT_LEN]>,
     /// Where this response starts in the output, while none of it has been written.
     unflushed_from: Option<(usize, usize)>,
     /// A streamed response's head, encoded only when it is first written so that its
@@ -88,6 +90,7 @@ impl<'r> Responder<'r> {
         Responder {
             security,
             request_id,
+            trace: None,
             expect,
             unflushed_from,
             stream_head: None,
@@ -198,7 +201,8 @@ impl<'r> Responder<'r> {
             .encode(reply, buf)
             .map_err(|e| Error::Service(e.to_string()))?;
         if written {
-            self.security.finish_head(buf, headers, self.request_id);
+            let ids = (self.request_id, self.trace.as_ref().map(|t| &t[..]));
+            self.security.finish_head_traced(buf, headers, ids);
         }
         self.withheld_continue(withhold);
         self.status = status;
@@ -243,8 +247,8 @@ impl<'r> Responder<'r> {
         let encoded = response
             .encode(reply, &mut head)
             .map_err(|e| Error::Service(e.to_string()))?;
-        self.security
-            .finish_head(&mut head, &headers, self.request_id);
+        let ids = (self.request_id, self.trace.as_ref().map(|t| &t[..]));
+        self.security.finish_head_traced(&mut head, &headers, ids);
         self.withheld_continue(withhold);
         self.keep_alive = encoded.keep_alive;
         self.out.insert(h.at, &head);

@@ -39,6 +39,34 @@ pub async fn serve_http_tls<S: Service>(
     .await;
 }
 
+/// Counts an accepted connection and, unless a limit refuses it, registers it and spawns
+/// `serve` for it.
+fn admit<F: Future<Output = ()> + 'static>(
+    core: &Rc<Core>,
+    stream: TcpStream,
+    serve: &mut impl FnMut(TcpStream, usize) -> F,
+) {
+    core.stats().accepted();
+    if core.active_connections() >= core.config().max_connections {
+        core.stats().closed(CloseReason::Rejected);
+        return;
+    }
+    // Refusals cost an accept and a close, nothing more: no task, no buffer.
+    let edge = core.edge();
+    if edge.shed_connection(std::time::Instant::now()) {
+        core.stats().closed(CloseReason::Rejected);
+        return;
+    }
+    let peer = stream.peer_addr().ok().map(|a| a.ip());
+    let Ok(permit) = edge.admit_connection(peer) else {
+        core.stats().closed(CloseReason::Rejected);
+        return;
+    };
+    let key = core.register(peer, permit);
+    let task = spawn_local(serve(stream, key));
+    core.set_task(key, task);
+}
+
 /// The accept loop both protocols share: accepts until the core drains, refuses past
 /// `max_connections`, registers each connection and spawns `serve` for it.
 pub(crate) async fn accept_until_drained<F: Future<Output = ()> + 'static>(
@@ -60,27 +88,7 @@ pub(crate) async fn accept_until_drained<F: Future<Output = ()> + 'static>(
         .await;
         match next {
             None => break,
-            Some(Ok(stream)) => {
-                core.stats().accepted();
-                if core.active_connections() >= core.config().max_connections {
-                    core.stats().closed(CloseReason::Rejected);
-                    continue;
-                }
-                // Refusals cost an accept and a close, nothing more: no task, no buffer.
-                let edge = core.edge();
-                if edge.shed_connection(std::time::Instant::now()) {
-                    core.stats().closed(CloseReason::Rejected);
-                    continue;
-                }
-                let peer = stream.peer_addr().ok().map(|a| a.ip());
-                let Ok(permit) = edge.admit_connection(peer) else {
-                    core.stats().closed(CloseReason::Rejected);
-                    continue;
-                };
-                let key = core.register(peer, permit);
-                let task = spawn_local(serve(stream, key));
-                core.set_task(key, task);
-            }
+            Some(Ok(stream)) => admit(core, stream, &mut serve),
             Some(Err(e)) => {
                 tracing::warn!(core = core.index(), protocol, "accept failed: {e}");
                 if matches!(e.raw_os_error(), Some(code) if code == 24 || code == 23) {
@@ -89,6 +97,12 @@ pub(crate) async fn accept_until_drained<F: Future<Output = ()> + 'static>(
                 }
             }
         }
+    }
+    // Draining: what io_uring's armed accept had already taken from the queue is served
+    // (each answers its first request with `Connection: close`), not closed unanswered; what
+    // is still queued stays for a successor process that shares the socket (an upgrade).
+    for stream in listener.quiesce().await {
+        admit(core, stream, &mut serve);
     }
     tracing::debug!(core = core.index(), protocol, "listener closed for drain");
 }

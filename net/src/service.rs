@@ -51,6 +51,7 @@ pub struct Request<'r> {
     pub(crate) received: Instant,
     pub(crate) core: usize,
     pub(crate) request_id: crate::problem::RequestId<'r>,
+    pub(crate) trace: Option<crate::trace::TraceContext>,
     pub(crate) peer: Option<IpAddr>,
     /// The identity of the connection's verified TLS client certificate.
     pub(crate) client: Option<Rc<str>>,
@@ -105,6 +106,13 @@ impl<'r> Request<'r> {
     /// (32 hex digits). Log it with anything the client is not told.
     pub fn request_id(&self) -> &str {
         self.request_id.as_str()
+    }
+
+    /// The request's trace (W3C Trace Context), when it came with a valid `traceparent` or
+    /// `trace.sample` started one: pass [`crate::trace::TraceContext::traceparent`] on to
+    /// calls made for it.
+    pub fn trace(&self) -> Option<&crate::trace::TraceContext> {
+        self.trace.as_ref()
     }
     /// The client's address.
     pub fn peer(&self) -> Option<IpAddr> {

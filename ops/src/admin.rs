@@ -1,8 +1,10 @@
 //! The admin endpoints, served on the control core: `/health/live`, `/health/ready`,
 //! `/health/startup` (JSON) and `/metrics` (Prometheus text 0.0.4), open to anyone who reaches
-//! the listener (`auth.public_metrics = false` puts `/metrics` behind the `admin` scope); and
-//! `POST /admin/reload` (as SIGHUP) and `POST /admin/drain` (as SIGTERM), which need a token
-//! with the `admin` scope (without keys: a loopback client).
+//! the listener (`auth.public_metrics = false` puts `/metrics` behind the `admin` scope), with
+//! `/stats.json` (same rule) and the `/dashboard` page (`dashboard/`); and
+//! `POST /admin/reload` (as SIGHUP), `POST /admin/drain` (as SIGTERM) and the CPU profile
+//! `GET /debug/flamegraph` (`profile/`), which need a token with the `admin` scope (without
+//! keys: a loopback client).
 
 use crate::{control::State, health, metrics};
 use ringwire_net::{
@@ -36,6 +38,13 @@ impl Service for Admin {
         let method = req.method().as_str();
         let state = &self.state;
         // Actions that change state: the `admin` scope (without keys: loopback clients).
+        if req.path() == "/admin/upgrade" {
+            req.authorize(Need::Admin)?;
+            if method != "POST" {
+                return method_not_allowed(req, res, b"POST");
+            }
+            return crate::upgrade::serve(state, req, res).await;
+        }
         if let Some(signal) = action(req.path()) {
             req.authorize(Need::Admin)?;
             if method != "POST" {
@@ -81,8 +90,12 @@ impl Service for Admin {
                 }
                 res.send(200, &[PROMETHEUS, NO_STORE], text.as_bytes())
             }
+            path if crate::dashboard::routes(path) => {
+                crate::dashboard::serve(state, req, res).await
+            }
+            "/debug/flamegraph" => crate::profile::serve(req, res).await,
             _ => {
-                let msg = "try /metrics, /health/{live,ready,startup}, POST /admin/{reload,drain}";
+                let msg = "try /metrics, /stats.json, /dashboard, /health/{live,ready,startup}, POST /admin/{reload,drain}";
                 send_error(req, res, 404, "route.not_found", msg, &[])
             }
         }

@@ -25,51 +25,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// What workers tell the control core about themselves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WorkerEvent {
-    /// Worker `n` is listening and serving.
-    Listening(usize),
-    /// Worker `n` finished (after a drain, or because it could not start).
-    Stopped(usize),
-}
-
-/// The workers the control core watches.
-pub struct Workers {
-    /// One handle per worker core, by index.
-    pub handles: Vec<Handle>,
-    /// Listening/stopped events from the workers.
-    pub events: channel::Receiver<WorkerEvent>,
-    /// Whether each worker runs pinned to its CPU, by index.
-    pub pinned: Vec<bool>,
-}
-
-/// Re-reads the configuration for SIGHUP: the workers' new connection settings and the new
-/// log level, or why the reload was refused.
-pub type Reload = Box<dyn Fn() -> Result<(ringwire_net::Config, String), String>>;
-
-/// Control-core settings.
-pub struct Options {
-    /// The admin listener (already bound), or `None` for no admin endpoints.
-    pub admin: Option<std::net::TcpListener>,
-    /// CPU to pin the control thread to.
-    pub cpu: Option<usize>,
-    /// How often workers are asked for a heartbeat.
-    pub heartbeat_interval: Duration,
-    /// A worker silent for longer fails liveness and stops the watchdog.
-    pub heartbeat_timeout: Duration,
-    /// How long a drain may take before connections are force-closed.
-    pub shutdown_timeout: Duration,
-    /// Dependency checks for readiness.
-    pub checks: Vec<Box<dyn HealthCheck>>,
-    /// Metrics of other parts (the store), appended to `/metrics`.
-    pub collectors: Vec<Box<dyn crate::metrics::Collector>>,
-    /// The workers' edge: the admin actions (drain, reload) need a token with the `admin`
-    /// scope (or, without keys, a loopback client). `None`: protected mode, no limits.
-    pub edge: Option<std::sync::Arc<ringwire_net::edge::Edge>>,
-    /// `/metrics` needs no token (`auth.public_metrics`); probes never do.
-    pub public_metrics: bool,
-}
+pub use crate::options::{Options, Reload, WorkerEvent, Workers};
 
 #[derive(Default)]
 struct WorkerState {
@@ -92,6 +48,10 @@ pub(crate) struct State {
     pub(crate) pinned: Vec<bool>,
     edge: Option<std::sync::Arc<ringwire_net::edge::Edge>>,
     pub(crate) public_metrics: bool,
+    pub(crate) upgrader: Option<crate::upgrade::Upgrader>,
+    on_ready: Cell<Option<Box<dyn FnOnce() + Send>>>,
+    /// The drain is a hand-over to a successor (see `upgrade.rs`).
+    pub(crate) handover: Cell<bool>,
 }
 
 /// What a worker reports; call it on the worker's thread.
@@ -312,6 +272,9 @@ pub fn run(opts: Options, workers: Workers, logging: &Logging, reload: Reload) -
         pinned: workers.pinned,
         edge: opts.edge,
         public_metrics: opts.public_metrics,
+        upgrader: opts.upgrader,
+        on_ready: Cell::new(opts.on_ready),
+        handover: Cell::new(false),
     });
     rt.block_on(control(
         state,
@@ -425,10 +388,11 @@ async fn control(
                         notify("STOPPING=1");
                         let deadline = Instant::now() + shutdown;
                         tracing::info!("signal {sig}: draining, deadline in {}", fmt(shutdown));
+                        let handover = state.handover.get();
                         for h in &state.handles {
                             h.spawn(move || {
                                 if let Some(core) = Core::current() {
-                                    core.begin_drain(deadline);
+                                    core.begin_drain_as(deadline, handover);
                                 }
                             });
                         }
@@ -445,7 +409,10 @@ async fn control(
                     w.iter().all(|w| w.listening)
                 };
                 if all && !state.started.replace(true) {
-                    notify("READY=1");
+                    match state.on_ready.take() {
+                        Some(tell) => tell(),
+                        None => notify("READY=1"),
+                    }
                     tracing::info!("all {} workers listening: ready", state.handles.len());
                 }
             }

@@ -16,11 +16,16 @@
 
 mod admin;
 pub mod control;
+mod dashboard;
+pub mod doctor;
 pub mod health;
 mod logging;
 pub mod metrics;
+pub mod options;
+mod profile;
 pub mod sdnotify;
 mod select;
+pub mod upgrade;
 
 pub use control::{Options, Reload, WorkerEvent, Workers, run, worker_report};
 pub use health::{CheckResult, HealthCheck};

@@ -127,21 +127,31 @@ def auth_flags(keys):
     return ["--auth-keys", keys, "--auth-protect", AUTH_PATH, "--rate-limit", AUTH_RATE]
 
 
+# The admin port of each -profiled server, by the port under test.
+PROFILED_ADMIN = {}
+
+
 def definitions(work, root, cpu, auth_keys=None, tls=None):
     """name -> (argv factory taking a port, set of scenario kinds it supports). With
-    `auth_keys` (from auth_setup) also `ringwire-uring-auth` and `ringwire-epoll-auth`. With
+    `auth_keys` (from auth_setup) also `ringwire-uring-auth` and `ringwire-epoll-auth`. Always
+    `ringwire-uring-profiled` and `ringwire-epoll-profiled` (admin listener on). With
     `tls` ((cert, key) paths) the ringwire servers and nginx speak TLS on the port under test
     and serve the TLS kinds only; the others (hyper, monoio, the -auth twins) serve none."""
     release = RELEASE
     perf_bin = os.path.join(bench.PERF, "target", "release")
 
-    def ringwire(io, binary=release, data=True, extra=()):
+    def ringwire(io, binary=release, data=True, extra=(), admin=False):
         def argv(port):
+            # Only the port under test (and, for a -profiled server, an admin port the kernel
+            # picked, in PROFILED_ADMIN): fixed admin/stream ports could collide with a
+            # previous run's listener that the kernel has not torn down yet.
+            admin_addr = ""
+            if admin:
+                PROFILED_ADMIN[port] = bench.free_port()
+                admin_addr = f"127.0.0.1:{PROFILED_ADMIN[port]}"
             cmd = [binary, "serve", "--io", io, "--listen", f"127.0.0.1:{port}", "--workers", "1",
                    "--cpus", str(cpu), "--root", root, "--log-level", "warn", "--max-body", "64m",
-                   # Only the port under test: fixed admin/stream ports could collide
-                   # with a previous run's listener that the kernel has not torn down yet.
-                   "--admin", "", "--stream-listen", ""]
+                   "--admin", admin_addr, "--stream-listen", ""]
             if data:
                 # The store of each run in the run's own directory, not the working directory.
                 cmd += ["--data-dir", os.path.join(work, f"ringwire-data-{port}")]
@@ -161,6 +171,10 @@ def definitions(work, root, cpu, auth_keys=None, tls=None):
         "hyper": (lambda port: [os.path.join(perf_bin, "hyper-server"), f"127.0.0.1:{port}"], {"plaintext", "pipelined", "echo"}),
         "monoio-canned": (lambda port: [os.path.join(perf_bin, "monoio-canned"), f"127.0.0.1:{port}"], {"plaintext", "pipelined"}),
     }
+    # Issue 17: the same servers kept profiling (GET /debug/flamegraph) through each measured
+    # run by perf/compare (perf/lib/profiling.py).
+    defs["ringwire-uring-profiled"] = (ringwire("uring", admin=True), all_kinds)
+    defs["ringwire-epoll-profiled"] = (ringwire("epoll", admin=True), all_kinds)
     if auth_keys:
         # Only the scenarios whose path is the protected one: elsewhere they equal their twin.
         defs["ringwire-uring-auth"] = (ringwire("uring", extra=auth_flags(auth_keys)), {"plaintext", "pipelined"})

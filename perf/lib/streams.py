@@ -5,12 +5,21 @@ of the measured window, summed over every server process of the cell), or None w
 is invalid (after logging why).
 
 The durable, replay and cluster runs are described in perf/stream-compare's docstring.
+
+With --tls (`Env.tls`: the certificate and key from tls.make_cert) every server this module
+starts speaks TLS on the ports under test and every load generator speaks it back: ringwire
+with `--tls-listeners http,stream` (its HTTP and stream ports), Redis on its `--tls-port` (a
+plain port beside it at port + 5 only for INFO), nats-server with `--tls` for JetStream; the
+clients trust only the run's certificate and check the name `localhost` where they can
+(bench-stream, nats-load's ringwire side, redis-fanout) or its IP (nats-load's NATS side, Python); wrk and
+redis-benchmark are told the CA but do not check names (wrk checks nothing).
 """
 
 import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -21,6 +30,8 @@ import bench
 import kv
 import wrk
 
+TLS_NAME = "localhost"  # the name the clients check (tls.make_cert's certificate carries it)
+REDIS_PLAIN_OFFSET = 5  # with --tls: Redis's plain port (INFO only) is the cell's port + 5
 DURABLE = "durable.>"  # the --durable pattern every durable run uses
 PUB_CHANNEL = "durable.pub"
 REPLAY_CHANNEL = "durable.replay"
@@ -35,10 +46,27 @@ REPLAY_STREAMS = REPLAY_CONNS * REPLAY_PER_CONN
 class Env:
     """What every run needs: the parsed arguments, binaries and a work directory."""
 
-    def __init__(self, a, warmup, ringwire, nats_load, work):
+    def __init__(self, a, warmup, ringwire, nats_load, work, tls=None):
         self.a, self.warmup, self.ringwire, self.nats_load, self.work = a, warmup, ringwire, nats_load, work
+        self.tls = tls  # (cert, key) with --tls
         self.replay_dir = None
         self.replay_count = 0
+
+    def scheme(self):
+        return "https" if self.tls else "http"
+
+    def stream_client_tls(self):
+        """The TLS flags of bench-stream, nats-load fanout (ringwire://) and redis-fanout (none
+        without --tls)."""
+        return ["--tls", "--tls-ca", self.tls[0], "--tls-server-name", TLS_NAME] if self.tls else []
+
+    def redis_client_tls(self):
+        return ["--tls", "--cacert", self.tls[0]] if self.tls else []
+
+    def urlopen(self, path, port, timeout=30):
+        """GET http(s)://127.0.0.1:port/path, trusting only the run's certificate."""
+        ctx = ssl.create_default_context(cafile=self.tls[0]) if self.tls else None
+        return urllib.request.urlopen(f"{self.scheme()}://127.0.0.1:{port}{path}", timeout=timeout, context=ctx)
 
     def data_dir(self, what):
         return tempfile.mkdtemp(prefix=f"{what}-", dir=self.work)
@@ -101,21 +129,31 @@ def ringwire_argv(env, io, port, data_dir, sync="always", durable="", cluster=""
         argv += ["--durable", durable]
     if cluster:
         argv += ["--cluster-nats", cluster]
+    if env.tls:
+        argv += ["--tls-cert", env.tls[0], "--tls-key", env.tls[1], "--tls-listeners", "http,stream"]
     return argv
 
 
-def redis_argv(port, data_dir=None, fsync=None):
-    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--protected-mode", "no",
-            "--daemonize", "no", "--io-threads", "1", "--loglevel", "warning"]
+def redis_argv(port, data_dir=None, fsync=None, tls=None):
+    """redis-server on `port`; with `tls` ((cert, key)) TLS on `port` (no client certificates)
+    and a plain port at port + REDIS_PLAIN_OFFSET for the harness's INFO."""
+    plain = ["--port", str(port)]
+    if tls:
+        plain = ["--port", str(port + REDIS_PLAIN_OFFSET), "--tls-port", str(port), "--tls-cert-file", tls[0],
+                 "--tls-key-file", tls[1], "--tls-ca-cert-file", tls[0], "--tls-auth-clients", "no"]
+    argv = ["redis-server"] + plain + ["--bind", "127.0.0.1", "--save", "", "--protected-mode", "no",
+                                       "--daemonize", "no", "--io-threads", "1", "--loglevel", "warning"]
     if fsync:
         return argv + ["--dir", data_dir, "--appendonly", "yes", "--appendfsync", fsync]
     return argv + ["--appendonly", "no"]
 
 
-def nats_argv(port, store_dir=None):
+def nats_argv(port, store_dir=None, tls=None):
     argv = [shutil.which("nats-server") or "/usr/sbin/nats-server", "-a", "127.0.0.1", "-p", str(port)]
     if store_dir:
         argv += ["-js", "-sd", store_dir]
+    if tls:
+        argv += ["--tls", "--tlscert", tls[0], "--tlskey", tls[1]]
     return argv
 
 
@@ -127,6 +165,7 @@ def bench_stream(env, port, pids, args, start=0.5):
     a = env.a
     argv = [env.ringwire, "bench-stream", "--addr", f"127.0.0.1:{port}", "--duration", f"{a.duration}s",
             "--warmup", f"{env.warmup}s", "--cpus", str(a.load_cpu), "--json", "--io", "epoll"] + args
+    argv += env.stream_client_tls()
     t, box = cpu_window(pids, start + env.warmup, a.duration - 0.8 if a.duration > 1.5 else a.duration / 2)
     out = subprocess.run(bench.pinned(a.load_cpu, argv), capture_output=True, text=True, timeout=a.duration + 90)
     t.join()
@@ -134,6 +173,9 @@ def bench_stream(env, port, pids, args, start=0.5):
         bench.log(f"    INVALID: bench-stream failed: {out.stderr[-1500:]}")
         return None
     res = json.loads(out.stdout.strip().splitlines()[-1])
+    if res.get("tls", bool(env.tls)) != bool(env.tls):
+        bench.log(f"    INVALID: bench-stream reports tls={res.get('tls')}, the run wants {bool(env.tls)}")
+        return None
     if res.get("errors") or res.get("slow_consumer_resets"):
         bench.log(f"    INVALID: {res.get('errors')} errors, {res.get('slow_consumer_resets')} slow-consumer resets"
                   f"\n{out.stderr[-1500:]}")
@@ -178,17 +220,19 @@ def durable_redis(env, port, fsync):
     Redis with appendonly yes and `fsync` (always or everysec)."""
     a = env.a
     with Procs() as ps:
-        proc = ps.start(env, redis_argv(port, env.data_dir("redis"), fsync), port, "redis")
+        proc = ps.start(env, redis_argv(port, env.data_dir("redis"), fsync, env.tls), port, "redis")
         opts = ["redis-benchmark", "-p", str(port), "-c", str(PUB_CONNS), "-P", str(PUB_DEPTH), "--csv"]
+        opts += env.redis_client_tls()
+        info = port + REDIS_PLAIN_OFFSET if env.tls else port
         cmd = ["XADD", "s", "*", "f", "v" * 64]
         # redis-benchmark counts requests, not time: a short probe (Redis's own XADD count over a
         # fixed time) sizes the measured run.
         probe_s = 0.5 if a.smoke else 1.0
-        c0 = kv.redis_calls(port, "xadd")
+        c0 = kv.redis_calls(info, "xadd")
         probe = subprocess.Popen(bench.pinned(a.load_cpu, opts + ["-n", "2000000000"] + cmd),
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(probe_s)
-        rate = (kv.redis_calls(port, "xadd") - c0) / probe_s
+        rate = (kv.redis_calls(info, "xadd") - c0) / probe_s
         probe.kill()
         probe.wait()
         n = max(PUB_CONNS * PUB_DEPTH * 4, int(rate * a.duration))
@@ -210,18 +254,18 @@ def durable_nats(env, port):
     """JetStream publishes to a file-storage stream on one nats-server, PUB_CONNS connections x
     PUB_DEPTH in flight, each counted when its PublishAck arrives."""
     with Procs() as ps:
-        ps.start(env, nats_argv(port, env.data_dir("nats")), port, "nats-server")
+        ps.start(env, nats_argv(port, env.data_dir("nats"), env.tls), port, "nats-server")
+        tls = ["--tls", "--tls-ca", env.tls[0]] if env.tls else []
         return nats_load(env, ["js-publish", "--url", f"nats://127.0.0.1:{port}", "--connections", str(PUB_CONNS),
                                "--in-flight", str(PUB_DEPTH), "--size", "64",
-                               "--server-pids", ",".join(map(str, ps.pids()))], "js-publish")
+                               "--server-pids", ",".join(map(str, ps.pids()))] + tls, "js-publish")
 
 
 # ---- replay ----------------------------------------------------------------------------------
 
-def channel_next(port, channel):
+def channel_next(env, port, channel):
     """The channel's next seq, from GET /channels/{name}/messages?limit=1."""
-    url = f"http://127.0.0.1:{port}/channels/{channel}/messages?limit=1"
-    with urllib.request.urlopen(url, timeout=30) as r:
+    with env.urlopen(f"/channels/{channel}/messages?limit=1", port) as r:
         return json.loads(r.read())["next"]
 
 
@@ -233,15 +277,16 @@ def replay_fill(env, count, port):
     with Procs() as ps:
         ps.start(env, ringwire_argv(env, "epoll", port, d, "none", DURABLE), port, "ringwire (fill)")
         t0 = time.monotonic()
-        while channel_next(port, REPLAY_CHANNEL) - 1 < count:
+        while channel_next(env, port, REPLAY_CHANNEL) - 1 < count:
             out = subprocess.run(bench.pinned(env.a.load_cpu, [
                 env.ringwire, "bench-stream", "--addr", f"127.0.0.1:{port + 1}", "--service", "channels",
                 "--durable-channel", REPLAY_CHANNEL, "--connections", "4", "--streams", "1", "--depth", "64",
-                "--size", "64", "--duration", "3s" if count > 100000 else "1s", "--warmup", "0s", "--io", "epoll"]),
+                "--size", "64", "--duration", "3s" if count > 100000 else "1s", "--warmup", "0s", "--io", "epoll"]
+                + env.stream_client_tls()),
                 capture_output=True, text=True, timeout=120)
             if out.returncode != 0:
                 raise SystemExit(f"filling {REPLAY_CHANNEL} failed: {out.stderr[-2000:]}")
-        env.replay_count = channel_next(port, REPLAY_CHANNEL) - 1
+        env.replay_count = channel_next(env, port, REPLAY_CHANNEL) - 1
     env.replay_dir = d
     bench.log(f"filled {REPLAY_CHANNEL} with {env.replay_count:,} messages of 64 B in {time.monotonic() - t0:.1f} s")
 
@@ -267,7 +312,7 @@ def replay_http(env, io, port):
     with Procs() as ps:
         ps.start(env, ringwire_argv(env, io, port, env.replay_dir, "none", DURABLE), port, "ringwire")
         t, box = cpu_window(ps.pids(), 0.5, max(0.5, round(env.a.duration) - 0.8))
-        res = wrk.run(f"http://127.0.0.1:{port}/channels/{REPLAY_CHANNEL}/messages?from=1&limit=1000", 16,
+        res = wrk.run(f"{env.scheme()}://127.0.0.1:{port}/channels/{REPLAY_CHANNEL}/messages?from=1&limit=1000", 16,
                       env.a.duration, env.a.load_cpu)
         t.join()
     if res["non2xx"] or res["socket_errors"] or not res["rps"]:
@@ -289,7 +334,8 @@ def cluster_fanout_ringwire(env, io, port):
         ps.start(env, ringwire_argv(env, io, port + 1, env.data_dir("node-a"), cluster=url), port + 1, "node A")
         return nats_load(env, ["fanout", "--pub", f"ringwire://127.0.0.1:{port + 2}",
                                "--sub", f"ringwire://127.0.0.1:{port + 4}", "--subscribers", "100", "--size", "64",
-                               "--server-pids", ",".join(map(str, ps.pids()))], "fanout (ringwire x2 + NATS)")
+                               "--server-pids", ",".join(map(str, ps.pids()))] + env.stream_client_tls(),
+                         "fanout (ringwire x2 + NATS)")
 
 
 def cluster_fanout_nats(env, port):
@@ -311,6 +357,8 @@ def missing_features(ringwire):
         why["channels"] = "`ringwire serve --durable` does not exist in this build"
     if "--cluster-nats" not in serve:
         why["cluster"] = "`ringwire serve --cluster-nats` does not exist in this build"
+    if "--tls-listeners" not in serve or "--tls-ca" not in bs:
+        why["tls"] = "`ringwire serve --tls-listeners` or `ringwire bench-stream --tls-ca` does not exist in this build"
     return why
 
 

@@ -30,11 +30,14 @@ import wrk
 
 def make_cert(work):
     """One ECDSA P-256 certificate for 127.0.0.1 and localhost, self-signed, valid two days,
-    made with `openssl` in the run's temp dir: (cert path, key path)."""
+    made with `openssl` in the run's temp dir: (cert path, key path). It says it is no CA
+    (`CA:FALSE`): rustls clients (bench-stream, nats-load, perf/stream-compare --tls) refuse a
+    CA certificate as the server's own (CaUsedAsEndEntity), and trust this one as its own root."""
     cert, key = os.path.join(work, "tls-cert.pem"), os.path.join(work, "tls-key.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
                     "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-addext", "basicConstraints=critical,CA:FALSE"],
                    check=True, capture_output=True, text=True)
     return cert, key
 

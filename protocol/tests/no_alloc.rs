@@ -5,7 +5,8 @@
 //! running in parallel would count its own allocations here.
 
 use ringwire_protocol::http1::{
-    BodyDecoder, Event, Framing, Limits, Parser, Response, ResponseBody, Status, http_date,
+    BodyDecoder, Event, Framing, Limits, Parser, Response, ResponseBody, Status, TraceParent,
+    http_date,
 };
 mod alloc_util;
 
@@ -65,5 +66,8 @@ fn common_path_makes_no_heap_allocation() {
 
     alloc_util::assert_no_allocation(GLOBAL, || {
         assert_eq!(serve(&mut parser, &limits, &mut out, &date), 14);
+        // A traced request: its traceparent is read and written on the stack.
+        let tp = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(&TraceParent::parse(tp).unwrap().encode(), tp);
     });
 }

@@ -19,22 +19,11 @@ pub fn systemd_listeners() -> io::Result<Vec<TcpListener>> {
     #[cfg(unix)]
     {
         let fds = crate::sys::unix::take_inherited(count)?;
-        let mut out = Vec::with_capacity(fds.len());
-        for fd in fds {
-            let sock = socket2::Socket::from(fd);
-            #[cfg(target_os = "linux")]
-            let listening = sock.is_listener()?;
-            #[cfg(not(target_os = "linux"))]
-            let listening = true; // SO_ACCEPTCONN is not portable; accept() will tell
-            if sock.r#type()? != socket2::Type::STREAM || !listening {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "LISTEN_FDS holds a socket that is not a listening TCP socket",
-                ));
-            }
-            out.push(sock.into());
-        }
-        Ok(out)
+        fds.into_iter()
+            .map(|fd| {
+                listener(fd).map_err(|e| io::Error::new(e.kind(), format!("LISTEN_FDS: {e}")))
+            })
+            .collect()
     }
     #[cfg(not(unix))]
     {
@@ -43,4 +32,66 @@ pub fn systemd_listeners() -> io::Result<Vec<TcpListener>> {
             "socket activation is a Unix feature",
         ))
     }
+}
+
+/// A copy of `fd` that a child process inherits across `exec` (no `FD_CLOEXEC`), for handing
+/// listening sockets to a successor process (a zero-downtime upgrade). The copy shares the
+/// socket with `fd`: the same accept queue, so no connection is lost between the two
+/// processes. Drop it in the parent once the child is spawned.
+#[cfg(unix)]
+pub fn inheritable(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<std::os::fd::OwnedFd> {
+    crate::sys::unix::dup_inheritable(fd)
+}
+
+/// Takes ownership of descriptors a parent handed to this process at known numbers (see
+/// [`inheritable`]), checking that each is open, and marks them close-on-exec. Shares the
+/// once-per-process guard with [`systemd_listeners`].
+#[cfg(unix)]
+pub fn take_fds(fds: &[std::os::fd::RawFd]) -> io::Result<Vec<std::os::fd::OwnedFd>> {
+    crate::sys::unix::take_inherited_at(fds)
+}
+
+/// `fd` as a TCP listener, if it is a listening stream socket.
+#[cfg(unix)]
+pub fn listener(fd: std::os::fd::OwnedFd) -> io::Result<TcpListener> {
+    let sock = socket2::Socket::from(fd);
+    #[cfg(target_os = "linux")]
+    let listening = sock.is_listener()?;
+    #[cfg(not(target_os = "linux"))]
+    let listening = true; // SO_ACCEPTCONN is not portable; accept() will tell
+    if sock.r#type()? != socket2::Type::STREAM || !listening {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a descriptor handed over is not a listening TCP socket",
+        ));
+    }
+    Ok(sock.into())
+}
+
+/// Spawns `cmd` detached from this process: an intermediate child forks the real one and
+/// exits at once, so the real one is re-parented to the nearest subreaper (under systemd:
+/// the service manager, which then supervises it as its own child, not as an "alien" process
+/// it cannot wait for). Returns the intermediate (wait for it: it has exited or is about to);
+/// the real process's id must come from the process itself. A failed `exec` is still reported
+/// as an error, as for a plain spawn.
+#[cfg(unix)]
+pub fn spawn_detached(cmd: &mut std::process::Command) -> io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec, where only async-signal-safe
+    // calls are allowed: fork(2) and _exit(2) are. The intermediate calls nothing else and
+    // exits; the grandchild returns and goes on to exec, as any spawned child does.
+    unsafe {
+        cmd.pre_exec(|| match libc::fork() {
+            -1 => Err(io::Error::last_os_error()),
+            0 => Ok(()),
+            _ => libc::_exit(0),
+        });
+    }
+    cmd.spawn()
+}
+
+/// A close-on-exec pipe (read end, write end): how a successor process says it is ready.
+#[cfg(target_os = "linux")]
+pub fn pipe() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    crate::sys::unix::pipe()
 }

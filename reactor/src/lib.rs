@@ -61,9 +61,9 @@ pub use backend::{Backend, BackendKind, ParseBackendError, Selection, uring_sysc
 /// a value must never reach another thread, so it is neither `Send` nor `Sync`.
 pub(crate) type CoreBound = std::marker::PhantomData<*const ()>;
 pub use error::Error;
-#[cfg(target_os = "linux")]
-pub use sys::ktls;
 pub use runtime::{
     Builder, Handle, JoinError, JoinHandle, LoopStats, Runtime, current_backend, handle, last_turn,
     loop_stats, spawn_local, yield_now,
 };
+#[cfg(target_os = "linux")]
+pub use sys::ktls;

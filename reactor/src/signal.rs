@@ -7,7 +7,7 @@
 use crate::sys::{Io, op, poll::FdSource};
 use std::io;
 
-pub use libc::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+pub use libc::{SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 
 /// Blocks `signals` on the calling thread and the threads it starts afterwards.
 pub fn block(signals: &[i32]) -> io::Result<()> {
@@ -18,6 +18,11 @@ pub fn block(signals: &[i32]) -> io::Result<()> {
 /// stream receives it): how an admin endpoint asks for what the signal does.
 pub fn raise(signal: i32) -> io::Result<()> {
     crate::sys::unix::raise_in_process(signal)
+}
+
+/// Sends `signal` to process `pid` (a successor that did not get ready, say).
+pub fn send(pid: u32, signal: i32) -> io::Result<()> {
+    crate::sys::unix::kill(pid, signal)
 }
 
 /// A stream of signals, read on the current runtime. Like every I/O handle it belongs to the

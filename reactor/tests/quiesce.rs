@@ -111,3 +111,35 @@ both_backends! {
         });
     }
 }
+
+both_backends! {
+    fn a_listener_quiesce_returns_what_it_accepted_ahead(backend) {
+        let rt = runtime(backend);
+        rt.block_on(async {
+            let l = listener(16);
+            let addr = l.local_addr().unwrap();
+            let _first = std::net::TcpStream::connect(addr).unwrap();
+            // The first accept arms io_uring's multishot accept, which goes on accepting.
+            let _s0 = l.accept().await.unwrap();
+            let _clients: Vec<_> = (0..3)
+                .map(|_| std::net::TcpStream::connect(addr).unwrap())
+                .collect();
+            sleep(Duration::from_millis(100)).await;
+            let taken = l.quiesce().await;
+            match backend {
+                ringwire_reactor::Backend::Poll => assert!(taken.is_empty(), "epoll accepts ahead"),
+                _ => assert_eq!(taken.len(), 3, "io_uring had accepted the three"),
+            }
+            // Nothing is accepted ahead any more: a new client stays in the listen queue...
+            let _late = std::net::TcpStream::connect(addr).unwrap();
+            sleep(Duration::from_millis(50)).await;
+            assert!(l.quiesce().await.is_empty(), "an accept was still armed");
+            // ...and every client is accepted exactly once.
+            for _ in 0..(4 - taken.len()) {
+                l.accept().await.unwrap();
+            }
+            let extra = ringwire_reactor::time::timeout(Duration::from_millis(100), l.accept()).await;
+            assert!(extra.is_err(), "a connection was accepted twice");
+        });
+    }
+}

@@ -75,6 +75,8 @@ pub struct Settings {
     pub channels: ringwire_services::channels::core::Settings,
     /// `headers.*`.
     pub headers: keys::HeaderSettings,
+    /// `trace.*`.
+    pub trace: keys::TraceSettings,
     /// `auth.*`, `limits.*`, `shed.*`: the edge.
     pub edge: ringwire_net::edge::EdgeConfig,
     /// `auth.public_metrics`: the admin listener's /metrics needs no token.
@@ -219,6 +221,7 @@ impl Settings {
             cluster: ClusterSettings::default(),
             channels: Default::default(),
             headers: Default::default(),
+            trace: Default::default(),
             edge: Default::default(),
             public_metrics: false,
             tls: keys::TlsConfig::default(),
@@ -381,6 +384,7 @@ impl Settings {
             limits,
             server_name: self.server_name.clone(),
             access_log_sample: self.access_sample,
+            trace_sample: self.trace.sample,
             stream: ringwire_net::StreamTimeouts {
                 handshake: self.stream_handshake_timeout,
                 frame: self.stream_frame_timeout,

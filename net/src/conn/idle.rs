@@ -56,7 +56,10 @@ impl Future for Idle<'_> {
             Poll::Ready(Ok(Some(buf))) => Ok(buf),
             Poll::Ready(Ok(None)) => Err(CloseReason::ClientClosed),
             Poll::Ready(Err(_)) => Err(CloseReason::IoError),
-            Poll::Pending if core.is_draining() => Err(CloseReason::Drain),
+            // Draining: an idle connection closes at once, unless a successor process takes
+            // over (an upgrade), where its next request is still served (with
+            // `Connection: close`) and the keep-alive timeout closes it otherwise.
+            Poll::Pending if core.is_draining() && !core.is_handover() => Err(CloseReason::Drain),
             Poll::Pending => {
                 if !this.marked {
                     this.marked = true;

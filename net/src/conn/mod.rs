@@ -25,6 +25,7 @@ use crate::{
     body::{Body, Continue, Leftover},
     problem::{self, RequestId, send_error},
     stats::method_class,
+    trace::TraceContext,
 };
 use deadline::{Expired, until};
 use idle::{Idle, linger};
@@ -296,7 +297,8 @@ impl<S: Service> Burst<'_, S> {
     ) -> Result<(Leftover, bool), CloseReason> {
         let core = self.core;
         let method = method_class(head.method().as_str());
-        let trace = head.header("traceparent").and_then(access::trace_id);
+        let trace = TraceContext::for_request(head.header("traceparent"), self.config.trace_sample);
+        let export = trace.and_then(|t| t.export_start());
         let request_id = match head
             .header("x-request-id")
             .and_then(access::client_request_id)
@@ -314,7 +316,7 @@ impl<S: Service> Burst<'_, S> {
                     method: head.method().as_str().to_string(),
                     path: head.raw_target().to_string(),
                     request_id: request_id.as_str().to_string(),
-                    trace_id: trace.map(str::to_string),
+                    trace,
                     status: 0,
                     bytes: 0,
                 })
@@ -351,6 +353,7 @@ impl<S: Service> Burst<'_, S> {
             received: now,
             core: core.index(),
             request_id,
+            trace,
             peer: self.peer,
             client: self.client.clone(),
             edge,
@@ -371,14 +374,14 @@ impl<S: Service> Burst<'_, S> {
             security,
             request_id.as_str(),
         );
+        res.trace = trace.map(|t| t.traceparent());
         // The edge first: a shedding core or a rate limit answers before any service runs.
         let outcome = match req.edge_checks(now) {
             Err(d) => Err(Error::Denied(d)),
             Ok(()) => match trace {
-                // A span only for traced requests, so their other log lines carry the trace id.
-                Some(trace_id) => {
-                    let span = tracing::info_span!("request", trace_id);
-                    tracing::Instrument::instrument(self.service.call(&mut req, &mut res), span)
+                // A span only for traced requests, so their other log lines carry the trace.
+                Some(t) => {
+                    tracing::Instrument::instrument(self.service.call(&mut req, &mut res), t.span())
                         .await
                 }
                 None => self.service.call(&mut req, &mut res).await,
@@ -447,6 +450,9 @@ impl<S: Service> Burst<'_, S> {
         }
         keep &= res.keep_alive();
         let status = res.status();
+        if let (Some(t), Some(start)) = (trace, export) {
+            t.export(start, &req, status);
+        }
         if let Some(a) = access.as_mut() {
             a.status = status;
             a.bytes = res.body_bytes();

@@ -17,9 +17,9 @@ mod accept;
 mod certs;
 mod client;
 mod client_stream;
+pub mod fuzzing;
 #[cfg(target_os = "linux")]
 mod kernel;
-pub mod fuzzing;
 mod ktls;
 mod records;
 mod server;

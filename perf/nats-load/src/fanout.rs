@@ -8,7 +8,7 @@
 //! `lost`. Before measuring, the publisher sends a probe every few milliseconds until every
 //! subscriber has received something: subscriptions that cross NATS take a moment to exist.
 
-use crate::{Common, fail, natsraw, report, rwstream::Conn};
+use crate::{Common, fail, natsraw, report, rwstream::Conn, tls::TlsArgs};
 use async_nats::Subject;
 use bytes::Bytes;
 use clap::Args;
@@ -44,24 +44,27 @@ pub struct FanoutArgs {
     /// Seconds to wait for every subscriber's first message before giving up.
     #[arg(long, default_value_t = 15.0)]
     start_timeout: f64,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 #[derive(Clone)]
 enum Target {
     /// The URL (for async-nats) and the address (for the bare subscribers).
     Nats(String, SocketAddr),
-    Ringwire(SocketAddr),
+    /// The address and the host (the name a TLS certificate is checked against).
+    Ringwire(SocketAddr, String),
 }
 
 fn target(url: &str, what: &str) -> Target {
-    let (nats, addr) = match (url.strip_prefix("nats://"), url.strip_prefix("ringwire://")) {
+    let (nats, host_port) = match (url.strip_prefix("nats://"), url.strip_prefix("ringwire://")) {
         (Some(a), _) => (true, a),
         (_, Some(a)) => (false, a),
         _ => fail(format_args!(
             "{what} {url}: nats://HOST:PORT or ringwire://HOST:PORT"
         )),
     };
-    let addr = match addr.to_socket_addrs().map(|mut a| a.next()) {
+    let addr = match host_port.to_socket_addrs().map(|mut a| a.next()) {
         Ok(Some(a)) => a,
         Ok(None) => fail(format_args!("{what} {url}: no address")),
         Err(e) => fail(format_args!("{what} {url}: {e}")),
@@ -69,8 +72,16 @@ fn target(url: &str, what: &str) -> Target {
     if nats {
         Target::Nats(url.to_string(), addr)
     } else {
-        Target::Ringwire(addr)
+        Target::Ringwire(addr, host_of(host_port).to_string())
     }
+}
+
+/// The host part of `HOST:PORT` (`[::1]:7070` gives `::1`).
+fn host_of(host_port: &str) -> &str {
+    let host = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 struct Shared {
@@ -130,6 +141,11 @@ pub async fn run(a: FanoutArgs) -> report::Summary {
     let pub_target = target(&a.publish, "--pub");
     let sub_url = a.subscribe.clone().unwrap_or_else(|| a.publish.clone());
     let sub_target = target(&sub_url, "--sub");
+    let tls = a.tls.load().unwrap_or_else(|e| fail(e));
+    let rw = |t: &Target| matches!(t, Target::Ringwire(..));
+    if tls.is_some() && !rw(&pub_target) && !rw(&sub_target) {
+        fail("--tls: only ringwire:// targets speak TLS here (nats:// stays plain)");
+    }
     let channel = a
         .channel
         .clone()
@@ -154,9 +170,9 @@ pub async fn run(a: FanoutArgs) -> report::Summary {
                     .unwrap_or_else(|e| fail(format_args!("subscriber {i}: {addr}: {e}")));
                 spawn_local(nats_subscriber(i, sub, shared.clone()));
             }
-            Target::Ringwire(addr) => {
+            Target::Ringwire(addr, host) => {
                 let cmd = format!("SUB {channel}\n");
-                let conn = Conn::open(*addr, "pubsub", cmd.as_bytes())
+                let conn = Conn::open(*addr, host, tls.as_ref(), "pubsub", cmd.as_bytes())
                     .await
                     .unwrap_or_else(|e| fail(format_args!("subscriber {i}: {addr}: {e}")));
                 spawn_local(ringwire_subscriber(i, conn, shared.clone()));
@@ -170,16 +186,29 @@ pub async fn run(a: FanoutArgs) -> report::Summary {
                 .unwrap_or_else(|e| fail(format_args!("publisher: connect {url}: {e}"))),
             Subject::from(subject.as_str()),
         ),
-        Target::Ringwire(addr) => Publisher::Ringwire(
-            Conn::open(*addr, "pubsub", format!("PUB {channel}\n").as_bytes())
-                .await
-                .unwrap_or_else(|e| fail(format_args!("publisher: {addr}: {e}"))),
+        Target::Ringwire(addr, host) => Publisher::Ringwire(
+            Conn::open(
+                *addr,
+                host,
+                tls.as_ref(),
+                "pubsub",
+                format!("PUB {channel}\n").as_bytes(),
+            )
+            .await
+            .unwrap_or_else(|e| fail(format_args!("publisher: {addr}: {e}"))),
         ),
     };
     let setup = format!(
         "1 publisher on {} -> {} subscribers on {sub_url}, channel {channel} (NATS subject \
-         {subject}), closed loop (window {})",
-        a.publish, a.subscribers, a.window
+         {subject}), closed loop (window {}){}",
+        a.publish,
+        a.subscribers,
+        a.window,
+        if tls.is_some() {
+            ", ringwire:// over TLS"
+        } else {
+            ""
+        }
     );
     eprintln!("nats-load fanout: {setup}");
     let cpu = publisher.run(&shared, a.common.size, &a).await;
@@ -370,5 +399,17 @@ impl Publisher {
             }
         }
         cpu
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn host_of_strips_the_port_and_brackets() {
+        assert_eq!(host_of("127.0.0.1:7070"), "127.0.0.1");
+        assert_eq!(host_of("localhost:7070"), "localhost");
+        assert_eq!(host_of("[::1]:7070"), "::1");
     }
 }

@@ -16,6 +16,7 @@ use clap::Args;
 use std::{
     cell::{Cell, RefCell},
     collections::VecDeque,
+    path::PathBuf,
     rc::Rc,
     time::{Duration, Instant},
 };
@@ -39,6 +40,13 @@ pub struct JsArgs {
     /// The subject published to.
     #[arg(long, default_value = "bench.js")]
     subject: String,
+    /// Require TLS (nats-server --tls), checking the server's certificate, against the URL's
+    /// host, with --tls-ca only.
+    #[arg(long, requires = "tls_ca")]
+    tls: bool,
+    /// CA certificate(s) (PEM) the server's certificate must chain to.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    tls_ca: Option<PathBuf>,
 }
 
 struct Shared {
@@ -68,7 +76,12 @@ pub async fn run(a: JsArgs) -> report::Summary {
     }
     let mut contexts = Vec::with_capacity(a.connections);
     for _ in 0..a.connections {
-        let client = async_nats::connect(&a.url)
+        let mut options = async_nats::ConnectOptions::new();
+        if let (true, Some(ca)) = (a.tls, a.tls_ca.clone()) {
+            options = options.require_tls(true).add_root_certificates(ca);
+        }
+        let client = options
+            .connect(&a.url)
             .await
             .unwrap_or_else(|e| fail(format_args!("connect to {}: {e}", a.url)));
         contexts.push(
@@ -129,8 +142,13 @@ pub async fn run(a: JsArgs) -> report::Summary {
         json_mode: a.common.json,
         mode: "js-publish",
         setup: format!(
-            "{} connections x {} in flight to {}, stream {} (file storage), subject {}",
-            a.connections, a.in_flight, a.url, a.stream, a.subject
+            "{} connections x {} in flight to {}{}, stream {} (file storage), subject {}",
+            a.connections,
+            a.in_flight,
+            a.url,
+            if a.tls { " over TLS" } else { "" },
+            a.stream,
+            a.subject
         ),
         size: a.common.size,
         duration_s: a.common.duration,

@@ -10,12 +10,14 @@
 //!   (`nats://HOST:PORT`) or a ringwire node's `pubsub` stream service
 //!   (`ringwire://HOST:PORT`, the stream port): NATS alone is `--pub nats://X --sub nats://X`;
 //!   ringwire across two nodes bridged through NATS is `--pub ringwire://A --sub ringwire://B`.
+//!   With `--tls --tls-ca FILE` the `ringwire://` sides speak TLS ([`tls`]); NATS stays plain.
 
 mod fanout;
 mod js;
 mod natsraw;
 mod report;
 mod rwstream;
+mod tls;
 
 use clap::{Args, Parser, Subcommand};
 use std::fmt::Display;

@@ -3,14 +3,13 @@
 //! WINDOW_UPDATE back once half a window is consumed (the ringwire client's policy), PONG for
 //! PING. Messages are assumed to fit one DATA frame (under 16 KiB with the default settings),
 //! so the server never splits them; an empty DATA frame (a split's marker) is skipped.
+//! With `--tls` the connection is TLS (ALPN `ringwire-stream/1`, [`crate::tls`]).
 
+use crate::tls::{Io, Tls};
 use std::{io, net::SocketAddr};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{
-        TcpStream,
-        tcp::{OwnedReadHalf, OwnedWriteHalf},
-    },
+    net::TcpStream,
 };
 
 const VERSION: u8 = 1;
@@ -40,13 +39,19 @@ fn frame(out: &mut Vec<u8>, ty: u8, flags: u16, stream: u32, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
+/// Writes `bytes` and flushes: TLS may keep the last records in its buffer until flushed.
+async fn write(io: &mut Io, bytes: &[u8]) -> io::Result<()> {
+    io.write_all(bytes).await?;
+    io.flush().await
+}
+
 fn be32(b: &[u8]) -> u32 {
     u32::from_be_bytes(b[..4].try_into().expect("4 bytes"))
 }
 
 pub struct Conn {
-    rd: OwnedReadHalf,
-    wr: OwnedWriteHalf,
+    /// Used by one task, reading and writing in turn: no split.
+    io: Io,
     buf: Vec<u8>,
     pos: usize,
     /// Bytes of DATA this side may still send, on the stream and on the connection.
@@ -61,11 +66,21 @@ pub struct Conn {
 
 impl Conn {
     /// Connects, exchanges HELLOs and opens stream 1 on `service` with `first` as its first
-    /// DATA frame (the pubsub command line).
-    pub async fn open(addr: SocketAddr, service: &str, first: &[u8]) -> io::Result<Conn> {
+    /// DATA frame (the pubsub command line); with `tls`, after a TLS handshake that checks
+    /// the server's certificate against `host` (or `--tls-server-name`).
+    pub async fn open(
+        addr: SocketAddr,
+        host: &str,
+        tls: Option<&Tls>,
+        service: &str,
+        first: &[u8],
+    ) -> io::Result<Conn> {
         let tcp = TcpStream::connect(addr).await?;
         tcp.set_nodelay(true)?;
-        let (rd, mut wr) = tcp.into_split();
+        let mut io = match tls {
+            Some(tls) => Io::Tls(Box::new(tls.connect(tcp, host).await?)),
+            None => Io::Plain(tcp),
+        };
         let mut hello = Vec::new();
         for (id, v) in [
             (1u16, MAX_FRAME_SIZE),
@@ -79,10 +94,9 @@ impl Conn {
         }
         let mut out = Vec::new();
         frame(&mut out, HELLO, 0, 0, &hello);
-        wr.write_all(&out).await?;
+        write(&mut io, &out).await?;
         let mut c = Conn {
-            rd,
-            wr,
+            io,
             buf: Vec::with_capacity(64 * 1024),
             pos: 0,
             // The protocol's defaults until the server's HELLO says otherwise.
@@ -119,7 +133,7 @@ impl Conn {
                     break;
                 }
             }
-            if c.rd.read_buf(&mut c.buf).await? == 0 {
+            if c.io.read_buf(&mut c.buf).await? == 0 {
                 return Err(io::Error::other("the server closed during the handshake"));
             }
         }
@@ -128,7 +142,7 @@ impl Conn {
         frame(&mut out, DATA, 0, STREAM, first);
         c.send_stream -= first.len() as i64;
         c.send_conn -= first.len() as i64;
-        c.wr.write_all(&out).await?;
+        write(&mut c.io, &out).await?;
         Ok(c)
     }
 
@@ -155,7 +169,7 @@ impl Conn {
         let bytes = (n as usize * len) as i64;
         self.send_stream -= bytes;
         self.send_conn -= bytes;
-        self.wr.write_all(&out).await
+        write(&mut self.io, &out).await
     }
 
     /// Reads once (cancel-safe: the only await is the read) and handles every whole frame:
@@ -165,7 +179,7 @@ impl Conn {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
-        if self.rd.read_buf(&mut self.buf).await? == 0 {
+        if self.io.read_buf(&mut self.buf).await? == 0 {
             return Ok(false);
         }
         self.frames(on_message)?;
@@ -251,7 +265,7 @@ impl Conn {
     /// Writes the WINDOW_UPDATEs and PONGs that reading produced.
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.pending.is_empty() {
-            self.wr.write_all(&self.pending).await?;
+            write(&mut self.io, &self.pending).await?;
             self.pending.clear();
         }
         Ok(())

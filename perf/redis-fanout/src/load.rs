@@ -3,19 +3,24 @@
 //! Each payload starts with its send time (nanoseconds after `Timeline::base`, little-endian),
 //! so a subscriber measures publish-to-deliver latency with no other bookkeeping.
 
-use crate::resp::{self, Push, RecvBuf};
+use crate::{
+    resp::{self, Push, RecvBuf},
+    tls::{Io, Tls},
+};
 use hdrhistogram::Histogram;
 use std::{
     cell::{Cell, RefCell},
     fmt::Display,
     future::poll_fn,
+    io,
     net::SocketAddr,
+    pin::Pin,
     rc::Rc,
-    task::{Poll, Waker},
+    task::{Context, Poll, Waker},
     time::{Duration, Instant},
 };
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf},
     net::TcpStream,
     time::Timeout,
 };
@@ -95,7 +100,17 @@ impl Shared {
     }
 }
 
-async fn connect(addr: SocketAddr, what: &str) -> TcpStream {
+/// Where Redis is and how to speak to it.
+#[derive(Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    /// The host of --addr: the name a TLS certificate is checked against by default.
+    pub host: String,
+    pub tls: Option<Tls>,
+}
+
+async fn connect(target: &Target, what: &str) -> Io {
+    let addr = target.addr;
     let stream = match until(Instant::now() + SETUP, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => fail(format_args!("{what}: connect to {addr}: {e}")),
@@ -105,23 +120,51 @@ async fn connect(addr: SocketAddr, what: &str) -> TcpStream {
     if let Err(e) = stream.set_nodelay(true) {
         fail(format_args!("{what}: TCP_NODELAY: {e}"));
     }
-    stream
+    let Some(tls) = &target.tls else {
+        return Io::Plain(stream);
+    };
+    match until(Instant::now() + SETUP, tls.connect(stream, &target.host)).await {
+        Ok(Ok(s)) => Io::Tls(Box::new(s)),
+        Ok(Err(e)) => fail(format_args!("{what}: {addr}: {e}")),
+        Err(_) => fail(format_args!("{what}: {addr}: TLS handshake timed out")),
+    }
+}
+
+/// Writes `bytes` and flushes: TLS may keep the last records in its buffer until flushed.
+async fn write(io: &mut Io, bytes: &[u8]) -> io::Result<()> {
+    io.write_all(bytes).await?;
+    io.flush().await
+}
+
+/// One read into `buf` if bytes are there now (or, with TLS, records that decrypt to some):
+/// `Ready(Ok(n))`, 0 at the end; `Pending` registers `cx` to be woken when more arrive.
+fn poll_fill(io: &mut Io, buf: &mut RecvBuf, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    let mut rb = ReadBuf::new(buf.spare());
+    match Pin::new(io).poll_read(cx, &mut rb) {
+        Poll::Ready(Ok(())) => {
+            let n = rb.filled().len();
+            buf.filled(n);
+            Poll::Ready(Ok(n))
+        }
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Pending => Poll::Pending,
+    }
 }
 
 /// One subscriber: its own connection to redis.
 pub struct Subscriber {
     index: usize,
-    stream: TcpStream,
+    stream: Io,
     buf: RecvBuf,
 }
 
 impl Subscriber {
     /// Connects and sends SUBSCRIBE; [`Subscriber::confirmed`] waits for the answer, so that
     /// many subscribers can be set up in two passes rather than one round trip each.
-    pub async fn connect(addr: SocketAddr, channel: &str, index: usize) -> Subscriber {
-        let mut stream = connect(addr, &format!("subscriber {index}")).await;
+    pub async fn connect(target: &Target, channel: &str, index: usize) -> Subscriber {
+        let mut stream = connect(target, &format!("subscriber {index}")).await;
         let cmd = resp::command(&[b"SUBSCRIBE", channel.as_bytes()]);
-        if let Err(e) = stream.write_all(&cmd).await {
+        if let Err(e) = write(&mut stream, &cmd).await {
             fail(format_args!("subscriber {index}: send SUBSCRIBE: {e}"));
         }
         Subscriber {
@@ -205,7 +248,7 @@ impl Subscriber {
 
 /// The one publisher connection.
 pub struct Publisher {
-    stream: TcpStream,
+    stream: Io,
     buf: RecvBuf,
     /// One whole PUBLISH command; `stamp_at` is where its payload starts.
     template: Vec<u8>,
@@ -217,12 +260,12 @@ pub struct Publisher {
 
 impl Publisher {
     pub async fn connect(
-        addr: SocketAddr,
+        target: &Target,
         channel: &str,
         size: usize,
         subscribers: usize,
     ) -> Publisher {
-        let stream = connect(addr, "publisher").await;
+        let stream = connect(target, "publisher").await;
         let payload = vec![b'x'; size];
         let template = resp::command(&[b"PUBLISH", channel.as_bytes(), &payload]);
         Publisher {
@@ -260,7 +303,7 @@ impl Publisher {
                 batch.extend_from_slice(&self.template);
                 batch[at..at + 8].copy_from_slice(&stamp.to_le_bytes());
             }
-            if let Err(e) = self.stream.write_all(&batch).await {
+            if let Err(e) = write(&mut self.stream, &batch).await {
                 fail(format_args!("publisher: {e}"));
             }
             self.sent += room;
@@ -271,22 +314,33 @@ impl Publisher {
         // The last replies still count: an error among them fails the run.
         let deadline = Instant::now() + SETUP;
         while self.replies < self.sent {
-            if until(deadline, self.stream.readable()).await.is_err() {
-                fail(format_args!(
+            let read = poll_fn(|cx| poll_fill(&mut self.stream, &mut self.buf, cx));
+            match until(deadline, read).await {
+                Err(_) => fail(format_args!(
                     "redis answered {} of {} PUBLISH commands",
                     self.replies, self.sent
-                ));
+                )),
+                Ok(Ok(0)) => fail("redis closed the publisher's connection"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => fail(format_args!("publisher: {e}")),
             }
             self.take_replies();
         }
     }
 
-    /// Until the slowest subscriber catches up or a reply arrives.
-    async fn wait(&self, shared: &Shared) {
+    /// Until the slowest subscriber catches up or a reply arrives (read into the buffer,
+    /// for [`Publisher::take_replies`]).
+    async fn wait(&mut self, shared: &Shared) {
         poll_fn(|cx| {
             let behind = self.sent.saturating_sub(shared.slowest());
-            if behind < shared.window || self.stream.poll_read_ready(cx).is_ready() {
+            if behind < shared.window {
                 return Poll::Ready(());
+            }
+            match poll_fill(&mut self.stream, &mut self.buf, cx) {
+                Poll::Ready(Ok(0)) => fail("redis closed the publisher's connection"),
+                Poll::Ready(Ok(_)) => return Poll::Ready(()),
+                Poll::Ready(Err(e)) => fail(format_args!("publisher: {e}")),
+                Poll::Pending => {}
             }
             shared.publisher.set(Some(cx.waker().clone()));
             Poll::Pending
@@ -296,12 +350,15 @@ impl Publisher {
 
     /// Reads whatever replies have arrived, without waiting; the socket must not fill up.
     fn take_replies(&mut self) {
+        // Polled with a waker that does nothing: `Pending` only means nothing more is there
+        // now (the next `wait` polls with the task's own waker).
+        let mut cx = Context::from_waker(Waker::noop());
         loop {
-            match self.stream.try_read(self.buf.spare()) {
-                Ok(0) => fail("redis closed the publisher's connection"),
-                Ok(n) => self.buf.filled(n),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => fail(format_args!("publisher: {e}")),
+            match poll_fill(&mut self.stream, &mut self.buf, &mut cx) {
+                Poll::Ready(Ok(0)) => fail("redis closed the publisher's connection"),
+                Poll::Ready(Ok(_)) => {}
+                Poll::Pending => break,
+                Poll::Ready(Err(e)) => fail(format_args!("publisher: {e}")),
             }
         }
         loop {

@@ -4,13 +4,15 @@
 //! publish-to-deliver latency from a timestamp in each payload.
 //!
 //! One thread (the caller pins it with taskset), so the load generator's cost is one core.
+//! With `--tls --tls-ca FILE` every connection speaks TLS to Redis's `--tls-port` ([`tls`]).
 
 mod load;
 mod report;
 mod resp;
+mod tls;
 
 use clap::Parser;
-use load::{Publisher, Shared, Subscriber, Timeline, fail};
+use load::{Publisher, Shared, Subscriber, Target, Timeline, fail};
 use std::{
     net::{SocketAddr, ToSocketAddrs},
     rc::Rc,
@@ -48,6 +50,8 @@ pub struct Args {
     /// Print one JSON line instead of the text summary.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    tls: tls::TlsArgs,
 }
 
 fn main() {
@@ -56,6 +60,11 @@ fn main() {
         fail(e);
     }
     let addr = resolve(&args.addr);
+    let target = Target {
+        addr,
+        host: host_of(&args.addr).to_string(),
+        tls: args.tls.load().unwrap_or_else(|e| fail(e)),
+    };
     let channel = args
         .channel
         .clone()
@@ -77,16 +86,25 @@ fn main() {
     let summary = LocalSet::new().block_on(&rt, async {
         let mut subs = Vec::with_capacity(args.subscribers);
         for i in 0..args.subscribers {
-            subs.push(Subscriber::connect(addr, &channel, i).await);
+            subs.push(Subscriber::connect(&target, &channel, i).await);
         }
         for s in &mut subs {
             s.confirmed().await;
         }
-        let publisher = Publisher::connect(addr, &channel, args.size, args.subscribers).await;
+        let publisher = Publisher::connect(&target, &channel, args.size, args.subscribers).await;
         eprintln!(
-            "redis-fanout: 1 publisher -> {} subscribers on {addr}, channel {channel}, \
+            "redis-fanout: 1 publisher -> {} subscribers on {addr}{}, channel {channel}, \
              {}-byte messages, closed loop (window {}), {}s after {}s warmup",
-            args.subscribers, args.size, args.window, args.duration, args.warmup
+            args.subscribers,
+            if target.tls.is_some() {
+                " over TLS"
+            } else {
+                ""
+            },
+            args.size,
+            args.window,
+            args.duration,
+            args.warmup
         );
 
         // Everyone is subscribed: the clock starts now.
@@ -150,6 +168,14 @@ fn resolve(addr: &str) -> SocketAddr {
         Ok(None) => fail(format_args!("--addr {addr}: no address")),
         Err(e) => fail(format_args!("--addr {addr}: {e}")),
     }
+}
+
+/// The host part of `HOST:PORT` (`[::1]:6379` gives `::1`).
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 /// The server's CPU seconds over the measured window.

@@ -4,7 +4,7 @@
 
 use crate::http1::path::{self, Refused};
 use crate::http1::range::{self, Ranged};
-use crate::http1::trace_id;
+use crate::http1::{TraceParent, trace_id};
 use std::path::Component;
 
 /// Target `http1_range`: the first 2 bytes pick the representation length (small lengths and
@@ -155,7 +155,8 @@ fn plain_alphanumeric(raw: &str) -> Option<usize> {
 ///
 /// Invariants: never panics; the verdict matches a reference reading of W3C Trace Context
 /// level 1 (split on `-`); an id found is 32 lowercase hex digits, not all zero, and a slice
-/// of the input; surrounding spaces and tabs do not change the verdict.
+/// of the input; surrounding spaces and tabs do not change the verdict; [`TraceParent::parse`]
+/// agrees with it, and its encoding parses back to the same ids and flags.
 pub fn http1_traceparent(data: &[u8]) {
     let got = trace_id(data);
     assert_eq!(got, trace_model(data), "{}", data.escape_ascii());
@@ -169,6 +170,16 @@ pub fn http1_traceparent(data: &[u8]) {
     padded.extend_from_slice(data);
     padded.extend_from_slice(b"\t ");
     assert_eq!(trace_id(&padded), got);
+    // The full parse accepts exactly what `trace_id` accepts, and what it encodes (version
+    // 00) parses back to the same ids and flags.
+    let parsed = TraceParent::parse(data);
+    assert_eq!(parsed.is_some(), got.is_some());
+    if let Some(tp) = parsed {
+        let text = tp.encode();
+        assert_eq!(trace_id(&text), got);
+        let back = TraceParent::parse(&text).expect("an encoded traceparent parses");
+        assert_eq!(back, TraceParent { version: 0, ..tp });
+    }
 }
 
 fn trace_model(data: &[u8]) -> Option<&str> {

@@ -63,4 +63,4 @@ pub use response::{
     encode_chunk_header, encode_error, reason,
 };
 pub use target::Target;
-pub use traceparent::trace_id;
+pub use traceparent::{TRACEPARENT_LEN, TraceParent, hex, trace_id};

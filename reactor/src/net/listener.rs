@@ -59,6 +59,18 @@ impl TcpListener {
             .map(TcpStream::from_io)
     }
 
+    /// Stops accepting ahead of the caller: the connections io_uring's armed accept had
+    /// already taken from the queue (none on the readiness backend). Call it when a listener
+    /// stops for good while another process keeps accepting on the same socket, and serve
+    /// what it returns: dropping the listener would close them unanswered.
+    pub async fn quiesce(&self) -> Vec<TcpStream> {
+        op::accept::quiesce(&self.io, &self.accept)
+            .await
+            .into_iter()
+            .map(TcpStream::from_io)
+            .collect()
+    }
+
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         sock_addr(self.io.sock().local_addr()?)

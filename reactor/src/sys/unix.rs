@@ -117,6 +117,15 @@ pub(crate) fn raise_in_process(signal: i32) -> io::Result<()> {
     cvt(unsafe { libc::kill(libc::getpid(), signal) }).map(drop)
 }
 
+/// Sends `signal` to process `pid`.
+#[cfg(target_os = "linux")]
+pub(crate) fn kill(pid: u32, signal: i32) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "not a process id"))?;
+    // SAFETY: kill takes plain integers and touches no memory of ours.
+    cvt(unsafe { libc::kill(pid, signal) }).map(drop)
+}
+
 /// A signalfd for `signals` (which must be blocked in every thread to be delivered to it).
 #[cfg(target_os = "linux")]
 pub(crate) fn signalfd(signals: &[i32], nonblocking: bool) -> io::Result<OwnedFd> {
@@ -160,25 +169,51 @@ pub(crate) fn openat2_beneath(
 /// Takes ownership of the `count` descriptors systemd passed from fd 3 on, once per process.
 #[cfg(unix)]
 pub(crate) fn take_inherited(count: usize) -> io::Result<Vec<std::os::fd::OwnedFd>> {
+    let fds: Vec<RawFd> = (3..3 + count as RawFd).collect();
+    take_inherited_at(&fds)
+}
+
+/// Claims descriptors `fds`, handed to this process by its parent (systemd's 3.., or an
+/// upgrading ringwire's list), once per process.
+pub(crate) fn take_inherited_at(fds: &[RawFd]) -> io::Result<Vec<std::os::fd::OwnedFd>> {
     use std::sync::atomic::{AtomicBool, Ordering};
     static TAKEN: AtomicBool = AtomicBool::new(false);
     if TAKEN.swap(true, Ordering::SeqCst) {
         return Err(io::Error::other("inherited sockets were already taken"));
     }
-    let mut out = Vec::with_capacity(count);
-    for fd in 3..3 + count as RawFd {
+    let mut sorted = fds.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.len() != fds.len() || sorted.first().is_some_and(|fd| *fd < 3) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "inherited descriptors must be distinct and above stderr",
+        ));
+    }
+    let mut out = Vec::with_capacity(fds.len());
+    for &fd in fds {
         // F_GETFD fails with EBADF on a descriptor that is not open: refuse to claim it.
         // SAFETY: fcntl(F_GETFD) only inspects the descriptor table.
         cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
-        // SAFETY: systemd handed descriptors 3..3+count to this process (LISTEN_PID checked
-        // by the caller), the check above shows it is open, and TAKEN makes this the only
-        // place that ever takes ownership of them.
+        // SAFETY: the parent handed these descriptors to this process (systemd: LISTEN_PID
+        // checked by the caller; an upgrading ringwire: its list in our environment), the
+        // check above shows each is open, they are distinct and not stdio (checked above),
+        // and TAKEN makes this the only place that ever takes ownership of them.
         let owned = unsafe { OwnedFd::from_raw_fd(fd) };
         // SAFETY: FD_CLOEXEC keeps them from leaking into child processes.
         cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) })?;
         out.push(owned);
     }
     Ok(out)
+}
+
+/// A duplicate of `fd` without `FD_CLOEXEC`, so that a child inherits it across `exec`.
+pub(crate) fn dup_inheritable(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_DUPFD only reads the descriptor table; `fd` is open for the borrow's length.
+    let new = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD, 3) })?;
+    // SAFETY: `new` is a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
 /// Keeps SIGPIPE blocked on the calling thread while it lives (the runtime holds one for the

@@ -10,10 +10,14 @@ mod server;
 mod storage;
 mod subsystems;
 mod tls;
+mod trace;
 
 pub use headers::HeaderSettings;
 pub use postgres::redact;
 pub use tls::TlsConfig;
+#[cfg(feature = "otlp")]
+pub use trace::OtlpEndpoint;
+pub use trace::TraceSettings;
 
 use super::Settings;
 
@@ -56,6 +60,7 @@ pub fn all() -> impl Iterator<Item = &'static Key> {
     server::KEYS
         .iter()
         .chain(subsystems::KEYS)
+        .chain(trace::KEYS)
         .chain(headers::KEYS)
         .chain(edge::KEYS)
         .chain(tls::KEYS)

@@ -58,3 +58,38 @@ pub(crate) async fn accept(
         }
     }
 }
+
+/// Stops accepting ahead: io_uring's armed multishot accept is cancelled and the connections
+/// it had already accepted are returned, in order, so that none is closed unserved. On the
+/// readiness backend nothing is accepted ahead: connections stay in the listen queue (for a
+/// successor process that shares the socket, say).
+#[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
+pub(crate) async fn quiesce(
+    io: &Io<mio::net::TcpListener>,
+    state: &AcceptState,
+) -> Vec<Io<mio::net::TcpStream>> {
+    match io {
+        #[cfg(target_os = "linux")]
+        Io::Uring(_) => quiesce_uring(state).await,
+        Io::Poll(_) => Vec::new(),
+    }
+}
+
+#[cfg(target_os = "linux")]
+async fn quiesce_uring(state: &AcceptState) -> Vec<Io<mio::net::TcpStream>> {
+    use crate::sys::uring::UringFd;
+    use std::{future::poll_fn, os::fd::FromRawFd};
+    let mut out = Vec::new();
+    let Some(multi) = state.multi.borrow_mut().take() else {
+        return out;
+    };
+    multi.cancel();
+    while let Some((res, _)) = poll_fn(|cx| multi.poll_next(cx)).await {
+        if res >= 0 {
+            // SAFETY: a successful accept completion is a new descriptor we own.
+            let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(res) };
+            out.push(Io::Uring(UringFd::new(owned)));
+        }
+    }
+    out
+}
