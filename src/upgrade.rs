@@ -184,6 +184,10 @@ impl Handover {
     }
 
     fn spawn_successor(&self) -> Result<u32, String> {
+        if std::process::id() == 1 {
+            // The successor would be re-parented to this process and die with it.
+            return Err("ringwire runs as PID 1 (no init in this container): its successor would end with it; restart instead, or run it under an init (docker run --init)".into());
+        }
         let mut keep = Vec::new();
         let mut spec = String::new();
         let admin: Vec<&TcpListener> = self.admin.iter().collect();

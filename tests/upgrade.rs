@@ -243,3 +243,36 @@ both_backends! {
         assert!(old.wait(Duration::from_secs(30)).is_some_and(|s| s.success()));
     }
 }
+
+both_backends! {
+    fn an_idle_connection_is_answered_and_probes_see_the_successor(io) {
+        let mut old = Server::start(io, &["--keepalive-timeout", "20s"]);
+        let admin = old.admin.unwrap();
+        // A keep-alive connection that goes idle on the old process before the upgrade.
+        let idle = old.connect();
+        let mut w = idle.try_clone().unwrap();
+        let mut r = BufReader::new(idle);
+        w.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        assert_eq!(read_response(&mut r, false).map(|r| r.status), Some(200));
+        let (code, text) = upgrade(admin);
+        assert_eq!(code, Some(0), "{text}");
+        let pid: u32 = text.split("\"pid\":").nth(1).unwrap().trim_end_matches(|c: char| !c.is_ascii_digit()).parse().unwrap();
+        let _successor = Successor(pid);
+        // The old process waits for that connection's next request (a hand-over does not
+        // close idle connections under a client's feet), so it is still draining now; every
+        // probe reaches the successor, which is ready.
+        for _ in 0..20 {
+            let mut s = TcpStream::connect(admin).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(b"GET /health/ready HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+            let resp = read_response(&mut BufReader::new(s), false).unwrap();
+            assert_eq!(resp.status, 200, "a probe saw the draining process: {}", String::from_utf8_lossy(&resp.body));
+        }
+        assert!(old.wait(Duration::from_millis(100)).is_none(), "the old process left its idle connection");
+        // The idle connection's next request is answered, with Connection: close.
+        w.write_all(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        let resp = read_response(&mut r, false).expect("the idle connection's next request is answered");
+        assert_eq!((resp.status, resp.header("connection")), (200, Some("close")));
+        assert!(old.wait(Duration::from_secs(10)).is_some_and(|s| s.success()), "{}", old.log());
+    }
+}

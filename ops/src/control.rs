@@ -385,7 +385,10 @@ async fn control(
                     }
                     Ok(sig) => {
                         state.draining.set(true);
-                        notify("STOPPING=1");
+                        // After a hand-over systemd's main process is the successor.
+                        if !state.handover.get() {
+                            notify("STOPPING=1");
+                        }
                         let deadline = Instant::now() + shutdown;
                         tracing::info!("signal {sig}: draining, deadline in {}", fmt(shutdown));
                         let handover = state.handover.get();

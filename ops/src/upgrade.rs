@@ -59,14 +59,23 @@ pub(crate) async fn serve(
             .unwrap_or_else(|| Err("the upgrade thread ended without an answer".into())),
         Err(e) => Err(format!("cannot start the upgrade thread: {e}")),
     };
-    BUSY.store(false, Ordering::SeqCst);
+    // Still alive? A successor that died right after saying `ready` must not be handed the
+    // service (systemd would be told a dead main process, and this one would drain away).
+    let result = result.and_then(|pid| match ringwire_reactor::signal::send(pid, 0) {
+        Ok(()) => Ok(pid),
+        Err(e) => Err(format!(
+            "the new process ({pid}) is gone right after it was ready: {e}"
+        )),
+    });
     match result {
+        // BUSY stays set: this process is handing over and will not upgrade again.
         Ok(pid) => {
             hand_over(state, pid);
             let body = format!("{{\"upgraded\":true,\"pid\":{pid}}}\n");
             res.send(202, &[JSON], body.as_bytes())
         }
         Err(e) => {
+            BUSY.store(false, Ordering::SeqCst);
             tracing::error!("upgrade failed, this process goes on serving: {e}");
             send_error(req, res, 500, "upgrade.failed", &e, &[])
         }
@@ -86,7 +95,21 @@ fn hand_over(state: &State, pid: u32) {
         Err(e) => tracing::warn!("NOTIFY_SOCKET is set but unusable: {e}"),
     }
     state.handover.set(true);
+    // The admin endpoints go to the successor too: this control core stops accepting on the
+    // shared admin socket (its open connections finish), so probes do not see this process's
+    // 503 "draining" while the service as a whole is ready.
+    if let Some(core) = ringwire_net::Core::current() {
+        core.begin_drain_as(std::time::Instant::now() + DRAIN_ADMIN, true);
+    }
+    // Already draining (a SIGTERM or POST /admin/drain came while the successor started):
+    // that drain goes on; a second signal would end this process at once.
+    if state.is_draining() {
+        return;
+    }
     if let Err(e) = ringwire_reactor::signal::raise(SIGTERM) {
         tracing::error!("upgrade: cannot start the drain: {e}");
     }
 }
+
+/// The admin core's drain deadline (nothing waits for it: the process ends with its workers).
+const DRAIN_ADMIN: std::time::Duration = std::time::Duration::from_secs(30);

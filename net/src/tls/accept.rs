@@ -151,7 +151,14 @@ impl Acceptor {
                     Ok(())
                 }
                 super::Switch::Failed(e) => {
-                    tracing::warn!(core = core.index(), "switch to kTLS failed: {e}");
+                    // The kernel has the ULP but refused these keys (a kernel without this
+                    // version or cipher): this connection is lost, later ones on this core
+                    // stay in user space.
+                    counters.set_try_kernel(false);
+                    tracing::warn!(
+                        core = core.index(),
+                        "switch to kTLS failed, kTLS off on this core from now on: {e}"
+                    );
                     Err(CloseReason::TlsHandshake)
                 }
             };

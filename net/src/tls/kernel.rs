@@ -82,6 +82,9 @@ pub async fn to_kernel(tls: TlsState, tcp: &TcpStream) -> Switch {
         // ticket rustls produced from the bytes just fed: let rustls send it.
         return stay(p, "rustls still had records to send");
     }
+    if let Some(why) = kernel_refuses(p.negotiated.version, p.conn.negotiated_cipher_suite()) {
+        return stay(p, why);
+    }
     if let Err(e) = tcp.ktls_enable_ulp() {
         return stay(p, &format!("setsockopt(TCP_ULP, \"tls\"): {e}"));
     }
@@ -93,11 +96,12 @@ pub async fn to_kernel(tls: TlsState, tcp: &TcpStream) -> Switch {
         Err(e) => return Switch::Failed(io::Error::other(format!("rustls kept its secrets: {e}"))),
     };
     for (direction, (seq, secrets)) in [(Direction::Tx, secrets.tx), (Direction::Rx, secrets.rx)] {
-        let info = CryptoInfo {
-            tls13,
-            seq,
-            cipher: cipher(secrets),
+        let Some(cipher) = cipher(secrets) else {
+            return Switch::Failed(io::Error::other(
+                "rustls gave a key of an unexpected length for its cipher",
+            ));
         };
+        let info = CryptoInfo { tls13, seq, cipher };
         if let Err(e) = tcp.ktls_set_crypto(direction, &info) {
             return Switch::Failed(io::Error::new(
                 e.kind(),
@@ -112,29 +116,55 @@ pub async fn to_kernel(tls: TlsState, tcp: &TcpStream) -> Switch {
     })
 }
 
-/// rustls's secrets in the kernel's terms (every suite rustls offers has a kernel cipher).
-fn cipher(secrets: ConnectionTrafficSecrets) -> Cipher {
-    fn array<const N: usize>(bytes: &[u8]) -> [u8; N] {
-        let mut out = [0u8; N];
-        out.copy_from_slice(&bytes[..N]);
-        out
+/// Why the kernel must not take this session, if it must not. TLS 1.2 with AES-GCM: the
+/// kernel sends `crypto_info.iv` as the first record's explicit nonce and adds one per record,
+/// while rustls used `iv XOR seq` for the records it sent (the handshake's Finished among
+/// them): no starting value keeps the kernel's nonces clear of rustls's for every IV, and a
+/// repeated GCM nonce under one key gives the key away. TLS 1.3 and ChaCha20 derive each
+/// nonce from the sequence number on both sides.
+fn kernel_refuses(
+    version: Option<ProtocolVersion>,
+    suite: Option<rustls::SupportedCipherSuite>,
+) -> Option<&'static str> {
+    use rustls::CipherSuite as C;
+    let suite = suite?.suite();
+    let chacha = matches!(
+        suite,
+        C::TLS13_CHACHA20_POLY1305_SHA256
+            | C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
+            | C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+    );
+    match version {
+        Some(ProtocolVersion::TLSv1_3) => None,
+        Some(ProtocolVersion::TLSv1_2) if chacha => None,
+        Some(ProtocolVersion::TLSv1_2) => Some(
+            "TLS 1.2 with AES-GCM stays in user space: the kernel's explicit nonces could repeat rustls's",
+        ),
+        _ => Some("a TLS version the kernel path does not handle"),
     }
-    match secrets {
+}
+
+/// rustls's secrets in the kernel's terms; `None` for a key or IV of an unexpected length.
+fn cipher(secrets: ConnectionTrafficSecrets) -> Option<Cipher> {
+    fn array<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
+        bytes.try_into().ok()
+    }
+    Some(match secrets {
         ConnectionTrafficSecrets::Aes128Gcm { key, iv } => Cipher::Aes128Gcm {
-            key: array(key.as_ref()),
-            iv: array(iv.as_ref()),
+            key: array(key.as_ref())?,
+            iv: array(iv.as_ref())?,
         },
         ConnectionTrafficSecrets::Aes256Gcm { key, iv } => Cipher::Aes256Gcm {
-            key: array(key.as_ref()),
-            iv: array(iv.as_ref()),
+            key: array(key.as_ref())?,
+            iv: array(iv.as_ref())?,
         },
         ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => Cipher::Chacha20Poly1305 {
-            key: array(key.as_ref()),
-            iv: array(iv.as_ref()),
+            key: array(key.as_ref())?,
+            iv: array(iv.as_ref())?,
         },
         // The enum is non-exhaustive; rustls's ring provider has no other AEAD.
-        _ => unreachable!("a TLS cipher suite rustls's ring provider does not offer"),
-    }
+        _ => return None,
+    })
 }
 
 impl KernelTls {
@@ -241,5 +271,34 @@ impl KernelTls {
             let _ = tcp.ktls_send_record(record::ALERT, &[1, 0]);
         }
         tcp.shutdown(how).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kernel_refuses;
+    use rustls::{ProtocolVersion, crypto::ring::cipher_suite as cs};
+
+    #[test]
+    fn tls12_aes_gcm_stays_in_user_space_and_the_rest_may_go() {
+        let v12 = Some(ProtocolVersion::TLSv1_2);
+        let v13 = Some(ProtocolVersion::TLSv1_3);
+        for suite in [
+            cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        ] {
+            assert!(kernel_refuses(v12, Some(suite)).is_some(), "{suite:?}");
+        }
+        assert_eq!(
+            kernel_refuses(v12, Some(cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256)),
+            None
+        );
+        for suite in [
+            cs::TLS13_AES_128_GCM_SHA256,
+            cs::TLS13_AES_256_GCM_SHA384,
+            cs::TLS13_CHACHA20_POLY1305_SHA256,
+        ] {
+            assert_eq!(kernel_refuses(v13, Some(suite)), None, "{suite:?}");
+        }
     }
 }
