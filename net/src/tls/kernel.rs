@@ -15,7 +15,10 @@
 //! is read with its type: close_notify ends the stream, other alerts and handshake messages
 //! (a TLS 1.3 KeyUpdate: the kernel path does not rekey) end the connection with an error.
 
-use super::{records::feed, stream::TlsState};
+use super::{
+    records::{feed, take_early},
+    stream::TlsState,
+};
 use crate::tls::Negotiated;
 use ringwire_reactor::{
     buf::{BufResult, IoBuf, RecvBuf},
@@ -179,11 +182,8 @@ impl KernelTls {
         tcp: &TcpStream,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<Option<RecvBuf>>> {
-        {
-            let mut early = self.early.borrow_mut();
-            if !early.is_empty() {
-                return Poll::Ready(Ok(Some(RecvBuf::from(std::mem::take(&mut *early)))));
-            }
+        if let Some(early) = take_early(&self.early) {
+            return Poll::Ready(Ok(Some(early)));
         }
         loop {
             if self.closed.get() {

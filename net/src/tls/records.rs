@@ -114,6 +114,15 @@ pub(super) async fn handshake<D>(
     }
 }
 
+/// The plaintext decrypted before the connection's first receive (with the handshake's last
+/// flight), handed out once.
+pub(super) fn take_early(
+    early: &std::cell::RefCell<Vec<u8>>,
+) -> Option<ringwire_reactor::buf::RecvBuf> {
+    let mut early = early.borrow_mut();
+    (!early.is_empty()).then(|| std::mem::take(&mut *early).into())
+}
+
 /// Moves everything rustls wants to send into `out`.
 pub(super) fn drain_tls<D>(conn: &mut ConnectionCommon<D>, out: &mut Vec<u8>) {
     while conn.wants_write() {

@@ -15,7 +15,7 @@
 //! - Anything rustls has to say while reading (an alert before an error, a key-update answer)
 //!   waits in `pending` and goes out before the next write or at shutdown.
 
-use super::records::{RecordCursor, drain_tls, feed, handshake};
+use super::records::{RecordCursor, drain_tls, feed, handshake, take_early};
 use ringwire_reactor::{
     buf::{BufResult, IoBuf, RecvBuf},
     net::TcpStream,
@@ -189,11 +189,8 @@ impl TlsState {
         tcp: &TcpStream,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<Option<RecvBuf>>> {
-        {
-            let mut early = self.early.borrow_mut();
-            if !early.is_empty() {
-                return Poll::Ready(Ok(Some(RecvBuf::from(std::mem::take(&mut *early)))));
-            }
+        if let Some(early) = take_early(&self.early) {
+            return Poll::Ready(Ok(Some(early)));
         }
         loop {
             if self.closed.get() {
