@@ -10,6 +10,7 @@ use crate::{
 };
 use bytes::Bytes;
 use std::{
+    borrow::Cow,
     future::Future,
     pin::Pin,
     rc::Rc,
@@ -30,7 +31,7 @@ impl Backend {
     pub fn for_core(&self, index: usize) -> Db {
         match self {
             Backend::Embedded(s) => Db::Embedded(s.clone()),
-            Backend::Postgres(p) => Db::Postgres(p.core(index)),
+            Backend::Postgres(p) => Db::Postgres(p.core(index), None),
         }
     }
 
@@ -49,8 +50,9 @@ impl Backend {
 pub enum Db {
     /// The embedded store.
     Embedded(Store),
-    /// This core's PostgreSQL pool.
-    Postgres(Rc<PgCore>),
+    /// This core's PostgreSQL pool, and the `traceparent` the calls are made for, if any
+    /// (see [`Db::traced`]).
+    Postgres(Rc<PgCore>, Option<Rc<str>>),
 }
 
 fn unexpected() -> Error {
@@ -58,11 +60,24 @@ fn unexpected() -> Error {
 }
 
 impl Db {
+    /// This handle, carrying the W3C `traceparent` value of the request that its calls are
+    /// made for (pass only a sampled trace's: an unsampled one records nothing downstream).
+    /// On PostgreSQL the statements run under it as their session's application_name
+    /// (`pg_stat_activity`, `%a` in `log_line_prefix`); the embedded store has nowhere to
+    /// carry it. Borrowed, at no cost, when there is nothing to carry.
+    pub fn traced(&self, traceparent: Option<&[u8]>) -> Cow<'_, Db> {
+        let value = traceparent.and_then(|t| std::str::from_utf8(t).ok());
+        match (self, value) {
+            (Db::Postgres(p, _), Some(t)) => Cow::Owned(Db::Postgres(p.clone(), Some(Rc::from(t)))),
+            _ => Cow::Borrowed(self),
+        }
+    }
+
     /// The largest value accepted (`kv.max_value`).
     pub fn max_value(&self) -> usize {
         match self {
             Db::Embedded(s) => s.config().max_value,
-            Db::Postgres(p) => p.max_value,
+            Db::Postgres(p, _) => p.max_value,
         }
     }
 
@@ -78,7 +93,10 @@ impl Db {
         }
         match self {
             Db::Embedded(s) => s.with_value(key, f),
-            Db::Postgres(p) => match p.run(Query::Get(Bytes::copy_from_slice(key))).await? {
+            Db::Postgres(p, t) => match p
+                .run(Query::Get(Bytes::copy_from_slice(key)), t.as_deref())
+                .await?
+            {
                 Answer::Entry(e) => Ok(f(e.as_ref().map(|e| (e.version, &e.value[..])))),
                 _ => Err(unexpected()),
             },
@@ -105,13 +123,13 @@ impl Db {
     ) -> Result<Scan, Error> {
         match self {
             Db::Embedded(s) => s.scan(prefix, after, limit),
-            Db::Postgres(p) => {
+            Db::Postgres(p, t) => {
                 let q = Query::Scan {
                     prefix: Bytes::copy_from_slice(prefix),
                     after: after.map(Bytes::copy_from_slice),
                     limit,
                 };
-                match p.run(q).await? {
+                match p.run(q, t.as_deref()).await? {
                     Answer::Scan(s) => Ok(s),
                     _ => Err(unexpected()),
                 }
@@ -123,7 +141,10 @@ impl Db {
     pub async fn log_info(&self, name: &[u8]) -> Result<Option<LogInfo>, Error> {
         match self {
             Db::Embedded(s) => s.log_info(name),
-            Db::Postgres(p) => match p.run(Query::LogInfo(Bytes::copy_from_slice(name))).await? {
+            Db::Postgres(p, t) => match p
+                .run(Query::LogInfo(Bytes::copy_from_slice(name)), t.as_deref())
+                .await?
+            {
                 Answer::LogInfo(i) => Ok(i),
                 _ => Err(unexpected()),
             },
@@ -139,13 +160,13 @@ impl Db {
     ) -> Result<Vec<LogEntry>, Error> {
         match self {
             Db::Embedded(s) => s.log_read(name, from, limit),
-            Db::Postgres(p) => {
+            Db::Postgres(p, t) => {
                 let q = Query::LogRead {
                     name: Bytes::copy_from_slice(name),
                     from,
                     limit,
                 };
-                match p.run(q).await? {
+                match p.run(q, t.as_deref()).await? {
                     Answer::Log(l) => Ok(l),
                     _ => Err(unexpected()),
                 }
@@ -159,12 +180,12 @@ impl Db {
     pub async fn log_seek_time(&self, name: &[u8], since_ms: u64) -> Result<u64, Error> {
         match self {
             Db::Embedded(s) => s.log_seek_time(name, since_ms),
-            Db::Postgres(p) => {
+            Db::Postgres(p, t) => {
                 let q = Query::LogSeekTime {
                     name: Bytes::copy_from_slice(name),
                     since_ms,
                 };
-                match p.run(q).await? {
+                match p.run(q, t.as_deref()).await? {
                     Answer::Seq(s) => Ok(s),
                     _ => Err(unexpected()),
                 }
@@ -182,13 +203,13 @@ impl Db {
     ) -> Result<Vec<Bytes>, Error> {
         match self {
             Db::Embedded(s) => s.log_names(prefix, after, limit),
-            Db::Postgres(p) => {
+            Db::Postgres(p, t) => {
                 let q = Query::LogNames {
                     prefix: Bytes::copy_from_slice(prefix),
                     after: after.map(Bytes::copy_from_slice),
                     limit,
                 };
-                match p.run(q).await? {
+                match p.run(q, t.as_deref()).await? {
                     Answer::Names(n) => Ok(n),
                     _ => Err(unexpected()),
                 }
@@ -202,13 +223,13 @@ impl Db {
     pub fn write(&self, ops: Vec<Op>) -> Write {
         match self {
             Db::Embedded(s) => Write::Embedded(s.write(ops)),
-            Db::Postgres(p) => {
+            Db::Postgres(p, t) => {
                 if let Some(e) = ops.iter().find_map(|op| op.validate(p.max_value).err()) {
                     return Write::Ready(Some(Err(e)));
                 }
-                let p = p.clone();
+                let (p, t) = (p.clone(), t.clone());
                 Write::Postgres(Box::pin(async move {
-                    match p.run(Query::Write(ops)).await? {
+                    match p.run(Query::Write(ops), t.as_deref()).await? {
                         Answer::Outcomes(o) => Ok(o),
                         _ => Err(unexpected()),
                     }

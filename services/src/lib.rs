@@ -13,4 +13,5 @@
 pub mod channels;
 mod framed;
 pub mod kv;
+mod traced;
 mod turn;

@@ -204,16 +204,25 @@ fn a_retried_append_is_stored_once_and_live_subscribers_hear_appends() {
         };
 
         let id = logs.next_msg_id();
-        let first = logs.append_with_id(ch, &id, "once".into()).await.unwrap();
+        let first = logs
+            .append_with_id(ch, &id, "once".into(), None)
+            .await
+            .unwrap();
         assert_eq!(first, base + 1);
-        let again = logs.append_with_id(ch, &id, "once".into()).await.unwrap();
+        let again = logs
+            .append_with_id(ch, &id, "once".into(), None)
+            .await
+            .unwrap();
         assert_eq!(
             first, again,
             "the retry is answered with the first copy's seq"
         );
         // Same id from another node (the id is what counts).
         assert_eq!(
-            other.append_with_id(ch, &id, "x".into()).await.unwrap(),
+            other
+                .append_with_id(ch, &id, "x".into(), None)
+                .await
+                .unwrap(),
             first
         );
         assert_eq!(logs.info(ch).await.unwrap().count, first);

@@ -103,6 +103,9 @@ pub(crate) struct Conn {
     stmts: Vec<Statement>,
     /// The connection's protocol task, which owns the socket.
     task: ringwire_reactor::JoinHandle<()>,
+    /// Whether the session's application_name may still name a traced request's
+    /// `traceparent` (see [`super::exec::run`]).
+    pub(crate) traced: std::cell::Cell<bool>,
 }
 
 impl Conn {
@@ -187,6 +190,7 @@ async fn open_inner(target: &Target, with_statements: bool) -> Result<Conn, Fail
         client,
         stmts,
         task,
+        traced: std::cell::Cell::new(false),
     })
 }
 

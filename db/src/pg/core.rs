@@ -72,7 +72,9 @@ impl PgCore {
     }
 
     /// Runs `q`: through the breaker, with a pooled connection, retried when that is safe.
-    pub(crate) async fn run(&self, q: Query) -> Result<Answer, Error> {
+    /// `trace`: the `traceparent` of the sampled request it runs for, if any (see
+    /// [`exec::run`]).
+    pub(crate) async fn run(&self, q: Query, trace: Option<&str>) -> Result<Answer, Error> {
         let start = Instant::now();
         let mut schedule = Schedule::new(&self.retry, start);
         // Retries included, a request never waits longer than one attempt may: the time to get
@@ -103,7 +105,7 @@ impl PgCore {
                 ticket,
                 done: false,
             };
-            let result = self.attempt(&q, now, end).await;
+            let result = self.attempt(&q, trace, now, end).await;
             let fail = match result {
                 Ok(a) => {
                     permit.record(Seen::Success);
@@ -141,7 +143,13 @@ impl PgCore {
         }
     }
 
-    async fn attempt(&self, q: &Query, now: Instant, end: Instant) -> Result<Answer, Fail> {
+    async fn attempt(
+        &self,
+        q: &Query,
+        trace: Option<&str>,
+        now: Instant,
+        end: Instant,
+    ) -> Result<Answer, Fail> {
         let deadline = (now + self.pool.acquire_timeout()).min(end);
         let mut lease = self
             .pool
@@ -153,7 +161,7 @@ impl PgCore {
         // backstop for a server that does not answer at all.
         let limit = (t + self.query_timeout + GRACE).min(end);
         lease.started();
-        let r = match time::timeout_at(limit, exec::run(lease.conn(), q)).await {
+        let r = match time::timeout_at(limit, exec::run(lease.conn(), q, trace)).await {
             Ok(r) => r,
             Err(_) => Err(Fail::timeout(format!(
                 "PostgreSQL did not answer within db.query_timeout ({:?})",

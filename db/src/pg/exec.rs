@@ -3,10 +3,15 @@
 use super::{
     Fail,
     conn::{self, Conn},
-    sql::{Stmt, txn},
+    sql::{self, Stmt, txn},
 };
 use crate::{Cond, Entry, Error, LogEntry, LogInfo, Op, Outcome, Scan, TRIM_SLICE, Trim};
 use bytes::Bytes;
+use std::{
+    future::{Future, poll_fn},
+    pin::pin,
+    task::Poll,
+};
 
 /// What one attempt does.
 #[derive(Debug, Clone)]
@@ -97,7 +102,64 @@ pub(crate) fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-pub(crate) async fn run(c: &Conn, q: &Query) -> Result<Answer, Fail> {
+/// Runs `q` on `c` for a request whose sampled trace is `trace` (a `traceparent` value), if
+/// any. The trace names the session (application_name) in a statement sent just before `q`'s
+/// own, in the same flight (tokio-postgres pipelines requests polled together): no extra
+/// round trip. The next untraced query on the connection gives the name back the same way, so
+/// a request without a trace never runs under another request's.
+pub(crate) async fn run(c: &Conn, q: &Query, trace: Option<&str>) -> Result<Answer, Fail> {
+    if trace.is_none() && !c.traced.get() {
+        return answer(c, q).await;
+    }
+    // Until the name is known to be set (or given back), assume it may name a trace.
+    c.traced.set(true);
+    let (named, answered) = match trace {
+        Some(t) => {
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&t];
+            both(c.client.execute(c.stmt(Stmt::Trace), &params), answer(c, q)).await
+        }
+        None => {
+            let reset = c.client.batch_execute(sql::UNTRACE);
+            let (r, a) = both(reset, answer(c, q)).await;
+            (r.map(|()| 0), a)
+        }
+    };
+    match named {
+        Ok(_) => c.traced.set(trace.is_some()),
+        // The answer decides: a write applied is reported as applied. A broken connection
+        // fails `q` too; anything else leaves `traced` set, so the next query tries again.
+        Err(e) => tracing::debug!("postgres: naming the session for a trace: {e}"),
+    }
+    answered
+}
+
+/// Polls `a` then `b` (in that order, so `a`'s request is sent first) until both are done.
+async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    poll_fn(|cx| {
+        if ra.is_none()
+            && let Poll::Ready(r) = a.as_mut().poll(cx)
+        {
+            ra = Some(r);
+        }
+        if rb.is_none()
+            && let Poll::Ready(r) = b.as_mut().poll(cx)
+        {
+            rb = Some(r);
+        }
+        match (ra.take(), rb.take()) {
+            (Some(x), Some(y)) => Poll::Ready((x, y)),
+            (x, y) => {
+                (ra, rb) = (x, y);
+                Poll::Pending
+            }
+        }
+    })
+    .await
+}
+
+async fn answer(c: &Conn, q: &Query) -> Result<Answer, Fail> {
     let pg = Fail::from_pg;
     match q {
         Query::Get(key) => {

@@ -21,11 +21,12 @@ pub(crate) enum Stmt {
     LogSeekTime,
     LogNames,
     Ping,
+    Trace,
 }
 
 impl Stmt {
     /// The statements prepared on every pooled connection, in `Stmt` order.
-    pub(crate) const ALL: [Stmt; 16] = [
+    pub(crate) const ALL: [Stmt; 17] = [
         Stmt::Get,
         Stmt::Version,
         Stmt::PutAny,
@@ -42,6 +43,7 @@ impl Stmt {
         Stmt::LogSeekTime,
         Stmt::LogNames,
         Stmt::Ping,
+        Stmt::Trace,
     ];
 
     /// Its text.
@@ -63,6 +65,7 @@ impl Stmt {
             Stmt::LogSeekTime => LOG_SEEK_TIME,
             Stmt::LogNames => LOG_NAMES,
             Stmt::Ping => PING,
+            Stmt::Trace => TRACE,
         }
     }
 }
@@ -182,6 +185,14 @@ const LOG_NAMES: &str = "SELECT name FROM ringwire_logs \
      ORDER BY name LIMIT $4";
 
 const PING: &str = "SELECT 1";
+
+// A sampled request's `traceparent` (55 bytes, under the 63 that application_name keeps) names
+// the session while its statements run: `pg_stat_activity` and `%a` in `log_line_prefix` show
+// it. Session-level, so that it also covers a transaction's statements.
+const TRACE: &str = "SELECT set_config('application_name', $1, false)";
+
+/// Gives the session back the application_name it started with (after a traced request).
+pub(crate) const UNTRACE: &str = "RESET application_name";
 
 /// Migrations' own statements (run once at startup, or by `ringwire db migrate`).
 pub(crate) mod migrate {

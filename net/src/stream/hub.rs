@@ -34,10 +34,11 @@ mod bridge;
 mod mailbox;
 mod mesh;
 
-pub use bridge::{BridgeCores, BridgeOutbox, BridgeSeed, Gate, mesh_with_bridge};
+pub use bridge::{BridgeCores, BridgeOutbox, BridgeSeed, Gate, Outgoing, mesh_with_bridge};
 pub use mesh::{INBOX_BYTES, INBOX_MESSAGES, Seed, mesh};
 
 use super::app::Wakeup;
+use crate::trace::{TraceContext, Traceparent};
 use bytes::Bytes;
 use mesh::{Interest, Link, Publish, Routed};
 use std::{
@@ -74,6 +75,8 @@ pub struct Held {
     payload: Bytes,
     /// The cores still to take it.
     cores: Vec<usize>,
+    /// For the cluster bridge: the publishing request's `traceparent`.
+    trace: Option<Box<Traceparent>>,
 }
 
 /// Counters of one core's hub, read into the stats snapshot.
@@ -209,14 +212,18 @@ impl Hub {
 
     /// Publishes `payload` with sequence `seq` (0: ephemeral) on `channel`, like
     /// [`publish`](Self::publish); `wakeup` is woken when a held message may go on.
+    /// `trace`: the publishing request's, carried to the cluster (ephemeral messages only).
     pub fn send(
         &self,
         channel: &str,
         seq: u64,
         payload: Bytes,
+        trace: Option<&TraceContext>,
         wakeup: &Wakeup,
     ) -> Result<(), SendError> {
-        self.publish(&self.channel_name(channel), seq, payload, &wakeup.0)
+        let trace = trace.map(TraceContext::traceparent);
+        let channel = self.channel_name(channel);
+        self.publish_traced(&channel, seq, payload, trace.as_ref(), &wakeup.0)
     }
 
     /// Tries a held message again; true once every core took it.
@@ -340,6 +347,18 @@ impl Hub {
         payload: Bytes,
         signal: &Rc<Signal>,
     ) -> Result<(), SendError> {
+        self.publish_traced(channel, seq, payload, None, signal)
+    }
+
+    /// [`publish`](Self::publish), with the `traceparent` the cluster bridge passes on.
+    pub(crate) fn publish_traced(
+        &self,
+        channel: &Arc<str>,
+        seq: u64,
+        payload: Bytes,
+        trace: Option<&Traceparent>,
+        signal: &Rc<Signal>,
+    ) -> Result<(), SendError> {
         if seq == 0 && self.refuse() {
             return Err(SendError::Unavailable);
         }
@@ -348,14 +367,14 @@ impl Hub {
         let mut full = Vec::new();
         if let Some(cores) = self.routes.borrow().get(channel) {
             for &core in cores {
-                if !self.forward(core, channel, seq, &payload) {
+                if !self.forward(core, channel, seq, &payload, None) {
                     full.push(core);
                 }
             }
         }
         // Durable channels do not cross nodes through the bridge (yet).
         if let Some(bridge) = self.bridge().filter(|_| seq == 0)
-            && !self.forward(bridge, channel, seq, &payload)
+            && !self.forward(bridge, channel, seq, &payload, trace)
         {
             full.push(bridge);
         }
@@ -369,6 +388,7 @@ impl Hub {
             seq,
             payload,
             cores: full,
+            trace: trace.map(|t| Box::new(*t)),
         }))
     }
 
@@ -379,8 +399,13 @@ impl Hub {
             seq,
             payload,
             cores,
+            trace,
         } = held;
-        cores.retain(|&core| !self.forward(core, channel, *seq, payload));
+        let bridge = self.bridge();
+        cores.retain(|&core| {
+            let trace = trace.as_deref().filter(|_| Some(core) == bridge);
+            !self.forward(core, channel, *seq, payload, trace)
+        });
         if cores.is_empty() {
             return true;
         }
@@ -390,12 +415,20 @@ impl Hub {
 
     /// Queues a message for `core`; false if its queue is full (this core is then marked
     /// waiting and will be told when there is room).
-    fn forward(&self, core: usize, channel: &Arc<str>, seq: u64, payload: &Bytes) -> bool {
+    fn forward(
+        &self,
+        core: usize,
+        channel: &Arc<str>,
+        seq: u64,
+        payload: &Bytes,
+        trace: Option<&Traceparent>,
+    ) -> bool {
         let link = &self.links[core];
         let msg = Publish {
             channel: channel.clone(),
             seq,
             payload: payload.clone(),
+            trace: trace.map(|t| Box::new(*t)),
         };
         let sent = link.try_send(msg).or_else(|msg| {
             link.wait(self.index);

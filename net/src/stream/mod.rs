@@ -18,8 +18,8 @@ mod timing;
 
 pub use app::{Progress, StreamHandler, StreamService, Wakeup};
 pub use hub::{
-    BridgeCores, BridgeOutbox, BridgeSeed, DurablePredicate, Gate, Held, Hub, HubStats, Mail, Seed,
-    SendError, Subscription, mesh, mesh_with_bridge,
+    BridgeCores, BridgeOutbox, BridgeSeed, DurablePredicate, Gate, Held, Hub, HubStats, Mail,
+    Outgoing, Seed, SendError, Subscription, mesh, mesh_with_bridge,
 };
 pub use pubsub::{Command, MAX_CHANNEL, message_limit, parse_command};
 pub use server::{StreamServer, serve_stream, serve_stream_tls};

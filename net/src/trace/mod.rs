@@ -10,6 +10,9 @@ use crate::access::Sampler;
 use ringwire_protocol::http1::{TRACEPARENT_LEN, TraceParent, hex};
 use std::cell::Cell;
 
+/// A W3C `traceparent` field value, as sent: 55 ASCII bytes.
+pub type Traceparent = [u8; TRACEPARENT_LEN];
+
 /// The trace this request belongs to and the span this server opened for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceContext {

@@ -16,7 +16,10 @@ use super::{
 };
 use bytes::Bytes;
 use ringwire_db::{Db, Error as DbError, LogEntry, LogInfo, Op, Outcome};
-use ringwire_net::stream::{Held, Hub, SendError, Wakeup};
+use ringwire_net::{
+    stream::{Held, Hub, SendError, Wakeup},
+    trace::TraceContext,
+};
 use ringwire_protocol::channels::{Start, valid_channel};
 use std::{cell::RefCell, collections::HashMap, fmt, rc::Rc, sync::Arc, time::Duration};
 
@@ -172,7 +175,7 @@ impl Channels {
     /// again: `None` on the embedded store (only this node appends, and every append wakes
     /// it); [`SHARED_STORE_POLL`] on PostgreSQL.
     pub fn poll_interval(&self) -> Option<Duration> {
-        (self.js.is_some() || matches!(self.db, Db::Postgres(_))).then_some(SHARED_STORE_POLL)
+        (self.js.is_some() || matches!(self.db, Db::Postgres(..))).then_some(SHARED_STORE_POLL)
     }
 
     /// Whether durable channels are in JetStream (cluster mode) rather than the store.
@@ -199,20 +202,25 @@ impl Channels {
     ///
     /// Nothing runs until the returned future is polled, except that on the embedded store
     /// the append is handed to the writer at once, so appends keep the order of the calls.
+    ///
+    /// `trace`: the publishing request's trace, carried to the store when sampled (see
+    /// [`Db::traced`]) and to the cluster (a `traceparent` NATS header) in any case.
     pub fn publish(
         self: &Rc<Self>,
         channel: &str,
         data: Bytes,
+        trace: Option<&TraceContext>,
     ) -> Result<impl Future<Output = Result<u64, ChannelError>> + 'static, ChannelError> {
         let retention = self.durable(channel)?.cloned();
         let this = self.clone();
         let channel: Rc<str> = Rc::from(channel);
         let write = retention
             .is_some()
-            .then(|| self.append(&channel, data.clone()));
+            .then(|| self.append(&channel, data.clone(), trace));
+        let trace = trace.copied();
         Ok(async move {
             let Some(write) = write else {
-                let sent = this.announce(&channel, 0, data).await;
+                let sent = this.announce(&channel, 0, data, trace.as_ref()).await;
                 let counter = match sent {
                     Ok(()) => &this.stats.ephemeral_published,
                     Err(_) => &this.stats.refused,
@@ -243,7 +251,7 @@ impl Channels {
     fn notify(self: &Rc<Self>, channel: &str, seq: u64, data: Bytes) {
         let waiting = self.held.borrow().get(channel).map(|(_, w)| w.clone());
         let wakeup = waiting.clone().unwrap_or_default();
-        if let Err(SendError::Held(held)) = self.hub.send(channel, seq, data, &wakeup) {
+        if let Err(SendError::Held(held)) = self.hub.send(channel, seq, data, None, &wakeup) {
             let channel: Rc<str> = Rc::from(channel);
             self.held
                 .borrow_mut()
@@ -256,9 +264,15 @@ impl Channels {
 
     /// Puts a message on the hub, waiting while a core's queue is full. Refused (an
     /// ephemeral message only) while the cluster bridge refuses: then it went nowhere.
-    async fn announce(&self, channel: &str, seq: u64, data: Bytes) -> Result<(), ChannelError> {
+    async fn announce(
+        &self,
+        channel: &str,
+        seq: u64,
+        data: Bytes,
+        trace: Option<&TraceContext>,
+    ) -> Result<(), ChannelError> {
         let wakeup = Wakeup::new();
-        match self.hub.send(channel, seq, data, &wakeup) {
+        match self.hub.send(channel, seq, data, trace, &wakeup) {
             Ok(()) => Ok(()),
             Err(SendError::Unavailable) => Err(ChannelError::Unavailable(REFUSED.into())),
             Err(SendError::Held(mut held)) => {

@@ -98,7 +98,7 @@ impl ChannelsHttp {
             let detail = format!("a message is at most {max} bytes (kv.max_value)");
             return send_error(req, res, 413, "channels.message_too_large", &detail, &[]);
         };
-        let published = match self.channels.publish(name, body) {
+        let published = match self.channels.publish(name, body, req.trace()) {
             Ok(p) => p.await,
             Err(e) => Err(e),
         };

@@ -75,6 +75,8 @@ const HEADER_ROOM: usize = 128;
 pub const MAX_SEEK_MS: u64 = 221_845_392_000_000;
 /// The header carrying the publishing node's name (the bridge's, too).
 pub const NODE_HEADER: &str = super::bridge::NODE_HEADER;
+use super::bridge::TRACE_HEADER;
+use ringwire_net::trace::Traceparent;
 
 /// Why a JetStream operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,8 +250,19 @@ impl JetStreamLogs {
     /// Appends `data` to `channel` (creating its stream if need be) and returns its sequence
     /// once JetStream acknowledged it. Retried on timeouts and leader elections.
     pub async fn append(&self, channel: &str, data: Bytes) -> Result<u64, JsError> {
+        self.append_traced(channel, data, None).await
+    }
+
+    /// [`append`](Self::append) for a request with a trace: its `traceparent` goes with the
+    /// message as a header.
+    pub async fn append_traced(
+        &self,
+        channel: &str,
+        data: Bytes,
+        trace: Option<&Traceparent>,
+    ) -> Result<u64, JsError> {
         let id = self.next_msg_id();
-        self.append_with_id(channel, &id, data).await
+        self.append_with_id(channel, &id, data, trace).await
     }
 
     /// [`append`](Self::append) with the caller's `Nats-Msg-Id`: a second append with the
@@ -259,13 +272,17 @@ impl JetStreamLogs {
         channel: &str,
         msg_id: &str,
         data: Bytes,
+        trace: Option<&Traceparent>,
     ) -> Result<u64, JsError> {
         let subject = names::subject(channel);
         let mut attempt = 0;
         loop {
             attempt += 1;
             let result = match self.get_or_create_stream(channel).await {
-                Ok(()) => self.publish(&subject, msg_id, data.clone(), None).await,
+                Ok(()) => {
+                    self.publish(&subject, msg_id, data.clone(), None, trace)
+                        .await
+                }
                 Err(e) => Err(e),
             };
             let err = match result {
@@ -293,11 +310,15 @@ impl JetStreamLogs {
         msg_id: &str,
         data: Bytes,
         expect: Option<u64>,
+        trace: Option<&Traceparent>,
     ) -> Result<u64, JsError> {
         // JetStream publishes skip the client's own size check, and a server that gets one
         // over `max_payload` closes the connection: check here (0: not connected yet).
         let server_max = self.client.server_info().max_payload;
-        let max = server_max.saturating_sub(HEADER_ROOM + msg_id.len() + self.node.len());
+        let trace = trace.and_then(|t| std::str::from_utf8(t).ok());
+        let trace_room = trace.map_or(0, |t| t.len() + TRACE_HEADER.len() + 4);
+        let max =
+            server_max.saturating_sub(HEADER_ROOM + msg_id.len() + self.node.len() + trace_room);
         if server_max > 0 && data.len() > max {
             return Err(JsError::TooLarge {
                 len: data.len(),
@@ -306,6 +327,9 @@ impl JetStreamLogs {
         }
         let mut headers = HeaderMap::new();
         headers.insert(NODE_HEADER, self.node.as_str());
+        if let Some(t) = trace {
+            headers.insert(TRACE_HEADER, t);
+        }
         let mut message = PublishMessage::build()
             .payload(data)
             .headers(headers)

@@ -7,8 +7,10 @@ use super::{
     core::{ChannelError, Channels, log_name},
     jetstream::JsError,
 };
+use crate::traced::db_for;
 use bytes::Bytes;
 use ringwire_db::{Cond, Error as DbError, LogEntry, LogInfo, Op, Outcome};
+use ringwire_net::trace::TraceContext;
 
 impl From<JsError> for ChannelError {
     fn from(e: JsError) -> Self {
@@ -28,17 +30,19 @@ const EMPTY_READS: u32 = 5;
 impl Channels {
     /// Appends `data` to durable `channel`: its sequence number once durable. On the store the
     /// append is handed to the writer before this returns (so appends keep the call order).
+    /// `trace`: the publishing request's (see [`Channels::publish`]).
     pub(crate) fn append(
         &self,
         channel: &str,
         data: Bytes,
+        trace: Option<&TraceContext>,
     ) -> impl Future<Output = Result<u64, ChannelError>> + 'static + use<> {
         let store = self.js.is_none().then(|| {
-            self.db
-                .write(vec![Op::append(log_name(channel), data.clone())])
+            db_for(&self.db, trace).write(vec![Op::append(log_name(channel), data.clone())])
         });
         let js = self.js.clone();
         let channel = channel.to_string();
+        let trace = trace.map(TraceContext::traceparent);
         async move {
             if let Some(write) = store {
                 return match write.await?.first() {
@@ -49,7 +53,9 @@ impl Channels {
                 };
             }
             let js = js.expect("JetStream when not the store");
-            Ok(js.call(|r| JsRequestOf::Append(channel, data, r)).await?)
+            Ok(js
+                .call(|r| JsRequestOf::Append(channel, data, trace, r))
+                .await?)
         }
     }
 

@@ -283,13 +283,17 @@ impl State {
         }
         match req {
             Request::Pub { channel, data, .. } => {
-                let publish = match self.channels.publish(channel, Bytes::copy_from_slice(data)) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        self.answer_error(id, op, &e);
-                        return false;
-                    }
-                };
+                let publish =
+                    match self
+                        .channels
+                        .publish(channel, Bytes::copy_from_slice(data), None)
+                    {
+                        Ok(p) => p,
+                        Err(e) => {
+                            self.answer_error(id, op, &e);
+                            return false;
+                        }
+                    };
                 let me = Rc::new(Turn::default());
                 let prev = self.last_publish.replace(me.clone());
                 self.spawn(false, async move {

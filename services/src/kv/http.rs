@@ -1,6 +1,7 @@
 //! The KV over HTTP: `/kv/{key}` and `/kv/?prefix=...` (see the module above for the table).
 
 use super::query::{Tags, decode, etag, param, parse_etags};
+use crate::traced::db_for;
 use bytes::{Bytes, BytesMut};
 use ringwire_db::{Cond, Db, Error as DbError, Op, Outcome};
 use ringwire_net::{
@@ -77,7 +78,8 @@ impl KvHttp {
             .and_then(|f| parse_etags(f, false));
         // On the embedded store the value is copied straight from the map into the response:
         // one copy, no Bytes.
-        let r = self.db.with_value(key, |found| match found {
+        let db = db_for(&self.db, req.trace());
+        let r = db.with_value(key, |found| match found {
             None => not_found(req, res),
             Some((version, value)) => {
                 let tag = etag(version);
@@ -106,7 +108,8 @@ impl KvHttp {
         res: &mut Responder<'_>,
         key: Vec<u8>,
     ) -> Result<(), Error> {
-        let cond = match condition(req, &self.db, &key, true).await {
+        let db = db_for(&self.db, req.trace());
+        let cond = match condition(req, &db, &key, true).await {
             Ok(c) => c,
             Err(r) => return refused(req, res, r),
         };
@@ -119,7 +122,7 @@ impl KvHttp {
                 return send_error(req, res, 413, "kv.value_too_large", &msg, &[]);
             }
         };
-        match self.db.write(vec![Op::put(key, value, cond)]).await {
+        match db.write(vec![Op::put(key, value, cond)]).await {
             Ok(out) => match out.first() {
                 Some(Outcome::Put { version, created }) => {
                     let tag = etag(*version);
@@ -141,11 +144,12 @@ impl KvHttp {
         res: &mut Responder<'_>,
         key: Vec<u8>,
     ) -> Result<(), Error> {
-        let cond = match condition(req, &self.db, &key, false).await {
+        let db = db_for(&self.db, req.trace());
+        let cond = match condition(req, &db, &key, false).await {
             Ok(c) => c,
             Err(r) => return refused(req, res, r),
         };
-        match self.db.write(vec![Op::delete(key, cond)]).await {
+        match db.write(vec![Op::delete(key, cond)]).await {
             Ok(out) => match out.first() {
                 Some(Outcome::Delete { existed: true }) => res.send(204, &[], b""),
                 _ => not_found(req, res),
@@ -176,7 +180,8 @@ impl KvHttp {
             return reserved(req, res);
         }
         let after = super::listing_after(&prefix, after.as_deref());
-        let page = match self.db.scan(&prefix, after.as_deref(), limit).await {
+        let db = db_for(&self.db, req.trace());
+        let page = match db.scan(&prefix, after.as_deref(), limit).await {
             Ok(p) => p,
             Err(e) => return db_error(req, res, &e),
         };

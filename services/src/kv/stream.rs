@@ -290,7 +290,7 @@ impl KvHandler {
         // each waits for the stream's previous one: `PUT k=1; PUT k=2` ends as 2 on both.
         let (pending, order): (Option<Write>, _) = match &self.db {
             Db::Embedded(_) => (Some(self.db.write(vec![op])), None),
-            Db::Postgres(_) => {
+            Db::Postgres(..) => {
                 let me = Rc::new(Turn::default());
                 let prev = self.last_write.replace(Some(me.clone()));
                 (None, Some((prev, Finish(me), self.db.clone(), op)))

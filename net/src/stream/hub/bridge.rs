@@ -16,6 +16,7 @@ use super::{
     Hub,
     mesh::{self, Interest, Link, Publish, Seed},
 };
+use crate::trace::Traceparent;
 use bytes::Bytes;
 use ringwire_reactor::channel::Receiver;
 use std::sync::{
@@ -72,12 +73,27 @@ pub struct BridgeOutbox {
     data: Receiver<Publish>,
 }
 
+/// A message published on this node, for the cluster.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// Its channel.
+    pub channel: Arc<str>,
+    /// Its payload.
+    pub payload: Bytes,
+    /// The `traceparent` of the request that published it, if it had a trace.
+    pub traceparent: Option<Box<Traceparent>>,
+}
+
 impl BridgeOutbox {
-    /// The next message (channel, payload); `None` once the cores are gone.
-    pub async fn recv(&self) -> Option<(Arc<str>, Bytes)> {
+    /// The next message; `None` once the cores are gone.
+    pub async fn recv(&self) -> Option<Outgoing> {
         let p = self.data.recv().await?;
         self.links[self.index].taken(p.payload.len(), &self.links);
-        Some((p.channel, p.payload))
+        Some(Outgoing {
+            channel: p.channel,
+            payload: p.payload,
+            traceparent: p.trace,
+        })
     }
 }
 
@@ -114,6 +130,7 @@ impl BridgeCores {
             channel,
             seq: 0,
             payload,
+            trace: None,
         };
         link.try_send(msg)
             .or_else(|msg| {

@@ -32,8 +32,9 @@ fn local_publishes_reach_the_bridge_and_bridge_messages_stay_local() {
             .ok()
             .unwrap();
         assert_eq!(sub.pop().unwrap().payload, &b"local"[..]);
-        let (channel, payload) = bridge.outbox.recv().await.unwrap();
-        assert_eq!((&*channel, &payload[..]), ("t", &b"local"[..]));
+        let out = bridge.outbox.recv().await.unwrap();
+        assert_eq!((&*out.channel, &out.payload[..]), ("t", &b"local"[..]));
+        assert!(out.traceparent.is_none());
         // A durable message (seq != 0) does not cross through the bridge.
         hub.publish(&ch, 7, Bytes::from_static(b"durable"), &signal)
             .ok()
@@ -94,13 +95,24 @@ fn a_full_bridge_queue_holds_the_publisher_and_a_full_core_queue_holds_the_bridg
                 break;
             }
         }
-        let mut held = held.expect("the bridge's queue filled up");
+        drop(held.expect("the bridge's queue filled up"));
+        // A traced publish held for the bridge keeps its trace until the bridge takes it.
+        let tp = *b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let mut held = match hub.publish_traced(&ch, 0, payload.clone(), Some(&tp), &signal) {
+            Err(SendError::Held(h)) => h,
+            _ => panic!("held while the bridge's queue is full"),
+        };
         assert!(!hub.retry(&mut held, &signal));
         bridge.outbox.recv().await.unwrap();
         assert!(
             hub.retry(&mut held, &signal),
             "room after the bridge took one"
         );
+        let mut last = None;
+        while let Ok(out) = bridge.outbox.data.try_recv() {
+            last = Some(out);
+        }
+        assert_eq!(last.and_then(|p| p.trace).as_deref(), Some(&tp));
         // The other way: the core does not run its delivery task here while the test fills
         // its queue synchronously, so the bridge is refused, then told when there is room.
         let mut n = 0;

@@ -16,6 +16,7 @@
 //! and the end of its last one, so it grows with what clients subscribe, not with traffic.
 
 use super::bridge::Gate;
+use crate::trace::Traceparent;
 use bytes::Bytes;
 use ringwire_reactor::channel::{self, Receiver, Sender, TrySendError};
 use std::{
@@ -39,6 +40,9 @@ pub(crate) struct Publish {
     /// Its sequence number in a durable channel's log; 0 when ephemeral.
     pub(crate) seq: u64,
     pub(crate) payload: Bytes,
+    /// The publishing request's `traceparent`, on the way to the cluster bridge only (boxed:
+    /// the cores' queues do not carry its bytes).
+    pub(crate) trace: Option<Box<Traceparent>>,
 }
 
 /// Core `core` gained its first (`on`) or lost its last subscriber to `channel`.

@@ -116,6 +116,7 @@ mod tests {
                         let msg = Message {
                             channel: Arc::from(format!("c{id}")),
                             payload: Bytes::from(payload),
+                            traceparent: None,
                         };
                         let bytes: usize = model.iter().map(|m| m.1).sum();
                         let fits = model.is_empty()

@@ -140,6 +140,7 @@ impl<C: Cores> Inbound<C> {
         let msg = Message {
             channel,
             payload: m.payload,
+            traceparent: None,
         };
         for &core in &c.cores {
             if self.held.len() <= core {

@@ -6,8 +6,12 @@ use std::{future::Future, io};
 
 impl Outbox for BridgeOutbox {
     async fn recv(&self) -> Option<Message> {
-        let (channel, payload) = BridgeOutbox::recv(self).await?;
-        Some(Message { channel, payload })
+        let out = BridgeOutbox::recv(self).await?;
+        Some(Message {
+            channel: out.channel,
+            payload: out.payload,
+            traceparent: out.traceparent,
+        })
     }
 }
 
@@ -18,8 +22,13 @@ impl Cores for BridgeCores {
     }
 
     fn try_deliver(&self, core: usize, msg: Message) -> Result<(), Message> {
-        BridgeCores::try_deliver(self, core, msg.channel, msg.payload)
-            .map_err(|(channel, payload)| Message { channel, payload })
+        BridgeCores::try_deliver(self, core, msg.channel, msg.payload).map_err(
+            |(channel, payload)| Message {
+                channel,
+                payload,
+                traceparent: None,
+            },
+        )
     }
 
     fn room(&self) -> impl Future<Output = Option<()>> {

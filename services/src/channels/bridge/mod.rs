@@ -38,6 +38,7 @@ pub use buffer::BUFFER_MESSAGES;
 pub use stats::{BridgeSnapshot, BridgeStats, DropReason};
 
 use bytes::Bytes;
+use ringwire_net::trace::Traceparent;
 use std::{
     future::Future,
     io,
@@ -62,6 +63,8 @@ pub const RESUME_GRACE: Duration = Duration::from_secs(5);
 pub const HELD_MESSAGES: usize = 65_536;
 /// The header naming the node that published a message.
 pub const NODE_HEADER: &str = "Ringwire-Node";
+/// The header carrying the publishing request's trace (W3C Trace Context).
+pub const TRACE_HEADER: &str = "traceparent";
 
 /// A message crossing between the cores and the bridge.
 #[derive(Debug, Clone)]
@@ -70,6 +73,9 @@ pub struct Message {
     pub channel: Arc<str>,
     /// The payload.
     pub payload: Bytes,
+    /// Outbound: the `traceparent` of the request that published it, sent as a NATS header
+    /// (W3C Trace Context, as for HTTP). Inbound messages carry none here.
+    pub traceparent: Option<Box<Traceparent>>,
 }
 
 /// Core `core` gained its first (`on`) or lost its last subscriber to `channel`.

@@ -248,6 +248,13 @@ impl Outbound {
     async fn publish(&self, msg: Message) {
         let mut headers = HeaderMap::new();
         headers.insert(NODE_HEADER, self.node.as_str());
+        if let Some(tp) = msg
+            .traceparent
+            .as_deref()
+            .and_then(|t| std::str::from_utf8(t).ok())
+        {
+            headers.insert(super::TRACE_HEADER, tp);
+        }
         let subject = super::subject(&msg.channel);
         match self
             .client

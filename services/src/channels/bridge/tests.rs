@@ -108,6 +108,7 @@ fn msg(channel: &str, n: u32) -> Message {
     Message {
         channel: Arc::from(channel),
         payload: Bytes::from(n.to_be_bytes().to_vec()),
+        traceparent: None,
     }
 }
 

@@ -83,7 +83,7 @@ impl JetStreamLogs {
             attempt += 1;
             let result = match self.bucket().await {
                 Ok(_) => {
-                    self.publish(&subject, &id, value.clone(), Some(expect))
+                    self.publish(&subject, &id, value.clone(), Some(expect), None)
                         .await
                 }
                 Err(e) => Err(e),

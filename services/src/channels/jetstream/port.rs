@@ -4,6 +4,7 @@
 
 use super::{JetStreamLogs, JsError, Record, StreamInfo};
 use bytes::Bytes;
+use ringwire_net::trace::Traceparent;
 use std::{rc::Rc, time::Duration};
 use tokio::sync::{mpsc, oneshot};
 
@@ -18,7 +19,8 @@ type Reply<T> = oneshot::Sender<Result<T, JsError>>;
 /// One request of a core.
 pub enum JsRequest {
     /// [`JetStreamLogs::append`].
-    Append(String, Bytes, Reply<u64>),
+    /// Channel, data, the publishing request's `traceparent`.
+    Append(String, Bytes, Option<Traceparent>, Reply<u64>),
     /// [`JetStreamLogs::info`].
     Info(String, Reply<StreamInfo>),
     /// [`JetStreamLogs::read`].
@@ -104,8 +106,8 @@ pub async fn serve(logs: JetStreamLogs, mut requests: mpsc::Receiver<JsRequest>)
         let logs = logs.clone();
         tokio::task::spawn_local(async move {
             match req {
-                JsRequest::Append(ch, data, r) => {
-                    let _ = r.send(logs.append(&ch, data).await);
+                JsRequest::Append(ch, data, trace, r) => {
+                    let _ = r.send(logs.append_traced(&ch, data, trace.as_ref()).await);
                 }
                 JsRequest::Info(ch, r) => {
                     let _ = r.send(logs.info(&ch).await);
