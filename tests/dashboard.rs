@@ -169,6 +169,10 @@ both_backends! {
         assert_eq!(t["pubsub"]["subscriptions"], 1);
         assert_eq!(t["stream"]["streams_opened"], 2, "{v:#}");
         assert_eq!(metric_sum(&text, "ringwire_stream_streams_opened_total"), 2.0);
+        // Both streams are still open (tests/stream_gauge.rs follows the gauge down).
+        assert_eq!(t["stream"]["streams_open"], 2, "{v:#}");
+        assert_eq!(c["stream"]["streams_open"], 2, "{v:#}");
+        assert_eq!(metric_sum(&text, "ringwire_stream_streams_open"), 2.0, "{text}");
         assert_eq!(t["stream"]["connections"].as_f64().unwrap(), metric_sum(&text, "ringwire_stream_connections_total"));
     }
 }
@@ -403,6 +407,9 @@ both_backends! {
             assert!(number(values, "db-count") >= 1.0 && number(values, "db-p50") > 0.0, "{values:?}");
             assert_eq!(number(values, "total-pubsub-delivered"), 10.0, "{values:?}");
             assert_eq!(number(values, "total-streams-opened"), 2.0, "{values:?}");
+            assert_eq!(number(values, "total-streams-open"), 2.0, "{values:?}");
+            let per_core = number(values, "core-0-streams-open") + number(values, "core-1-streams-open");
+            assert_eq!(per_core, 2.0, "{values:?}");
             assert_eq!(number(values, "total-subscriptions"), 1.0, "{values:?}");
         }
         let (a, b) = (number(&first, "total-requests"), number(&second, "total-requests"));

@@ -182,7 +182,12 @@ both_backends! {
         assert!(svg_samples(&svg) > 0);
         // Symbolized frames of ringwire's own crates, sampled on the worker threads.
         assert!(svg.contains("ringwire_net::") || svg.contains("ringwire_reactor::"));
-        assert!(svg.contains(">ringwire-worker ("), "worker threads are in the profile");
+        // One tower per worker core, named by its core (`ringwire-w-N`, within Linux's 15
+        // bytes of thread name), and none merged under a cut-off name.
+        for core in ["ringwire-w-0", "ringwire-w-1"] {
+            assert!(svg.contains(&format!(">{core} (")), "{core} is in the profile on its own");
+        }
+        assert!(!svg.contains(">ringwire-worker ("), "the cores are not merged");
     }
 }
 
@@ -192,16 +197,20 @@ both_backends! {
         let r = profile_under_load(&s, "seconds=1&format=folded&hz=250");
         assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
         let text = String::from_utf8(r.body).unwrap();
-        let mut worker_samples = 0;
+        // Samples in ringwire's code, by worker core: each core's thread has its own root.
+        let mut worker_samples = [0; 2];
         for line in text.lines() {
             let (stack, count) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
             let count: u64 = count.parse().unwrap_or_else(|_| panic!("count of {line}"));
             assert!(count > 0 && !stack.is_empty() && !stack.contains(";;"), "{line}");
-            if stack.starts_with("ringwire-worker;") && stack.contains(";ringwire_") {
-                worker_samples += count;
+            assert!(!stack.starts_with("ringwire-worker;"), "merged cores: {line}");
+            for (core, n) in worker_samples.iter_mut().enumerate() {
+                if stack.starts_with(&format!("ringwire-w-{core};")) && stack.contains(";ringwire_") {
+                    *n += count;
+                }
             }
         }
-        assert!(worker_samples > 0, "no worker-thread sample in ringwire's code:\n{text}");
+        assert!(worker_samples.iter().all(|n| *n > 0), "a worker core without samples in ringwire's code {worker_samples:?}:\n{text}");
     }
 }
 

@@ -87,6 +87,7 @@ pub const STREAM_SERVICES: [&str; 4] = ["echo", "pubsub", "other", "kv"];
 struct StreamCounters {
     connections: Cell<u64>,
     opened: [Cell<u64>; 4],
+    open: Cell<u64>,
     messages_in: Cell<u64>,
     resets: Cell<u64>,
     goaways: Cell<u64>,
@@ -100,6 +101,9 @@ pub struct StreamSnapshot {
     pub connections: u64,
     /// Streams opened, by [`STREAM_SERVICES`] index.
     pub opened: Vec<u64>,
+    /// Streams open now: being served, from their opening to their removal however it
+    /// happened (end, reset, the connection closed or dropped, drain). A gauge.
+    pub open: u64,
     /// DATA frames received.
     pub messages_in: u64,
     /// Streams reset (by the peer, or by the codec after a stream error).
@@ -209,6 +213,13 @@ impl Stats {
         add(&self.stream.opened[service.min(3)], 1);
     }
 
+    /// A stream starts being served: counted open until the guard is dropped, so every way
+    /// the stream goes (removed, or dropped with its connection) takes it off the gauge.
+    pub(crate) fn open_stream(&self) -> OpenStream<'_> {
+        add(&self.stream.open, 1);
+        OpenStream(self)
+    }
+
     pub(crate) fn stream_message_in(&self) {
         add(&self.stream.messages_in, 1);
     }
@@ -247,6 +258,7 @@ impl Stats {
             stream: StreamSnapshot {
                 connections: self.stream.connections.get(),
                 opened: self.stream.opened.iter().map(Cell::get).collect(),
+                open: self.stream.open.get(),
                 messages_in: self.stream.messages_in.get(),
                 resets: self.stream.resets.get(),
                 goaways: self.stream.goaways.get(),
@@ -260,6 +272,18 @@ impl Stats {
     /// The TLS counters.
     pub(crate) fn tls(&self) -> &crate::tls::TlsCounters {
         &self.tls
+    }
+}
+
+/// One stream in its core's open-streams gauge ([`Stats::open_stream`]); dropping it takes
+/// the stream off.
+pub(crate) struct OpenStream<'a>(&'a Stats);
+
+impl Drop for OpenStream<'_> {
+    fn drop(&mut self) {
+        let open = &self.0.stream.open;
+        debug_assert!(open.get() > 0, "an open stream was counted");
+        open.set(open.get().saturating_sub(1));
     }
 }
 
@@ -322,6 +346,7 @@ impl Snapshot {
         for (a, b) in s.opened.iter_mut().zip(&o.opened) {
             *a += b;
         }
+        s.open += o.open;
         s.messages_in += o.messages_in;
         s.resets += o.resets;
         s.goaways += o.goaways;
@@ -383,5 +408,20 @@ mod tests {
         let mut errs = s.protocol_errors.clone();
         errs.sort();
         assert_eq!(errs, vec![(400, 2), (431, 1)]);
+    }
+
+    #[test]
+    fn open_streams_gauge_counts_live_guards_and_merges() {
+        let a = Stats::default();
+        let b = Stats::default();
+        let mut streams = vec![a.open_stream(), a.open_stream(), a.open_stream()];
+        let other = b.open_stream();
+        assert_eq!(a.snapshot(0).stream.open, 3);
+        streams.swap_remove(0);
+        let mut s = a.snapshot(0);
+        s.merge(&b.snapshot(0));
+        assert_eq!(s.stream.open, 3, "2 on a, 1 on b");
+        drop((streams, other));
+        assert_eq!(a.snapshot(0).stream.open + b.snapshot(0).stream.open, 0);
     }
 }

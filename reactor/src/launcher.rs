@@ -37,7 +37,9 @@ impl Launcher {
             workers: workers.max(1),
             cpus: None,
             best_effort: false,
-            name: "ringwire-worker".into(),
+            // `ringwire-w-0`, `ringwire-w-1`...: the core number fits Linux's 15 bytes, so
+            // a profiler or `top -H` tells the cores apart.
+            name: "ringwire-w".into(),
             runtime: Builder::default(),
         }
     }
@@ -58,7 +60,8 @@ impl Launcher {
         self
     }
 
-    /// Thread name prefix (the index is appended).
+    /// Thread name prefix (`-<index>` is appended; a prefix too long for Linux's 15-byte
+    /// thread names is shortened so that the index is kept).
     pub fn name(mut self, prefix: impl Into<String>) -> Self {
         self.name = prefix.into();
         self
@@ -90,7 +93,7 @@ impl Launcher {
             let builder = self.runtime.clone();
             let factory = factory.clone();
             let spawned = thread::Builder::new()
-                .name(format!("{}-{index}", self.name))
+                .name(thread_name(&self.name, index))
                 .spawn(move || {
                     let asked = cpu;
                     let fail = move |reason: String| Error::CoreStart {
@@ -295,9 +298,39 @@ pub fn available_cpus() -> Vec<usize> {
         .collect()
 }
 
+/// Linux keeps 15 bytes of a thread's name (`TASK_COMM_LEN` less the NUL).
+const THREAD_NAME_MAX: usize = 15;
+
+/// `prefix-index`, the prefix shortened where the whole would not fit [`THREAD_NAME_MAX`]
+/// (the kernel would cut the index off, and every core would show under one name).
+fn thread_name(prefix: &str, index: usize) -> String {
+    let suffix = format!("-{index}");
+    let mut keep = THREAD_NAME_MAX
+        .saturating_sub(suffix.len())
+        .min(prefix.len());
+    while !prefix.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}{suffix}", &prefix[..keep])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thread_names_keep_the_core_index_within_15_bytes() {
+        assert_eq!(thread_name("ringwire-w", 0), "ringwire-w-0");
+        assert_eq!(thread_name("ringwire-w", 1023), "ringwire-w-1023");
+        assert_eq!(thread_name("ringwire-worker", 3), "ringwire-work-3");
+        assert_eq!(thread_name("ringwire-worker", 12), "ringwire-wor-12");
+        assert_eq!(thread_name("bench-core", 1), "bench-core-1");
+        // Never cut inside a character.
+        assert_eq!(thread_name("ringwire-wörker", 1), "ringwire-wör-1");
+        for i in [0, 9, 10, 999, 123_456] {
+            assert!(thread_name(Launcher::new(1).name.as_str(), i).len() <= THREAD_NAME_MAX);
+        }
+    }
 
     #[test]
     fn parses_cpu_lists() {

@@ -22,6 +22,7 @@ use crate::{
         input::Input,
     },
     edge::Access,
+    stats::OpenStream,
 };
 use ringwire_protocol::stream::{
     CapExceeded, Connection, ErrorCode, Event, PeerWork, RateCaps, RateMeter, Role,
@@ -159,7 +160,8 @@ async fn run(
     let mut out: Vec<u8> = Vec::new();
     let signal = Rc::new(Signal::default());
     let mut admission = Admission::new(core.edge(), core.peer(key), stream.client_identity());
-    let mut streams: Vec<(u32, Svc)> = Vec::new();
+    // Each entry holds its place in the core's open-streams gauge until it is dropped.
+    let mut streams: Vec<(u32, Svc, OpenStream<'_>)> = Vec::new();
     let mut sink = Sink {
         stream,
         timer: time::sleep_until(time::now()),
@@ -268,7 +270,7 @@ async fn run(
             mail = false;
             let mut i = 0;
             while i < streams.len() {
-                let (id, svc) = &mut streams[i];
+                let (id, svc, _) = &mut streams[i];
                 match service::pump(svc, *id, &mut conn, &mut out) {
                     Ok(After::Keep) => i += 1,
                     Ok(After::Remove) => service::dropped(streams.swap_remove(i).1, hub),
@@ -282,7 +284,7 @@ async fn run(
             let _ = conn.goaway(ErrorCode::NO_ERROR, b"draining", &mut out);
             let mut i = 0;
             while i < streams.len() {
-                let (id, svc) = &mut streams[i];
+                let (id, svc, _) = &mut streams[i];
                 match service::end_for_drain(svc, *id, &mut conn, &mut out, hub) {
                     Ok(After::Keep) => i += 1,
                     _ => service::dropped(streams.swap_remove(i).1, hub),
@@ -388,14 +390,14 @@ async fn calm(
 /// Handles one event. `Ok(true)`: the server reset a stream because of the peer (an unknown
 /// service), which counts against the peer's reset cap.
 #[allow(clippy::too_many_arguments)] // one call site; the loop's state, split for borrowing
-fn on_event(
+fn on_event<'c>(
     event: Event<'_>,
     conn: &mut Connection,
-    streams: &mut Vec<(u32, Svc)>,
+    streams: &mut Vec<(u32, Svc, OpenStream<'c>)>,
     out: &mut Vec<u8>,
     server: &StreamServer,
     signal: &Rc<Signal>,
-    core: &Core,
+    core: &'c Core,
     admission: &Admission,
 ) -> Result<bool, ringwire_protocol::stream::Error> {
     let hub = server.hub.as_ref();
@@ -433,8 +435,8 @@ fn on_event(
         }
         Event::Data { id, data, end } => {
             stats.stream_message_in();
-            if let Some(i) = streams.iter().position(|(s, _)| *s == id) {
-                let (_, svc) = &mut streams[i];
+            if let Some(i) = streams.iter().position(|(s, ..)| *s == id) {
+                let (_, svc, _) = &mut streams[i];
                 if let After::Remove = service::on_data(svc, id, data, end, conn, out, hub, signal)?
                 {
                     service::dropped(streams.swap_remove(i).1, hub);
@@ -448,7 +450,7 @@ fn on_event(
         }
         Event::Reset { id, .. } | Event::StreamError { id, .. } => {
             stats.stream_reset();
-            if let Some(i) = streams.iter().position(|(s, _)| *s == id) {
+            if let Some(i) = streams.iter().position(|(s, ..)| *s == id) {
                 service::dropped(streams.swap_remove(i).1, hub);
             }
         }
@@ -464,14 +466,14 @@ fn on_event(
 }
 
 /// Starts serving stream `id` with the service `name` the edge let through.
-fn open(
+fn open<'c>(
     id: u32,
     name: &'static str,
     access: Access,
-    streams: &mut Vec<(u32, Svc)>,
+    streams: &mut Vec<(u32, Svc, OpenStream<'c>)>,
     server: &StreamServer,
     signal: &Rc<Signal>,
-    core: &Core,
+    core: &'c Core,
 ) {
     let stats = core.stats();
     let svc = match name {
@@ -494,5 +496,5 @@ fn open(
             Svc::App(super::app::App::new(app.as_ref(), signal, access))
         }
     };
-    streams.push((id, svc));
+    streams.push((id, svc, stats.open_stream()));
 }

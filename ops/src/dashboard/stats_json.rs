@@ -91,6 +91,7 @@ fn counters(s: &Snapshot) -> Value {
         "stream": {
             "connections": s.stream.connections,
             "streams_opened": s.stream.opened.iter().sum::<u64>(),
+            "streams_open": s.stream.open,
             "messages_in": s.stream.messages_in,
             "resets": s.stream.resets,
         },

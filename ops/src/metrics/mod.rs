@@ -158,7 +158,7 @@ pub fn render(
     }
     render_stream(&mut e, &total.stream);
     tls::render_tls(&mut e, &total.tls);
-    render_pubsub_gauges(&mut e, reports);
+    render_stream_gauges(&mut e, reports);
     render_loops(&mut e, reports, heartbeat_age);
     render_process(&mut e);
     e.finish()
@@ -271,24 +271,29 @@ fn render_stream(e: &mut Exposition, s: &ringwire_net::StreamSnapshot) {
     );
 }
 
-/// The per-core pub/sub gauges: subscriptions, and the bounded cross-core queue.
-fn render_pubsub_gauges(e: &mut Exposition, reports: &[WorkerReport]) {
-    type Gauge = fn(&ringwire_net::stream::HubStats) -> u64;
-    let gauges: [(&str, &str, Gauge); 3] = [
+/// The per-core stream gauges: open streams, subscriptions, the bounded cross-core queue.
+fn render_stream_gauges(e: &mut Exposition, reports: &[WorkerReport]) {
+    type Gauge = fn(&ringwire_net::StreamSnapshot) -> u64;
+    let gauges: [(&str, &str, Gauge); 4] = [
+        (
+            "ringwire_stream_streams_open",
+            "Streams open now (being served), per core.",
+            |s| s.open,
+        ),
         (
             "ringwire_stream_pubsub_subscriptions",
             "Pub/sub subscriptions open now, per core.",
-            |p| p.subscriptions,
+            |s| s.pubsub.subscriptions,
         ),
         (
             "ringwire_stream_pubsub_inbox_messages",
             "Messages from other cores waiting in this core's bounded pub/sub queue.",
-            |p| p.inbox_messages,
+            |s| s.pubsub.inbox_messages,
         ),
         (
             "ringwire_stream_pubsub_inbox_bytes",
             "Payload bytes from other cores waiting in this core's bounded pub/sub queue.",
-            |p| p.inbox_bytes,
+            |s| s.pubsub.inbox_bytes,
         ),
     ];
     for (name, help, get) in gauges {
@@ -297,7 +302,7 @@ fn render_pubsub_gauges(e: &mut Exposition, reports: &[WorkerReport]) {
             e.sample(
                 name,
                 &[("core", &r.core.to_string())],
-                get(&r.net.stream.pubsub) as f64,
+                get(&r.net.stream) as f64,
             );
         }
     }

@@ -178,15 +178,15 @@ mod tests {
     use super::*;
 
     const SCRIPT: &str = "\
-ringwire-worker 15106 [001]  7099.096255:    1001001 cpu-clock: 
+ringwire-w-0 15106 [001]  7099.096255:    1001001 cpu-clock: 
 \t           a6926 ringwire_net::conn::burst::{{closure}}+0x5786 (inlined)
 \t           a6926 ringwire_net::conn::run::{{closure}}+0x5786 (/t/profiling/ringwire)
 
-ringwire-worker 15106 [001]  7099.097255:    1001001 cpu-clock: 
+ringwire-w-0 15106 [001]  7099.097255:    1001001 cpu-clock: 
 \tffffffff81b6c5ec _copy_from_iter+0x8c ([kernel.kallsyms])
 \t          101829 syscall+0x19 (/usr/lib/x86_64-linux-gnu/libc.so.6)
 
-ringwire-worker 15106 [001]  7099.098255:    1001001 cpu-clock: 
+ringwire-w-0 15106 [001]  7099.098255:    1001001 cpu-clock: 
 \t          101829 syscall+0x19 (/usr/lib/x86_64-linux-gnu/libc.so.6)
 \t           a6926 ringwire_net::conn::run::{{closure}}+0x5786 (/t/profiling/ringwire)
 ";

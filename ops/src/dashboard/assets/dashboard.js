@@ -78,7 +78,7 @@ function sparkline(id, points) {
 }
 
 const COLUMNS = ['backend', 'rps', 'spark', 'requests', ...QUANTILES, 'connections',
-  'streams-opened', 'pubsub-delivered', 'subscriptions', 'busy'];
+  'streams-open', 'streams-opened', 'pubsub-delivered', 'subscriptions', 'busy'];
 
 function row(core) {
   const id = 'core-' + core;
@@ -124,7 +124,9 @@ function render(s) {
   set('total-requests', t.requests, count(t.requests));
   for (const q of QUANTILES) set('total-' + q, t.latency_us[q], micros(t.latency_us[q]));
   set('total-connections', t.connections.active, count(t.connections.active));
+  set('total-streams-open', t.stream.streams_open, count(t.stream.streams_open));
   set('total-streams-opened', t.stream.streams_opened, count(t.stream.streams_opened));
+  setRate('total-streams-rate', rate(t.stream.streams_opened, before && before.totals.stream.streams_opened, dt));
   set('total-stream-connections', t.stream.connections, count(t.stream.connections));
   set('total-pubsub-delivered', t.pubsub.delivered, count(t.pubsub.delivered));
   setRate('total-pubsub-rate', rate(t.pubsub.delivered, before && before.totals.pubsub.delivered, dt));
@@ -150,6 +152,7 @@ function render(s) {
     set(id + '-requests', c.requests, count(c.requests));
     for (const q of QUANTILES) set(id + '-' + q, c.latency_us[q], micros(c.latency_us[q]));
     set(id + '-connections', c.connections.active, count(c.connections.active));
+    set(id + '-streams-open', c.stream.streams_open, count(c.stream.streams_open));
     set(id + '-streams-opened', c.stream.streams_opened, count(c.stream.streams_opened));
     set(id + '-pubsub-delivered', c.pubsub.delivered, count(c.pubsub.delivered));
     set(id + '-subscriptions', c.pubsub.subscriptions, count(c.pubsub.subscriptions));
