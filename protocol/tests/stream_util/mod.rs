@@ -2,6 +2,8 @@
 //! output, and a client and a server wired back to back.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod frame;
+
 use ringwire_protocol::stream::{
     self, Connection, Error, ErrorCode, Event, Frame, MAX_FRAME_SIZE, MAX_SERVICE_NAME, Role,
     Settings,

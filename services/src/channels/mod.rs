@@ -14,5 +14,6 @@ pub mod policy;
 pub mod sse;
 pub mod stats;
 pub mod stream;
+mod subscribe;
 pub mod sweep;
 pub mod watch;

@@ -13,7 +13,7 @@
 use super::{
     consume::Consuming,
     core::{ChannelError, Channels},
-    feed::{Feed, FeedError, Item},
+    feed::Feed,
 };
 use crate::{
     framed::{Inbox, Next},
@@ -24,9 +24,7 @@ use ringwire_db::Error as DbError;
 use ringwire_net::auth::Need;
 use ringwire_net::edge::{Access, Denial};
 use ringwire_net::stream::{Progress, StreamHandler, StreamService, Wakeup};
-use ringwire_protocol::channels::{
-    self as wire, Answer, Op, Request, Status, encode_answer, encode_message,
-};
+use ringwire_protocol::channels::{self as wire, Answer, Op, Request, Status, encode_answer};
 use ringwire_reactor::JoinHandle;
 use std::{
     cell::{Cell, RefCell},
@@ -39,7 +37,7 @@ pub const MAX_IN_FLIGHT: usize = 256;
 /// Answer and message bytes one stream may have waiting for the client's window.
 pub const MAX_BACKLOG: usize = 1 << 20;
 /// Messages a subscription takes from its feed at a time.
-const FEED_BATCH: usize = 64;
+pub(crate) const FEED_BATCH: usize = 64;
 
 /// The `channels` stream service of one core.
 pub struct ChannelsStream {
@@ -79,7 +77,7 @@ impl StreamService for ChannelsStream {
 }
 
 /// An answer, filled when its request is done.
-type Slot = Rc<RefCell<Option<Vec<u8>>>>;
+pub(crate) type Slot = Rc<RefCell<Option<Vec<u8>>>>;
 
 /// What a subscription or consumer task hands to the stream.
 #[derive(Default)]
@@ -329,7 +327,7 @@ impl State {
                 let feed = Feed::join(&self.channels, channel, self.outbox.room.clone());
                 let slot: Slot = Rc::new(RefCell::new(None));
                 self.slots.push_back((slot.clone(), true));
-                let task = ringwire_reactor::spawn_local(subscribe(
+                let task = ringwire_reactor::spawn_local(super::subscribe::subscribe(
                     self.channels.clone(),
                     channel.to_string(),
                     start,
@@ -386,85 +384,6 @@ impl State {
 }
 
 const ONE_SUBSCRIPTION: &str = "one SUB or CONSUME per stream: open another stream";
-
-/// A SUB's task: answers, then fills the outbox from the feed until the stream goes away.
-async fn subscribe(
-    channels: Rc<Channels>,
-    channel: String,
-    start: wire::Start,
-    (id, slot): (u32, Slot),
-    mut feed: Feed,
-    outbox: Rc<Outbox>,
-    wakeup: Wakeup,
-) {
-    feed.routed().await;
-    let answer = if feed.durable() {
-        match channels.start_seq(&channel, start).await {
-            Ok(seq) => {
-                feed.start_at(seq);
-                channels.info(&channel).await.map(|i| Answer::Subscribed {
-                    first: i.first,
-                    next: i.next,
-                })
-            }
-            Err(e) => Err(e),
-        }
-    } else if start == wire::Start::New {
-        Ok(Answer::Subscribed { first: 0, next: 0 })
-    } else {
-        // An ephemeral channel keeps nothing to start from.
-        Err(ChannelError::NotDurable)
-    };
-    let ok = answer.is_ok();
-    *slot.borrow_mut() = Some(encoded(id, Op::Sub, &answer));
-    wakeup.wake();
-    if !ok {
-        outbox.ended.set(true);
-        return;
-    }
-    loop {
-        outbox.wait_for_room().await;
-        let items = match feed.next(FEED_BATCH).await {
-            Ok(items) => items,
-            Err(e) => {
-                let why = match e {
-                    FeedError::Slow => "slow consumer: the subscription fell \
-                        stream.subscriber_queue messages behind and was cut"
-                        .to_string(),
-                    FeedError::Store(ref e) => format!("the store failed: {e}"),
-                };
-                let status = match e {
-                    FeedError::Slow => Status::Busy,
-                    FeedError::Store(_) => Status::Error,
-                };
-                let mut bytes = outbox.bytes.borrow_mut();
-                encode_answer(
-                    id,
-                    Op::Sub,
-                    &Answer::Failed {
-                        status,
-                        message: &why,
-                    },
-                    &mut bytes,
-                );
-                outbox.ended.set(true);
-                drop(bytes);
-                wakeup.wake();
-                return;
-            }
-        };
-        let mut bytes = outbox.bytes.borrow_mut();
-        for item in items {
-            match item {
-                Item::Message { seq, data } => encode_message(seq, 1, &data, &mut bytes),
-                // A MESSAGE-free gap: the client sees it in the sequence numbers.
-                Item::Gap { .. } => {}
-            }
-        }
-        drop(bytes);
-        wakeup.wake();
-    }
-}
 
 /// An answer's bytes.
 pub(crate) fn encoded(id: u32, op: Op, answer: &Result<Answer<'_>, ChannelError>) -> Vec<u8> {
