@@ -17,7 +17,7 @@ use std::{
 };
 use util::{
     Server,
-    nats::NatsCluster,
+    nats::{NatsCluster, NatsSub},
     wire::{Ev, Wire},
 };
 
@@ -403,4 +403,39 @@ fn one_nats_node_killed_delivery_continues() {
     thread::sleep(Duration::from_millis(500));
     assert_eq!(sb.from("p"), numbered("p", 0..N));
     assert_eq!(sb.from("q"), numbered("q", 0..N));
+}
+
+/// `POST /channels/{channel}` with `body`: the status.
+fn post(s: &Server, channel: &str, body: &str) -> u16 {
+    let req = format!(
+        "POST /channels/{channel} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    util::raw(s, req.as_bytes()).expect("a response").status
+}
+
+#[test]
+fn a_message_over_the_nats_limit_is_dropped_and_the_link_stays_up() {
+    let Some(nats) = NatsCluster::start(3) else {
+        return;
+    };
+    let (io, _) = backends(true);
+    // One NATS server for the node and the raw subscriber: nothing to route between them.
+    let url = nats.urls()[0].clone();
+    let a = node(io, "node-a", &url, &[]);
+    let mut sub = NatsSub::new(&url, "ringwire.ch.big");
+    eventually("connected", || connected(&a));
+    // kv.max_value and nats-server's max_payload are both 1 MiB: a 1 MiB message is taken
+    // here, but with the bridge's headers it is over the NATS limit, and a server sent more
+    // than max_payload closes the connection.
+    assert_eq!(post(&a, "big", &"x".repeat(1 << 20)), 204);
+    let too_large = "ringwire_cluster_bridge_dropped_total{reason=\"too_large\"}";
+    eventually("the message counted as too large", || {
+        metric(&a, too_large) == 1.0
+    });
+    assert_eq!(post(&a, "big", "after"), 204);
+    let (_, payload) = sub.next();
+    assert_eq!(payload, b"after", "the big one never went out");
+    assert_eq!(metric(&a, "ringwire_cluster_bridge_reconnects_total"), 0.0);
+    assert!(connected(&a));
 }

@@ -8,12 +8,15 @@
 mod util;
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
-    net::TcpStream,
     thread,
     time::{Duration, Instant},
 };
-use util::{Server, nats::NatsCluster, pg::PgCluster, raw};
+use util::{
+    Server,
+    nats::{NatsCluster, NatsSub, header},
+    pg::PgCluster,
+    raw,
+};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT: &str = "00f067aa0ba902b7";
@@ -42,18 +45,31 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// The application_name of every logged execution of a statement containing `sql`, in order
+/// The application_name of every logged statement containing `sql`, in order
 /// (`log_line_prefix` is `app=%a `).
 fn executions(pg: &PgCluster, sql: &str) -> Vec<String> {
+    logged(pg, sql).into_iter().map(|(_, app)| app).collect()
+}
+
+/// As [`executions`], with each one's line number in the log. A `sql` ending in `$` must end
+/// the line (`SELECT 1$`: the health check, not a statement with a subquery).
+fn logged(pg: &PgCluster, sql: &str) -> Vec<(usize, String)> {
+    let (sql, whole) = match sql.strip_suffix('$') {
+        Some(s) => (s, true),
+        None => (sql, false),
+    };
     pg.log()
         .lines()
-        .filter(|l| l.contains("execute") && l.contains(sql))
-        .filter_map(|l| {
-            l.strip_prefix("app=")?
-                .split(' ')
-                .next()
-                .map(str::to_string)
+        .enumerate()
+        .filter(|(_, l)| l.contains(" execute ") || l.contains(" statement: "))
+        .filter(|(_, l)| {
+            if whole {
+                l.trim_end().ends_with(sql)
+            } else {
+                l.contains(sql)
+            }
         })
+        .filter_map(|(i, l)| Some((i, l.strip_prefix("app=")?.split(' ').next()?.to_string())))
         .collect()
 }
 
@@ -64,8 +80,10 @@ both_backends! {
             ("log_line_prefix", "app=%a "),
         ]) else { return };
         let url = pg.url();
+        // A pooled connection idle for over a second is checked (`SELECT 1`) before use.
         let s = Server::start(io, &[
             "--workers", "1", "--db-backend", "postgres", "--db-url", &url, "--durable", "orders",
+            "--db-pool-check-after", "1s",
         ]);
         let put = "INSERT INTO ringwire_kv AS kv";
         let sampled = format!("00-{TRACE}-{PARENT}-01");
@@ -83,6 +101,13 @@ both_backends! {
         assert_eq!(call(&s, "PUT", "/kv/unsampled", "v3", Some(&unsampled)).0, 201);
         eventually("three writes logged", || executions(&pg, put).len() == 3);
         assert_eq!(executions(&pg, put)[1..], ["ringwire", "ringwire"]);
+        // ... because the session got its name back in between (not because another pooled
+        // connection happened to run it).
+        let (writes, resets) = (logged(&pg, put), logged(&pg, "RESET application_name"));
+        assert!(
+            resets.iter().any(|(i, _)| writes[0].0 < *i && *i < writes[1].0),
+            "no RESET between the traced write and the next: {writes:?} {resets:?}"
+        );
 
         // Reads, and a durable channel's append, carry it too.
         let (status, read_span) = call(&s, "GET", "/kv/traced", "", Some(&sampled));
@@ -94,81 +119,17 @@ both_backends! {
         let append = "INSERT INTO ringwire_logs AS l";
         eventually("the traced append logged", || executions(&pg, append) == [append_span.clone()]);
         assert_ne!(read_span, append_span, "each request is its own span");
+
+        // The pool's health check of the connection, once idle, does not run under the last
+        // request's trace either.
+        let pings = logged(&pg, "SELECT 1$").len();
+        thread::sleep(Duration::from_millis(1500));
+        assert_eq!(call(&s, "GET", "/kv/plain", "", None).0, 200);
+        eventually("the health check logged", || logged(&pg, "SELECT 1$").len() > pings);
+        let checks = executions(&pg, "SELECT 1$");
+        assert_eq!(checks[pings..], ["ringwire"], "the check ran under the connection's own name");
+        assert_eq!(executions(&pg, get).last().map(String::as_str), Some("ringwire"));
     }
-}
-
-/// A raw core-NATS subscriber: the messages on `subject` with their header blocks.
-struct NatsSub {
-    reader: BufReader<TcpStream>,
-}
-
-impl NatsSub {
-    fn new(url: &str, subject: &str) -> NatsSub {
-        let addr = url.trim_start_matches("nats://");
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(T)).unwrap();
-        let mut reader = BufReader::new(stream);
-        let mut info = String::new();
-        reader.read_line(&mut info).unwrap();
-        assert!(info.starts_with("INFO "), "{info}");
-        let hello = format!(
-            "CONNECT {{\"verbose\":false,\"pedantic\":false,\"headers\":true}}\r\n\
-             SUB {subject} 1\r\nPING\r\n"
-        );
-        reader.get_mut().write_all(hello.as_bytes()).unwrap();
-        let mut sub = NatsSub { reader };
-        assert_eq!(sub.line(), "PONG");
-        sub
-    }
-
-    fn line(&mut self) -> String {
-        let mut l = String::new();
-        self.reader.read_line(&mut l).unwrap();
-        l.trim_end().to_string()
-    }
-
-    /// The next message's headers (name, value) and payload, answering PINGs on the way.
-    fn next(&mut self) -> (Vec<(String, String)>, Vec<u8>) {
-        loop {
-            let l = self.line();
-            if l == "PING" {
-                self.reader.get_mut().write_all(b"PONG\r\n").unwrap();
-                continue;
-            }
-            let parts: Vec<&str> = l.split(' ').collect();
-            if parts[0] == "MSG" {
-                let total: usize = parts.last().unwrap().parse().unwrap();
-                return (Vec::new(), self.take(total));
-            }
-            assert_eq!(parts[0], "HMSG", "{l}");
-            let n = parts.len();
-            let (head, total): (usize, usize) =
-                (parts[n - 2].parse().unwrap(), parts[n - 1].parse().unwrap());
-            let all = self.take(total);
-            let text = String::from_utf8(all[..head].to_vec()).unwrap();
-            let headers = text
-                .lines()
-                .skip(1) // NATS/1.0
-                .filter_map(|h| h.split_once(": "))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            return (headers, all[head..].to_vec());
-        }
-    }
-
-    fn take(&mut self, total: usize) -> Vec<u8> {
-        let mut buf = vec![0u8; total + 2];
-        self.reader.read_exact(&mut buf).unwrap();
-        buf.truncate(total);
-        buf
-    }
-}
-
-fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
-    headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
 }
 
 both_backends! {

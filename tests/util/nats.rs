@@ -12,7 +12,7 @@
 
 use std::{
     env, fs,
-    io::{Read, Write},
+    io::{BufRead, BufReader, Read, Write},
     net::{TcpListener, TcpStream},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -242,4 +242,80 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let status = text.split_whitespace().nth(1)?.parse().ok()?;
     let body = text.split_once("\r\n\r\n")?.1.to_string();
     Some((status, body))
+}
+
+/// A raw core-NATS subscriber: the messages on `subject` with their header blocks.
+pub struct NatsSub {
+    reader: BufReader<TcpStream>,
+}
+
+impl NatsSub {
+    /// Subscribes to `subject` on the server at `url` (`nats://host:port`), headers on.
+    pub fn new(url: &str, subject: &str) -> NatsSub {
+        let addr = url.trim_start_matches("nats://");
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(START_LIMIT)).unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut info = String::new();
+        reader.read_line(&mut info).unwrap();
+        assert!(info.starts_with("INFO "), "{info}");
+        let hello = format!(
+            "CONNECT {{\"verbose\":false,\"pedantic\":false,\"headers\":true}}\r\n\
+             SUB {subject} 1\r\nPING\r\n"
+        );
+        reader.get_mut().write_all(hello.as_bytes()).unwrap();
+        let mut sub = NatsSub { reader };
+        assert_eq!(sub.line(), "PONG");
+        sub
+    }
+
+    fn line(&mut self) -> String {
+        let mut l = String::new();
+        self.reader.read_line(&mut l).unwrap();
+        l.trim_end().to_string()
+    }
+
+    /// The next message's headers (name, value) and payload, answering PINGs on the way.
+    pub fn next(&mut self) -> (Vec<(String, String)>, Vec<u8>) {
+        loop {
+            let l = self.line();
+            if l == "PING" {
+                self.reader.get_mut().write_all(b"PONG\r\n").unwrap();
+                continue;
+            }
+            let parts: Vec<&str> = l.split(' ').collect();
+            if parts[0] == "MSG" {
+                let total: usize = parts.last().unwrap().parse().unwrap();
+                return (Vec::new(), self.take(total));
+            }
+            assert_eq!(parts[0], "HMSG", "{l}");
+            let n = parts.len();
+            let (head, total): (usize, usize) =
+                (parts[n - 2].parse().unwrap(), parts[n - 1].parse().unwrap());
+            let all = self.take(total);
+            let text = String::from_utf8(all[..head].to_vec()).unwrap();
+            let headers = text
+                .lines()
+                .skip(1) // NATS/1.0
+                .filter_map(|h| h.split_once(": "))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            return (headers, all[head..].to_vec());
+        }
+    }
+
+    fn take(&mut self, total: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; total + 2];
+        self.reader.read_exact(&mut buf).unwrap();
+        buf.truncate(total);
+        buf
+    }
+}
+
+/// The value of header `name`, if the message had it.
+pub fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }

@@ -9,8 +9,10 @@ use super::{
 };
 use ringwire_reactor::{net::TcpStream, time};
 use std::{
-    future::Future,
+    future::{Future, poll_fn},
     net::{SocketAddr, ToSocketAddrs},
+    pin::pin,
+    task::Poll,
     time::{Duration, Instant},
 };
 use tokio_postgres::{Client, NoTls, Statement, config::Host};
@@ -124,13 +126,19 @@ impl Conn {
         self.client.is_closed()
     }
 
-    /// A cheap round trip, for the health check on checkout.
+    /// A cheap round trip, for the health check on checkout. A session still named for a
+    /// traced request gets its own name back first, in the same flight, so that the check
+    /// does not run under that request's trace.
     pub(crate) async fn ping(&self) -> Result<(), Fail> {
-        self.client
-            .query_one(self.stmt(Stmt::Ping), &[])
-            .await
-            .map(|_| ())
-            .map_err(Fail::from_pg)
+        let ping = self.client.query_one(self.stmt(Stmt::Ping), &[]);
+        if !self.traced.get() {
+            return ping.await.map(|_| ()).map_err(Fail::from_pg);
+        }
+        let (reset, pinged) = both(self.client.batch_execute(sql::UNTRACE), ping).await;
+        if reset.is_ok() {
+            self.traced.set(false);
+        }
+        pinged.map(|_| ()).map_err(Fail::from_pg)
     }
 }
 
@@ -232,4 +240,30 @@ async fn prepare_all(client: &Client) -> Result<Vec<Statement>, Fail> {
 pub(crate) async fn txn(conn: &Conn, what: &'static str) -> Result<(), Fail> {
     debug_assert!([sql::txn::BEGIN, sql::txn::COMMIT, sql::txn::ROLLBACK].contains(&what));
     conn.client.batch_execute(what).await.map_err(Fail::from_pg)
+}
+
+/// Polls `a` then `b` (in that order, so `a`'s request is sent first) until both are done.
+pub(crate) async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    poll_fn(|cx| {
+        if ra.is_none()
+            && let Poll::Ready(r) = a.as_mut().poll(cx)
+        {
+            ra = Some(r);
+        }
+        if rb.is_none()
+            && let Poll::Ready(r) = b.as_mut().poll(cx)
+        {
+            rb = Some(r);
+        }
+        match (ra.take(), rb.take()) {
+            (Some(x), Some(y)) => Poll::Ready((x, y)),
+            (x, y) => {
+                (ra, rb) = (x, y);
+                Poll::Pending
+            }
+        }
+    })
+    .await
 }

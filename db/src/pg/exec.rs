@@ -2,16 +2,11 @@
 
 use super::{
     Fail,
-    conn::{self, Conn},
+    conn::{self, Conn, both},
     sql::{self, Stmt, txn},
 };
 use crate::{Cond, Entry, Error, LogEntry, LogInfo, Op, Outcome, Scan, TRIM_SLICE, Trim};
 use bytes::Bytes;
-use std::{
-    future::{Future, poll_fn},
-    pin::pin,
-    task::Poll,
-};
 
 /// What one attempt does.
 #[derive(Debug, Clone)]
@@ -127,36 +122,12 @@ pub(crate) async fn run(c: &Conn, q: &Query, trace: Option<&str>) -> Result<Answ
     match named {
         Ok(_) => c.traced.set(trace.is_some()),
         // The answer decides: a write applied is reported as applied. A broken connection
-        // fails `q` too; anything else leaves `traced` set, so the next query tries again.
+        // fails `q` too. Otherwise (no known cause: application_name takes any text) `q` ran
+        // under the name the session had, and `traced` stays set so the next query tries
+        // again.
         Err(e) => tracing::debug!("postgres: naming the session for a trace: {e}"),
     }
     answered
-}
-
-/// Polls `a` then `b` (in that order, so `a`'s request is sent first) until both are done.
-async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let (mut a, mut b) = (pin!(a), pin!(b));
-    let (mut ra, mut rb) = (None, None);
-    poll_fn(|cx| {
-        if ra.is_none()
-            && let Poll::Ready(r) = a.as_mut().poll(cx)
-        {
-            ra = Some(r);
-        }
-        if rb.is_none()
-            && let Poll::Ready(r) = b.as_mut().poll(cx)
-        {
-            rb = Some(r);
-        }
-        match (ra.take(), rb.take()) {
-            (Some(x), Some(y)) => Poll::Ready((x, y)),
-            (x, y) => {
-                (ra, rb) = (x, y);
-                Poll::Pending
-            }
-        }
-    })
-    .await
 }
 
 async fn answer(c: &Conn, q: &Query) -> Result<Answer, Fail> {

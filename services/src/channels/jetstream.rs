@@ -22,7 +22,8 @@
 //! **Live delivery.** The stream's subject is a plain NATS subject too: a core-NATS
 //! subscription on it ([`JetStreamLogs::subscribe_live`]) receives every message published
 //! to the channel, but *without its sequence* (nats-server 2.9 adds no header to the plain
-//! copy; it carries only the publisher's headers: `Nats-Msg-Id` and `Ringwire-Node`), and
+//! copy; it carries only the publisher's headers: `Nats-Msg-Id`, `Ringwire-Node` and, for a
+//! traced publish, `traceparent`), and
 //! possibly before it is stored, or even a retried duplicate or a message the stream then
 //! refused. So the live path treats each one only as "something new on this channel": it
 //! catches up with [`JetStreamLogs::read`] from the next sequence it expects, and the
@@ -37,6 +38,7 @@ pub mod names;
 pub mod port;
 mod read;
 
+use super::bridge::{TRACE_HEADER, payload_room};
 use super::policy::{Durability, Retention};
 use async_nats::{
     Client, HeaderMap, Subscriber,
@@ -51,6 +53,7 @@ use async_nats::{
     },
 };
 use bytes::Bytes;
+use ringwire_net::trace::Traceparent;
 use std::{
     collections::HashSet,
     fmt,
@@ -69,14 +72,10 @@ pub const RETRY_MAX: Duration = Duration::from_secs(2);
 pub const DEDUPE_WINDOW: Duration = Duration::from_secs(120);
 /// How long one JetStream request or acknowledgement may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// Bytes of a message's room kept for its headers besides the message id and node name.
-const HEADER_ROOM: usize = 128;
 /// Seeking to this time (Unix ms, the year 9000) or later finds no message.
 pub const MAX_SEEK_MS: u64 = 221_845_392_000_000;
 /// The header carrying the publishing node's name (the bridge's, too).
 pub const NODE_HEADER: &str = super::bridge::NODE_HEADER;
-use super::bridge::TRACE_HEADER;
-use ringwire_net::trace::Traceparent;
 
 /// Why a JetStream operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,12 +313,10 @@ impl JetStreamLogs {
     ) -> Result<u64, JsError> {
         // JetStream publishes skip the client's own size check, and a server that gets one
         // over `max_payload` closes the connection: check here (0: not connected yet).
-        let server_max = self.client.server_info().max_payload;
         let trace = trace.and_then(|t| std::str::from_utf8(t).ok());
-        let trace_room = trace.map_or(0, |t| t.len() + TRACE_HEADER.len() + 4);
-        let max =
-            server_max.saturating_sub(HEADER_ROOM + msg_id.len() + self.node.len() + trace_room);
-        if server_max > 0 && data.len() > max {
+        let values = [msg_id, self.node.as_str(), trace.unwrap_or_default()];
+        let room = payload_room(self.client.server_info().max_payload, &values);
+        if let Some(max) = room.filter(|&m| data.len() > m) {
             return Err(JsError::TooLarge {
                 len: data.len(),
                 max,

@@ -65,6 +65,18 @@ pub const HELD_MESSAGES: usize = 65_536;
 pub const NODE_HEADER: &str = "Ringwire-Node";
 /// The header carrying the publishing request's trace (W3C Trace Context).
 pub const TRACE_HEADER: &str = "traceparent";
+/// Bytes of a message's room kept for the header block besides the values the size checks
+/// count themselves (the `NATS/1.0` line, the names, separators, a message id's name).
+pub(crate) const HEADER_ROOM: usize = 128;
+
+/// The payload bytes a NATS server whose `max_payload` is `server_max` takes in a message
+/// whose headers carry the strings `values` (the server counts headers and payload
+/// together, and closes a connection that sends more); `None` before the server said
+/// (`server_max` 0: not connected yet).
+pub(crate) fn payload_room(server_max: usize, values: &[&str]) -> Option<usize> {
+    let values: usize = values.iter().map(|v| v.len()).sum();
+    (server_max > 0).then(|| server_max.saturating_sub(HEADER_ROOM + values))
+}
 
 /// A message crossing between the cores and the bridge.
 #[derive(Debug, Clone)]

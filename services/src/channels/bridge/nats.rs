@@ -246,13 +246,27 @@ impl Outbound {
     }
 
     async fn publish(&self, msg: Message) {
-        let mut headers = HeaderMap::new();
-        headers.insert(NODE_HEADER, self.node.as_str());
-        if let Some(tp) = msg
+        let trace = msg
             .traceparent
             .as_deref()
-            .and_then(|t| std::str::from_utf8(t).ok())
-        {
+            .and_then(|t| std::str::from_utf8(t).ok());
+        // Only `Client::publish` checks max_payload, not `publish_with_headers`, and a server
+        // that gets more closes the connection (losing what else was in flight): check here.
+        let values = [self.node.as_str(), trace.unwrap_or_default()];
+        let max = super::payload_room(self.client.server_info().max_payload, &values);
+        if let Some(max) = max.filter(|&m| msg.payload.len() > m) {
+            tracing::warn!(
+                "cluster bridge: message on {} not published: {} bytes, the NATS servers take \
+                 {max} (max_payload less the headers)",
+                msg.channel,
+                msg.payload.len()
+            );
+            self.stats.dropped(DropReason::TooLarge);
+            return;
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(NODE_HEADER, self.node.as_str());
+        if let Some(tp) = trace {
             headers.insert(super::TRACE_HEADER, tp);
         }
         let subject = super::subject(&msg.channel);
