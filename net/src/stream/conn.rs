@@ -21,7 +21,6 @@ use crate::{
         deadline::{Expired, until},
         input::Input,
     },
-    edge::Access,
     stats::OpenStream,
 };
 use ringwire_protocol::stream::{
@@ -419,7 +418,7 @@ fn on_event<'c>(
             if !name.is_empty() {
                 match admission.open(name, need, std::time::Instant::now()) {
                     Ok(access) => {
-                        open(id, name, access, streams, server, signal, core);
+                        service::open(id, name, access, streams, server, signal, core);
                         return Ok(false);
                     }
                     Err(denial) => {
@@ -463,38 +462,4 @@ fn on_event<'c>(
         | Event::Pong(_) => {}
     }
     Ok(false)
-}
-
-/// Starts serving stream `id` with the service `name` the edge let through.
-fn open<'c>(
-    id: u32,
-    name: &'static str,
-    access: Access,
-    streams: &mut Vec<(u32, Svc, OpenStream<'c>)>,
-    server: &StreamServer,
-    signal: &Rc<Signal>,
-    core: &'c Core,
-) {
-    let stats = core.stats();
-    let svc = match name {
-        "echo" => {
-            stats.stream_opened(0);
-            Svc::Echo {
-                backlog: Vec::new(),
-                end: false,
-            }
-        }
-        "pubsub" => {
-            stats.stream_opened(1);
-            Svc::Command(Rc::new(access))
-        }
-        _ => {
-            stats.stream_opened(3);
-            let Some((_, app)) = server.named(name) else {
-                return;
-            };
-            Svc::App(super::app::App::new(app.as_ref(), signal, access))
-        }
-    };
-    streams.push((id, svc, stats.open_stream()));
 }

@@ -4,10 +4,11 @@
 //! following DATA frame as one message.
 
 use super::{
+    StreamServer,
     hub::{Hub, Signal},
     pubsub::{Command, Publisher, Subscriber, parse_command},
 };
-use crate::{auth::Need, edge::Access};
+use crate::{Core, auth::Need, edge::Access, stats::OpenStream};
 use ringwire_protocol::stream::{Connection, Error as ProtoError, ErrorCode};
 use std::rc::Rc;
 
@@ -206,4 +207,38 @@ pub(crate) fn end_for_drain(
 /// its channel); kept as the one place streams are let go.
 pub(crate) fn dropped(svc: Svc, _hub: Option<&Rc<Hub>>) {
     drop(svc);
+}
+
+/// Starts serving stream `id` with the service `name` the edge let through.
+pub(super) fn open<'c>(
+    id: u32,
+    name: &'static str,
+    access: Access,
+    streams: &mut Vec<(u32, Svc, OpenStream<'c>)>,
+    server: &StreamServer,
+    signal: &Rc<Signal>,
+    core: &'c Core,
+) {
+    let stats = core.stats();
+    let svc = match name {
+        "echo" => {
+            stats.stream_opened(0);
+            Svc::Echo {
+                backlog: Vec::new(),
+                end: false,
+            }
+        }
+        "pubsub" => {
+            stats.stream_opened(1);
+            Svc::Command(Rc::new(access))
+        }
+        _ => {
+            stats.stream_opened(3);
+            let Some((_, app)) = server.named(name) else {
+                return;
+            };
+            Svc::App(super::app::App::new(app.as_ref(), signal, access))
+        }
+    };
+    streams.push((id, svc, stats.open_stream()));
 }
