@@ -24,45 +24,7 @@ pub use perf_tls_client::{Io, Tls};
 impl TlsArgs {
     /// `None` without `--tls`; errors name the flag or the file.
     pub fn load(&self) -> Result<Option<Tls>, String> {
-        if !self.tls {
-            return Ok(None);
-        }
-        let Some(ca) = &self.tls_ca else {
-            return Err(
-                "--tls needs --tls-ca FILE: the CA certificate (PEM) that signed the \
-                        server's certificate (the system's roots are not used)"
-                    .into(),
-            );
-        };
-        perf_tls_client::client(ca, self.tls_server_name.as_deref(), &[]).map(Some)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::TlsArgs;
-    use std::path::PathBuf;
-
-    #[test]
-    fn plain_without_tls() {
-        assert!(TlsArgs::default().load().unwrap().is_none());
-    }
-
-    #[test]
-    fn errors_name_the_flag_and_the_file() {
-        let mut a = TlsArgs {
-            tls: true,
-            ..TlsArgs::default()
-        };
-        assert!(a.load().err().unwrap().contains("--tls-ca"));
-        a.tls_ca = Some(PathBuf::from("/nonexistent/ca.pem"));
-        assert!(a.load().err().unwrap().contains("/nonexistent/ca.pem"));
-        let empty =
-            std::env::temp_dir().join(format!("redis-fanout-empty-{}.pem", std::process::id()));
-        std::fs::write(&empty, "no PEM here\n").unwrap();
-        a.tls_ca = Some(empty.clone());
-        let e = a.load().err().unwrap();
-        std::fs::remove_file(&empty).unwrap();
-        assert!(e.contains("no PEM certificate"), "{e}");
+        let (ca, name) = (self.tls_ca.as_deref(), self.tls_server_name.as_deref());
+        perf_tls_client::from_flags(self.tls, ca, name, &[])
     }
 }

@@ -23,6 +23,27 @@ pub struct Tls {
     server_name: Option<ServerName<'static>>,
 }
 
+/// The client the `--tls`, `--tls-ca FILE`, `--tls-server-name NAME` flags ask for: `None`
+/// without `--tls`; `--tls` needs `--tls-ca`. Errors name the flag or the file.
+pub fn from_flags(
+    tls: bool,
+    ca: Option<&Path>,
+    server_name: Option<&str>,
+    alpn: &[&[u8]],
+) -> Result<Option<Tls>, String> {
+    if !tls {
+        return Ok(None);
+    }
+    let Some(ca) = ca else {
+        return Err(
+            "--tls needs --tls-ca FILE: the CA certificate (PEM) that signed the \
+                    server's certificate (the system's roots are not used)"
+                .into(),
+        );
+    };
+    client(ca, server_name, alpn).map(Some)
+}
+
 /// A client trusting only the certificates in `ca` (PEM), offering `alpn`, checking
 /// `server_name` (else the host each connection is made to). Errors name the flag or file.
 pub fn client(ca: &Path, server_name: Option<&str>, alpn: &[&[u8]]) -> Result<Tls, String> {
@@ -133,5 +154,28 @@ impl AsyncWrite for Io {
             Io::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
             Io::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_shutdown(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_flags;
+    use std::path::Path;
+
+    #[test]
+    fn plain_without_tls() {
+        assert!(from_flags(false, None, None, &[]).unwrap().is_none());
+    }
+
+    #[test]
+    fn errors_name_the_flag_and_the_file() {
+        let e = |ca: Option<&Path>| from_flags(true, ca, None, &[]).err().unwrap();
+        assert!(e(None).contains("--tls-ca"));
+        assert!(e(Some(Path::new("/nonexistent/ca.pem"))).contains("/nonexistent/ca.pem"));
+        let empty = std::env::temp_dir().join(format!("perf-tls-empty-{}.pem", std::process::id()));
+        std::fs::write(&empty, "no PEM here\n").unwrap();
+        let got = e(Some(&empty));
+        std::fs::remove_file(&empty).unwrap();
+        assert!(got.contains("no PEM certificate"), "{got}");
     }
 }
